@@ -1,0 +1,1 @@
+//! The registry seam: the Registry trait, versioned snapshots, and the merge of several registries.

@@ -1,0 +1,1 @@
+//! Small example applications for the demo and the tests: HTTP, gRPC, WebSocket and TCP echo servers.

@@ -1,0 +1,1 @@
+//! HCL decoding with located errors: file, line, column and what was expected.

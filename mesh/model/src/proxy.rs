@@ -1,0 +1,30 @@
+//! Proxies (sidecars) and the upstreams they declare.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ProxyId, ServiceName};
+
+/// One sidecar proxy, as its registration declares it (Consul's
+/// `connect-proxy` service, Nomad's `sidecar_service`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proxy {
+    pub id: ProxyId,
+    /// The service whose instance this proxy fronts.
+    pub service: ServiceName,
+    /// Where the proxy accepts mesh traffic for its instance.
+    pub inbound: SocketAddr,
+    /// Where the local application listens (Consul's `local_service_address:local_service_port`).
+    pub local_app: SocketAddr,
+    /// The services this proxy may call; only these are sent to it.
+    pub upstreams: Vec<Upstream>,
+}
+
+/// A declared dependency: the local address the application calls to reach a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstream {
+    pub service: ServiceName,
+    /// `127.0.0.1:<local_bind_port>` unless the registration says otherwise.
+    pub local_bind: SocketAddr,
+}

@@ -1,0 +1,1 @@
+//! Test support: catalog builders and helpers shared by the tests.

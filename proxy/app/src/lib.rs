@@ -1,0 +1,1 @@
+//! The sidecar proxy: listeners, HTTP and TCP forwarding, connection pools, admin endpoints.

@@ -1,0 +1,158 @@
+//! Model types the data plane runs on. No xDS types leak past this crate.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Which way a listener's traffic flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Mesh traffic arriving for the local application.
+    Inbound,
+    /// The local application calling an upstream.
+    Outbound,
+}
+
+/// One listening socket and what it does with connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listener {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub direction: Direction,
+    pub kind: ListenerKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ListenerKind {
+    /// HTTP/1.1 and h2c, routed by the named `RouteConfig` (RDS).
+    Http { route_config: String },
+    /// Raw TCP to one cluster.
+    Tcp { cluster: String },
+}
+
+/// A route table (RDS resource).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteConfig {
+    pub name: String,
+    pub virtual_hosts: Vec<VirtualHost>,
+}
+
+/// Routes for a set of `Host`/`:authority` values; `*` matches any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VirtualHost {
+    pub name: String,
+    pub domains: Vec<String>,
+    /// In order: the first route that matches wins.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub name: String,
+    pub path: PathMatch,
+    pub action: RouteAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathMatch {
+    Prefix(String),
+    Exact(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteAction {
+    pub cluster: String,
+    /// Time allowed for the upstream's response headers; `None` disables it (gRPC streams, WebSocket).
+    pub timeout: Option<Duration>,
+}
+
+/// An upstream cluster (CDS resource).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    pub lb_policy: LbPolicy,
+    pub connect_timeout: Duration,
+    pub protocol: UpstreamProtocol,
+    pub discovery: Discovery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LbPolicy {
+    RoundRobin,
+    /// Power of two random choices over requests in flight.
+    LeastRequest,
+}
+
+/// The HTTP version spoken to a cluster's endpoints (TCP clusters ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamProtocol {
+    Http1,
+    /// HTTP/2 with prior knowledge (h2c).
+    Http2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discovery {
+    /// Endpoints come from the `ClusterLoadAssignment` of the same name.
+    Eds,
+    /// Endpoints are inline in the cluster (the inbound cluster to the local application).
+    Static(Vec<Endpoint>),
+}
+
+/// The endpoints of one cluster (EDS resource).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterEndpoints {
+    pub cluster: String,
+    pub endpoints: Vec<Endpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub health: EndpointHealth,
+    pub locality: Locality,
+    /// Relative load-balancing weight, at least 1.
+    pub weight: u32,
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointHealth {
+    Healthy,
+    Degraded,
+    Unhealthy,
+    Draining,
+    Unknown,
+}
+
+impl EndpointHealth {
+    /// Whether new requests and connections may go to the endpoint (Envoy's rule: healthy,
+    /// degraded and unknown endpoints take traffic).
+    pub fn is_serving(self) -> bool {
+        matches!(self, Self::Healthy | Self::Degraded | Self::Unknown)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Locality {
+    pub region: String,
+    pub zone: String,
+}
+
+/// Everything a proxy runs on: the accepted resources of every type, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProxyConfig {
+    pub listeners: BTreeMap<String, Listener>,
+    pub routes: BTreeMap<String, RouteConfig>,
+    pub clusters: BTreeMap<String, Cluster>,
+    pub endpoints: BTreeMap<String, ClusterEndpoints>,
+}

@@ -1,0 +1,1 @@
+//! End-to-end and whole-mesh tests; see `tests/`.
