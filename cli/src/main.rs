@@ -1,1 +1,82 @@
-fn main() {}
+//! `rig`: one binary for every part of the Rigging mesh.
+
+mod app;
+mod control;
+mod demo;
+mod logging;
+mod proxy;
+mod status;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Rigging: a service mesh for Nomad, Consul, VMs and Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "rig", version, about, propagate_version = true)]
+struct Cli {
+    /// Log format for daemons.
+    #[arg(long, global = true, value_enum, default_value_t = logging::Format::Text, env = "RIG_LOG_FORMAT")]
+    log_format: logging::Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The whole control plane in one process, on the embedded defaults (static registry, loopback).
+    Up(control::ControlArgs),
+    /// Pilot alone: registries in, xDS out.
+    Pilot(control::ControlArgs),
+    /// The sidecar proxy of one workload.
+    Proxy(proxy::ProxyArgs),
+    /// What Pilot sent each proxy, and what each proxy ACKed or NACKed.
+    Status(status::StatusArgs),
+    /// Check registry files; prints every error with file, line and column.
+    Validate(validate::ValidateArgs),
+    /// Run a small mesh on this machine: control plane, example services, their proxies, traffic.
+    Demo(demo::DemoArgs),
+    /// One of the demo's example applications (used by `rig demo`).
+    #[command(hide = true)]
+    ExampleApp(app::AppArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rig: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) | Command::Pilot(args) => control::run(args).await,
+            Command::Proxy(args) => proxy::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Validate(args) => validate::run(&args),
+            Command::Demo(args) => demo::run(args).await,
+            Command::ExampleApp(args) => app::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rig: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

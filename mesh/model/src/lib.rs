@@ -10,7 +10,9 @@ mod service;
 pub use catalog::{Catalog, CatalogError};
 pub use name::{NameError, ProxyId, ServiceName};
 pub use proxy::{Proxy, Upstream};
-pub use service::{Endpoint, Health, LbPolicy, Locality, Protocol, ProtocolError, Service};
+pub use service::{
+    DEFAULT_CONNECT_TIMEOUT, Endpoint, Health, LbPolicy, Locality, Protocol, ProtocolError, Service,
+};
 
 /// Metadata key under which the merge of several registries records which registry an endpoint came from.
 pub const META_REGISTRY: &str = "registry";

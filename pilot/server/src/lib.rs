@@ -1,1 +1,188 @@
 //! Pilot's server: registries in, per-proxy xDS out over the aggregated discovery stream, with sync status.
+//!
+//! The catalog arrives as `watch` state; bursts of changes are debounced into numbered
+//! snapshots; each connected proxy's stream compiles its own resources from the newest
+//! snapshot and sends only the types whose version changed.
+
+mod ads;
+mod debounce;
+mod debug;
+mod metrics;
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rigging_mesh_model::Catalog;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use debounce::Snapshot;
+pub use status::{ProxyStatus, StatusRegistry, SyncState, TypeStatus};
+
+/// How long shutdown waits for streams to end before cutting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Pilot's xDS port, as Istio's.
+pub const DEFAULT_XDS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 15010);
+/// Control-plane metrics and debug (HTTP), as Istio's.
+pub const DEFAULT_DEBUG_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 15014);
+/// Quiet time after a registry change before a push: long enough to fold a burst of edits
+/// into one push, short enough that a change reaches proxies well inside a second.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+/// Longest a push waits while changes keep coming.
+pub const DEFAULT_DEBOUNCE_MAX: Duration = Duration::from_secs(1);
+
+/// Where and how Pilot serves.
+#[derive(Debug, Clone)]
+pub struct PilotOptions {
+    pub xds_addr: SocketAddr,
+    pub debug_addr: SocketAddr,
+    pub debounce: Duration,
+    pub debounce_max: Duration,
+}
+
+impl Default for PilotOptions {
+    fn default() -> Self {
+        Self {
+            xds_addr: DEFAULT_XDS_ADDR,
+            debug_addr: DEFAULT_DEBUG_ADDR,
+            debounce: DEFAULT_DEBOUNCE,
+            debounce_max: DEFAULT_DEBOUNCE_MAX,
+        }
+    }
+}
+
+/// Pilot failed to start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PilotError {
+    #[error("cannot listen for xDS on {addr}: {source}")]
+    BindXds {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen for debug HTTP on {addr}: {source}")]
+    BindDebug {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Extra facts for the debug endpoints (registry health), supplied by whoever runs Pilot.
+pub type RegistryReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
+/// A running Pilot.
+#[derive(Debug)]
+pub struct PilotHandle {
+    xds_addr: SocketAddr,
+    debug_addr: SocketAddr,
+    status: Arc<StatusRegistry>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    stop: watch::Sender<bool>,
+    debounce: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts Pilot: binds both ports, then serves until [`PilotHandle::shutdown`].
+pub async fn start(
+    opts: PilotOptions,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    registries: Option<RegistryReport>,
+) -> Result<PilotHandle, PilotError> {
+    let xds = TcpListener::bind(opts.xds_addr)
+        .await
+        .map_err(|source| PilotError::BindXds {
+            addr: opts.xds_addr,
+            source,
+        })?;
+    let debug =
+        TcpListener::bind(opts.debug_addr)
+            .await
+            .map_err(|source| PilotError::BindDebug {
+                addr: opts.debug_addr,
+                source,
+            })?;
+    let xds_addr = xds.local_addr().map_err(|source| PilotError::BindXds {
+        addr: opts.xds_addr,
+        source,
+    })?;
+    let debug_addr = debug.local_addr().map_err(|source| PilotError::BindDebug {
+        addr: opts.debug_addr,
+        source,
+    })?;
+
+    let (snapshots, debounce_task) = debounce::spawn(catalog, opts.debounce, opts.debounce_max);
+    let status = Arc::new(StatusRegistry::default());
+    let metrics = Arc::new(metrics::Metrics::default());
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let (stop, stop_rx) = watch::channel(false);
+
+    let ads = ads::Ads {
+        snapshots: snapshots.clone(),
+        status: status.clone(),
+        metrics: metrics.clone(),
+        stop: stop_rx.clone(),
+    };
+    let xds_task = tokio::spawn(ads::serve(xds, ads));
+    let debug_task = tokio::spawn(debug::serve(
+        debug,
+        debug::DebugState {
+            status: status.clone(),
+            snapshots: snapshots.clone(),
+            registries,
+            metrics,
+            registry,
+        },
+        stop_rx,
+    ));
+    tracing::info!(%xds_addr, %debug_addr, "pilot serving");
+    Ok(PilotHandle {
+        xds_addr,
+        debug_addr,
+        status,
+        snapshots,
+        stop,
+        debounce: debounce_task,
+        tasks: vec![xds_task, debug_task],
+    })
+}
+
+impl PilotHandle {
+    pub fn xds_addr(&self) -> SocketAddr {
+        self.xds_addr
+    }
+
+    pub fn debug_addr(&self) -> SocketAddr {
+        self.debug_addr
+    }
+
+    /// Per proxy: what was sent, ACKed and NACKed.
+    pub fn status(&self) -> Vec<ProxyStatus> {
+        self.status.list()
+    }
+
+    /// The newest debounced snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshots.borrow().clone()
+    }
+
+    /// Stops serving: open streams end, so proxies fall back on their last good config.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        self.debounce.abort();
+        for mut t in self.tasks.drain(..) {
+            // A stream stuck writing to a proxy that reads nothing must not hold Pilot up.
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
+                t.abort();
+            }
+        }
+    }
+}

@@ -1,1 +1,23 @@
 //! The sidecar proxy: listeners, HTTP and TCP forwarding, connection pools, admin endpoints.
+//!
+//! Configuration lives in an [`arc_swap`] snapshot that an update replaces atomically; the
+//! traffic path reads it without locks and keeps the clusters it picked until its request ends.
+
+mod admin;
+mod apply;
+mod body;
+mod cluster;
+mod error;
+mod headers;
+mod http;
+mod listeners;
+mod metrics;
+mod routing;
+mod runtime;
+mod snapshot;
+mod tcp;
+mod upgrade;
+mod xds;
+
+pub use error::{ApplyError, ErrorKind, ErrorSource, ForwardError, ProxyError};
+pub use runtime::{DEFAULT_ADMIN_ADDR, DEFAULT_DRAIN_TIMEOUT, Proxy, ProxyHandle, ProxyOptions};

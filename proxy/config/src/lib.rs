@@ -3,6 +3,12 @@
 //! xDS messages stop here: each resource converts with `TryFrom` into a model type, and anything
 //! the proxy does not implement is an error (so the update is NACKed) rather than ignored.
 
+mod convert;
+mod decode;
+mod error;
 mod types;
 
+pub use convert::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_ROUTE_TIMEOUT, METADATA_NAMESPACE};
+pub use decode::{decode_clusters, decode_endpoints, decode_listeners, decode_routes};
+pub use error::{ConfigError, ResourceKind};
 pub use types::*;

@@ -1,0 +1,103 @@
+//! `rig up` and `rig pilot`: registries, merged, feeding Pilot.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rigging_adapters_core::{MergedCatalog, Registry};
+use rigging_adapters_file::FileRegistry;
+use rigging_mesh_model::Catalog;
+use rigging_pilot_server::{DEFAULT_DEBUG_ADDR, DEFAULT_XDS_ADDR, PilotOptions, RegistryReport};
+use tokio::sync::watch;
+
+#[derive(Debug, clap::Args)]
+pub struct ControlArgs {
+    /// Static-file registry: an HCL file or a folder of them (watched). Repeat for several.
+    #[arg(long = "registry", env = "RIG_REGISTRY", default_value = "registry.d", value_delimiter = ',')]
+    registries: Vec<PathBuf>,
+    /// Pilot's xDS (gRPC) address.
+    #[arg(long, default_value_t = DEFAULT_XDS_ADDR)]
+    xds_addr: SocketAddr,
+    /// Metrics and debug (HTTP) address, read by `rig status`.
+    #[arg(long, default_value_t = DEFAULT_DEBUG_ADDR)]
+    debug_addr: SocketAddr,
+}
+
+pub async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
+    let mut files = Vec::new();
+    for (i, path) in args.registries.iter().enumerate() {
+        let name = if i == 0 { "file".to_owned() } else { format!("file-{i}") };
+        let reg = FileRegistry::start(path.clone(), name)
+            .with_context(|| format!("registry {}", path.display()))?;
+        tracing::info!(path = %path.display(), "static-file registry loaded");
+        files.push(Arc::new(reg));
+    }
+    let registries: Vec<Arc<dyn Registry>> = files.iter().map(|f| f.clone() as Arc<dyn Registry>).collect();
+    let catalog = bridge(MergedCatalog::spawn(registries));
+    let report: RegistryReport = Arc::new(move || {
+        serde_json::Value::Array(
+            files
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "kind": "file",
+                        "path": f.path().display().to_string(),
+                        "version": f.version(),
+                        "last_error": f.last_error().map(|e| e.to_string()),
+                    })
+                })
+                .collect(),
+        )
+    });
+    let opts = PilotOptions {
+        xds_addr: args.xds_addr,
+        debug_addr: args.debug_addr,
+        ..PilotOptions::default()
+    };
+    let pilot = rigging_pilot_server::start(opts, catalog, Some(report)).await?;
+    tracing::info!(xds = %pilot.xds_addr(), debug = %pilot.debug_addr(), "control plane up; Ctrl-C stops it");
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    pilot.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pilot reads bare catalogs; the merge publishes numbered snapshots.
+fn bridge(
+    mut merged: watch::Receiver<Arc<rigging_adapters_core::MergedSnapshot>>,
+) -> watch::Receiver<Arc<Catalog>> {
+    let first = Arc::new(merged.borrow_and_update().catalog.clone());
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(async move {
+        while merged.changed().await.is_ok() {
+            let next = Arc::new(merged.borrow_and_update().catalog.clone());
+            if tx.send(next).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

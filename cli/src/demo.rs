@@ -1,0 +1,238 @@
+//! `rig demo`: a small mesh on loopback, every part its own `rig` process, with traffic.
+//!
+//! The topology is `examples/demo/registry.hcl`: `web` calls `api` (v1 and v2) over HTTP and
+//! `db` over TCP, each behind its own proxy, and a `client` proxy puts them on local ports.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::process::{Child, Command};
+
+/// The demo's registry; the same file documented in `examples/demo/`.
+const REGISTRY: &str = include_str!("../../examples/demo/registry.hcl");
+/// How long the mesh may take to come up before the demo gives up.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// One request through the mesh per tick.
+const TRAFFIC_INTERVAL: Duration = Duration::from_secs(1);
+
+const XDS: &str = "127.0.0.1:15010";
+const PILOT_DEBUG: &str = "127.0.0.1:15014";
+const CLIENT_WEB: &str = "127.0.0.1:9090";
+const CLIENT_API: &str = "127.0.0.1:9091";
+const CLIENT_DB: &str = "127.0.0.1:9092";
+
+/// `(kind, service, version, instance, app port)`; web also gets its upstream addresses.
+const APPS: [(&str, &str, &str, &str, u16); 4] = [
+    ("web", "web", "v1", "web-1", 18080),
+    ("http", "api", "v1", "api-v1-1", 18081),
+    ("http", "api", "v2", "api-v2-1", 18082),
+    ("tcp", "db", "v1", "db-1", 18083),
+];
+/// `(proxy id, admin port)`.
+const PROXIES: [(&str, u16); 5] = [
+    ("web-1", 19000),
+    ("api-v1-1", 19001),
+    ("api-v2-1", 19002),
+    ("db-1", 19003),
+    ("client-1", 19009),
+];
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Folder for the registry file and the logs of every process (default: a new temporary folder).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Stop after this many requests instead of running until Ctrl-C.
+    #[arg(long)]
+    requests: Option<u64>,
+}
+
+struct Mesh {
+    children: Vec<(String, Child)>,
+}
+
+impl Mesh {
+    async fn stop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.start_kill();
+        }
+        for (_, child) in &mut self.children {
+            let _ = child.wait().await;
+        }
+    }
+
+    /// The first child that exited, with its status.
+    fn exited(&mut self) -> Option<String> {
+        self.children.iter_mut().find_map(|(name, c)| {
+            c.try_wait().ok().flatten().map(|status| format!("{name} exited ({status})"))
+        })
+    }
+}
+
+#[allow(clippy::print_stdout)]
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = match args.dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("rigging-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let registry = dir.join("registry.hcl");
+    std::fs::write(&registry, REGISTRY).with_context(|| format!("cannot write {}", registry.display()))?;
+    check_ports_free().await?;
+
+    let mut mesh = Mesh { children: Vec::new() };
+    let result = run_mesh(&mut mesh, &dir, &registry, args.requests).await;
+    mesh.stop().await;
+    println!("\nstopped every process; logs are in {}", dir.display());
+    result
+}
+
+#[allow(clippy::print_stdout)]
+async fn run_mesh(mesh: &mut Mesh, dir: &Path, registry: &Path, requests: Option<u64>) -> anyhow::Result<ExitCode> {
+    let rig = std::env::current_exe().context("cannot find the rig binary")?;
+    println!("Rigging demo: a service mesh on this machine\n");
+    println!("starting the control plane, 4 example services and 5 proxies (logs in {})", dir.display());
+
+    let reg = registry.display().to_string();
+    spawn(mesh, &rig, dir, "control-plane", &["up", "--registry", &reg, "--xds-addr", XDS, "--debug-addr", PILOT_DEBUG])?;
+    for (kind, service, version, instance, port) in APPS {
+        let listen = format!("127.0.0.1:{port}");
+        let mut a = vec!["example-app", "--kind", kind, "--service", service, "--app-version", version];
+        a.extend(["--instance", instance, "--listen", &listen]);
+        if kind == "web" {
+            a.extend(["--api", "127.0.0.1:9191", "--db", "127.0.0.1:9192"]);
+        }
+        spawn(mesh, &rig, dir, instance, &a)?;
+    }
+    let pilot = format!("http://{XDS}");
+    for (id, admin) in PROXIES {
+        let admin = format!("127.0.0.1:{admin}");
+        spawn(mesh, &rig, dir, &format!("{id}-proxy"), &["proxy", "--id", id, "--pilot", &pilot, "--admin", &admin])?;
+    }
+
+    wait_ready(mesh).await?;
+    println!("\nthe mesh is up:");
+    println!("  web  (http)  web-1                   app 127.0.0.1:18080  sidecar 127.0.0.1:21000");
+    println!("  api  (http)  api-v1-1, api-v2-1      apps 127.0.0.1:18081-18082  sidecars 127.0.0.1:21001-21002");
+    println!("  db   (tcp)   db-1                    app 127.0.0.1:18083  sidecar 127.0.0.1:21003");
+    println!("\ntry, in another terminal:");
+    println!("  curl http://{CLIENT_WEB}/         web, which calls api and db, all through the mesh");
+    println!("  curl http://{CLIENT_API}/         api: round robin over v1 and v2");
+    println!("  nc {} {}                db: a TCP echo", "127.0.0.1", 9092);
+    println!("  rig status                        what Pilot sent each proxy, and what they ACKed");
+    println!("  curl http://127.0.0.1:19000/config_dump   the web proxy's configuration");
+    println!("  edit {}   (the proxies follow within a second)", registry.display());
+    if let Ok(table) = crate::status::get(parse(PILOT_DEBUG)?, "/debug/syncz").await {
+        let n = table.matches("\"connected\": true").count();
+        println!("\nPilot: {n} proxies connected");
+    }
+    println!("\ntraffic (client -> web -> api and db, every hop through a rig proxy); Ctrl-C stops the demo:");
+
+    let mut sent = 0u64;
+    let mut failed = 0u64;
+    let mut ticker = tokio::time::interval(TRAFFIC_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = crate::control::shutdown_signal() => break,
+        }
+        if let Some(exit) = mesh.exited() {
+            anyhow::bail!("{exit}; see its log in {}", dir.display());
+        }
+        sent += 1;
+        let started = Instant::now();
+        match rigging_examples_apps::http_get(parse(CLIENT_WEB)?, "/", false).await {
+            Ok((status, _, body)) => {
+                if status != 200 {
+                    failed += 1;
+                }
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                println!("[{sent:>3}] {status} in {ms:>5.1} ms");
+                for line in body.lines() {
+                    println!("        {line}");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("[{sent:>3}] failed: {e}");
+            }
+        }
+        if sent % 5 == 1 {
+            match rigging_examples_apps::tcp_echo(parse(CLIENT_DB)?, b"ping through the mesh").await {
+                Ok((banner, echo)) => println!("      tcp {CLIENT_DB}: {banner} / {}", String::from_utf8_lossy(&echo)),
+                Err(e) => {
+                    failed += 1;
+                    println!("      tcp {CLIENT_DB} failed: {e}");
+                }
+            }
+        }
+        if requests.is_some_and(|n| sent >= n) {
+            break;
+        }
+    }
+    println!("\n{sent} requests, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn spawn(mesh: &mut Mesh, rig: &Path, dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+    let child = Command::new(rig)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {name}"))?;
+    mesh.children.push((name.to_owned(), child));
+    Ok(())
+}
+
+async fn wait_ready(mesh: &mut Mesh) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let mut pending: Vec<(&str, SocketAddr)> = PROXIES
+        .iter()
+        .map(|(id, port)| (*id, SocketAddr::from(([127, 0, 0, 1], *port))))
+        .collect();
+    while !pending.is_empty() {
+        if let Some(exit) = mesh.exited() {
+            anyhow::bail!("{exit} during startup");
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "proxies not ready after {STARTUP_TIMEOUT:?}: {:?}",
+            pending.iter().map(|(id, _)| *id).collect::<Vec<_>>()
+        );
+        let mut still = Vec::new();
+        for (id, admin) in pending {
+            if crate::status::get(admin, "/ready").await.is_err() {
+                still.push((id, admin));
+            }
+        }
+        pending = still;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Fails early, with the port's owner named, when a port the demo needs is taken.
+async fn check_ports_free() -> anyhow::Result<()> {
+    let mut ports: Vec<u16> = vec![15010, 15014, 9090, 9091, 9092, 9191, 9192];
+    ports.extend(APPS.iter().map(|a| a.4));
+    ports.extend(PROXIES.iter().map(|p| p.1));
+    ports.extend([21000, 21001, 21002, 21003, 21009]);
+    for port in ports {
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("port {port} on 127.0.0.1 is taken; the demo needs it (is another demo or `rig up` running?)"))?;
+    }
+    Ok(())
+}
+
+fn parse(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.parse().with_context(|| format!("bad address {addr}"))
+}

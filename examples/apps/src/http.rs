@@ -1,0 +1,356 @@
+//! The HTTP/1.1 + h2c server: plain endpoints, WebSocket and gRPC on one port.
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tonic::service::Routes;
+use tonic_health::server::HealthReporter;
+use tower::ServiceExt;
+use tracing::debug;
+
+use crate::AppIdentity;
+use crate::error::BoxError;
+use crate::listen::{Shutdown, accept_loop};
+use crate::web::Frontend;
+
+/// The body of every response the servers send.
+pub(crate) type BoxBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Names the instance that answered, on every response.
+pub(crate) const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
+/// The HTTP version of the request as this server received it.
+pub(crate) const X_HTTP_VERSION: HeaderName = HeaderName::from_static("x-http-version");
+/// Request headers with this prefix are copied into the `/echo` response.
+const ECHO_HEADER_PREFIX: &str = "x-echo-";
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+/// Serves HTTP/1.1 and h2c (prior knowledge) on `listener` until dropped:
+///
+/// - `GET /` answers `hello from {service} {version} ({instance})`;
+/// - `POST /echo` streams the request body back, with its `x-echo-*` headers;
+/// - `GET /slow?ms=N` answers after N milliseconds;
+/// - `GET /status/NNN` answers with status NNN;
+/// - `GET /ws` upgrades to a WebSocket that echoes every message;
+/// - any request with content-type `application/grpc*` goes to the
+///   `grpc.health.v1.Health` service, where `""` and `{service}` are SERVING.
+///
+/// Every response carries `x-served-by: {instance}` and `x-http-version`.
+///
+/// Accept errors are logged and retried; an error is returned only if the
+/// listener's own address cannot be read.
+pub async fn serve_http(listener: TcpListener, id: AppIdentity) -> io::Result<()> {
+    let (server, _reporter) = serve_http_with_health(listener, id).await;
+    server.await
+}
+
+/// Like [`serve_http`], but also hands back the health reporter so that a
+/// test can change what `Check` answers and push messages to `Watch`
+/// streams. The statuses are set before this returns; the server runs when
+/// the returned future is polled.
+pub async fn serve_http_with_health(
+    listener: TcpListener,
+    id: AppIdentity,
+) -> (
+    impl Future<Output = io::Result<()>> + Send + 'static,
+    HealthReporter,
+) {
+    let (grpc, reporter) = crate::grpc::health_routes(&id.service).await;
+    let app = Arc::new(App {
+        id,
+        grpc,
+        frontend: None,
+    });
+    (serve(listener, app), reporter)
+}
+
+/// One application: who it is, its gRPC services and, for `web`, its backends.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) id: AppIdentity,
+    pub(crate) grpc: Routes,
+    pub(crate) frontend: Option<Frontend>,
+}
+
+/// Runs the accept loop of an HTTP application.
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>) -> io::Result<()> {
+    accept_loop(listener, "http", move |stream, _peer, shutdown| {
+        serve_connection(stream, Arc::clone(&app), shutdown)
+    })
+    .await
+}
+
+async fn serve_connection(stream: TcpStream, app: Arc<App>, shutdown: Shutdown) {
+    let service = service_fn(move |req| {
+        let app = Arc::clone(&app);
+        let shutdown = shutdown.clone();
+        async move { Ok::<_, Infallible>(app.handle(req, shutdown).await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(error) = conn.await {
+        debug!(%error, "connection ended with an error");
+    }
+}
+
+impl App {
+    async fn handle(&self, req: Request<Incoming>, shutdown: Shutdown) -> Response<BoxBody> {
+        let version = format!("{:?}", req.version());
+        let mut response = if is_grpc(&req) {
+            self.grpc(req).await
+        } else {
+            self.route(req, shutdown).await
+        };
+        let headers = response.headers_mut();
+        if let Ok(instance) = HeaderValue::from_str(&self.id.instance) {
+            headers.insert(X_SERVED_BY, instance);
+        }
+        if let Ok(version) = HeaderValue::from_str(&version) {
+            headers.insert(X_HTTP_VERSION, version);
+        }
+        response
+    }
+
+    async fn route(&self, req: Request<Incoming>, shutdown: Shutdown) -> Response<BoxBody> {
+        let path = req.uri().path();
+        match (req.method(), path) {
+            (&Method::GET, "/") => match &self.frontend {
+                Some(frontend) => frontend.report(&self.id, req.headers()).await,
+                None => text(
+                    StatusCode::OK,
+                    format!(
+                        "hello from {} {} ({})\n",
+                        self.id.service, self.id.version, self.id.instance
+                    ),
+                ),
+            },
+            (&Method::POST, "/echo") => echo(req),
+            (&Method::GET, "/slow") => slow(req.uri().query()).await,
+            (&Method::GET, "/ws") => crate::ws::accept(req, shutdown),
+            (&Method::GET, _) if path.starts_with("/status/") => status(&path["/status/".len()..]),
+            _ => text(
+                StatusCode::NOT_FOUND,
+                format!("no route for {} {path}\n", req.method()),
+            ),
+        }
+    }
+
+    async fn grpc(&self, req: Request<Incoming>) -> Response<BoxBody> {
+        let response = match self.grpc.clone().oneshot(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        response.map(|body| body.map_err(BoxError::from).boxed_unsync())
+    }
+}
+
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// A response with a plain-text body.
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<BoxBody> {
+    let mut response = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+    response
+}
+
+/// Streams the request body back as it arrives, so slow or large bodies
+/// prove that the proxy streams rather than buffers.
+fn echo(req: Request<Incoming>) -> Response<BoxBody> {
+    let (parts, body) = req.into_parts();
+    let mut response = Response::new(body.map_err(BoxError::from).boxed_unsync());
+    for (name, value) in &parts.headers {
+        if name.as_str().starts_with(ECHO_HEADER_PREFIX) || name == CONTENT_TYPE {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
+    response
+}
+
+async fn slow(query: Option<&str>) -> Response<BoxBody> {
+    let ms = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ms="))
+        .and_then(|ms| ms.parse::<u64>().ok());
+    let Some(ms) = ms else {
+        return text(StatusCode::BAD_REQUEST, "expected ?ms=<milliseconds>\n");
+    };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    text(StatusCode::OK, format!("slept {ms} ms\n"))
+}
+
+/// Answers with the status named in the path; informational (1xx) statuses
+/// are refused because they are not final responses.
+fn status(code: &str) -> Response<BoxBody> {
+    match code
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+    {
+        Some(status) if status.as_u16() >= 200 && status.as_u16() <= 599 => {
+            text(status, format!("status {}\n", status.as_u16()))
+        }
+        _ => text(
+            StatusCode::BAD_REQUEST,
+            format!("not a final status code: {code}\n"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use futures::SinkExt;
+    use futures::channel::mpsc;
+    use http::Request;
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    use hyper::client::conn::http1;
+    use hyper_util::rt::TokioIo;
+
+    use crate::http_get;
+    use crate::testing::{api_v2, http};
+
+    #[tokio::test]
+    async fn hello_over_http1() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        let (status, headers, body) = http_get(addr, "/", false).await.expect("get");
+        assert_eq!(status, 200);
+        assert_eq!(body, "hello from api v2 (api-v2-1)\n");
+        assert_eq!(headers["x-served-by"], "api-v2-1");
+        assert_eq!(headers["x-http-version"], "HTTP/1.1");
+    }
+
+    #[tokio::test]
+    async fn hello_over_h2c() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        let (status, headers, body) = http_get(addr, "/", true).await.expect("get");
+        assert_eq!(status, 200);
+        assert_eq!(body, "hello from api v2 (api-v2-1)\n");
+        assert_eq!(headers["x-served-by"], "api-v2-1");
+        assert_eq!(headers["x-http-version"], "HTTP/2.0");
+    }
+
+    #[tokio::test]
+    async fn status_answers_the_code_in_the_path() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        for (path, expected) in [
+            ("/status/503", 503),
+            ("/status/204", 204),
+            ("/status/418", 418),
+            ("/status/101", 400),
+            ("/status/abc", 400),
+            ("/status/1000", 400),
+            ("/nowhere", 404),
+        ] {
+            for http2 in [false, true] {
+                let (status, headers, _) = http_get(addr, path, http2).await.expect("get");
+                assert_eq!(status, expected, "{path} http2={http2}");
+                assert_eq!(headers["x-served-by"], "api-v2-1");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_waits_before_answering() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        let started = tokio::time::Instant::now();
+        let (status, _, body) = http_get(addr, "/slow?ms=200", false).await.expect("get");
+        assert_eq!(status, 200);
+        assert_eq!(body, "slept 200 ms\n");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+
+        let (status, _, _) = http_get(addr, "/slow?ms=soon", true).await.expect("get");
+        assert_eq!(status, 400);
+    }
+
+    #[tokio::test]
+    async fn echo_streams_the_body_back_with_echo_headers() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+
+        let (mut chunks, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+        let request = Request::post("/echo")
+            .header("host", addr.to_string())
+            .header("x-echo-color", "blue")
+            .header("x-other", "dropped")
+            .body(StreamBody::new(rx))
+            .expect("request");
+        let response_fut = tokio::spawn(async move { sender.send_request(request).await });
+        chunks
+            .send(Ok(Frame::data(Bytes::from("first "))))
+            .await
+            .expect("send");
+
+        let response = response_fut.await.expect("join").expect("response");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-echo-color"], "blue");
+        assert!(response.headers().get("x-other").is_none());
+        let mut body = response.into_body();
+        // The first chunk comes back before the request body is complete:
+        // the server streams, it does not buffer.
+        let first = body.frame().await.expect("frame").expect("ok");
+        assert_eq!(first.into_data().expect("data"), "first ");
+        chunks
+            .send(Ok(Frame::data(Bytes::from("second"))))
+            .await
+            .expect("send");
+        drop(chunks);
+        let rest = body.collect().await.expect("body").to_bytes();
+        assert_eq!(rest, "second");
+    }
+
+    #[tokio::test]
+    async fn echo_over_h2c() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(stream),
+        )
+        .await
+        .expect("handshake");
+        tokio::spawn(conn);
+        let request = Request::post(format!("http://{addr}/echo"))
+            .header("x-echo-n", "1")
+            .body(http_body_util::Full::new(Bytes::from("over h2")))
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.headers()["x-echo-n"], "1");
+        assert_eq!(response.headers()["x-http-version"], "HTTP/2.0");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(body, "over h2");
+    }
+}

@@ -1,0 +1,299 @@
+//! One function per emitted resource, each following `pilot/XDS.md`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::cluster::v3::cluster::{
+    ClusterDiscoveryType, DiscoveryType, EdsClusterConfig, LbPolicy as XdsLbPolicy,
+};
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, AggregatedConfigSource, ApiVersion, ConfigSource, HealthStatus, Http2ProtocolOptions,
+    Locality as XdsLocality, SocketAddress, TrafficDirection, address::Address as AddressKind,
+    config_source::ConfigSourceSpecifier, socket_address::PortSpecifier,
+};
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    Endpoint as XdsEndpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint::HostIdentifier,
+};
+use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, filter};
+use envoy_types::pb::envoy::config::route::v3::{
+    Route, RouteAction, RouteMatch, VirtualHost, route::Action, route_action::ClusterSpecifier,
+    route_match::PathSpecifier,
+};
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, HttpFilter, Rds,
+    http_connection_manager::{CodecType, RouteSpecifier, UpgradeConfig},
+    http_filter,
+};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    TcpProxy, tcp_proxy::ClusterSpecifier as TcpClusterSpecifier,
+};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions,
+    http_protocol_options::{
+        ExplicitHttpConfig, UpstreamProtocolOptions, explicit_http_config::ProtocolConfig,
+    },
+};
+use envoy_types::pb::google::protobuf::{Duration as PbDuration, UInt32Value};
+use rigging_mesh_model::{
+    DEFAULT_CONNECT_TIMEOUT, Health, LbPolicy, Protocol, Proxy, Service, ServiceName, Upstream,
+};
+use rigging_mesh_xds::{
+    Cluster, ClusterLoadAssignment, HTTP_CONNECTION_MANAGER, HTTP_CONNECTION_MANAGER_NAME,
+    HTTP_PROTOCOL_OPTIONS, HTTP_PROTOCOL_OPTIONS_KEY, Listener, ROUTER, ROUTER_NAME,
+    RouteConfiguration, TCP_PROXY, TCP_PROXY_NAME, pack,
+};
+
+use crate::{DEFAULT_HTTP_ROUTE_TIMEOUT, LOCAL_APP_CLUSTER};
+
+pub(crate) fn inbound_route_name(service: &ServiceName) -> String {
+    format!("inbound:{service}")
+}
+
+pub(crate) fn inbound_listener(proxy: &Proxy, protocol: Protocol) -> Listener {
+    let name = format!("inbound:{}", proxy.inbound);
+    let filter = if protocol.is_http() {
+        http_filter_for(&name, &inbound_route_name(&proxy.service))
+    } else {
+        tcp_filter_for(&name, LOCAL_APP_CLUSTER)
+    };
+    listener(name, proxy.inbound, TrafficDirection::Inbound, filter)
+}
+
+pub(crate) fn outbound_listener(up: &Upstream, protocol: Protocol) -> Listener {
+    let name = format!("outbound:{}:{}", up.service, up.local_bind.port());
+    let filter = if protocol.is_http() {
+        http_filter_for(&name, up.service.as_str())
+    } else {
+        tcp_filter_for(&name, up.service.as_str())
+    };
+    listener(name, up.local_bind, TrafficDirection::Outbound, filter)
+}
+
+fn listener(name: String, addr: SocketAddr, dir: TrafficDirection, filter: Filter) -> Listener {
+    Listener {
+        name,
+        address: Some(socket_address(addr)),
+        traffic_direction: dir as i32,
+        filter_chains: vec![FilterChain {
+            filters: vec![filter],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn http_filter_for(stat_prefix: &str, route_config: &str) -> Filter {
+    let hcm = HttpConnectionManager {
+        stat_prefix: stat_prefix.to_owned(),
+        codec_type: CodecType::Auto as i32,
+        route_specifier: Some(RouteSpecifier::Rds(Rds {
+            config_source: Some(ads()),
+            route_config_name: route_config.to_owned(),
+        })),
+        http_filters: vec![HttpFilter {
+            name: ROUTER_NAME.to_owned(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(pack(
+                ROUTER,
+                &Router::default(),
+            ))),
+            ..Default::default()
+        }],
+        upgrade_configs: vec![UpgradeConfig {
+            upgrade_type: "websocket".to_owned(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    Filter {
+        name: HTTP_CONNECTION_MANAGER_NAME.to_owned(),
+        config_type: Some(filter::ConfigType::TypedConfig(pack(
+            HTTP_CONNECTION_MANAGER,
+            &hcm,
+        ))),
+    }
+}
+
+fn tcp_filter_for(stat_prefix: &str, cluster: &str) -> Filter {
+    let tcp = TcpProxy {
+        stat_prefix: stat_prefix.to_owned(),
+        cluster_specifier: Some(TcpClusterSpecifier::Cluster(cluster.to_owned())),
+        ..Default::default()
+    };
+    Filter {
+        name: TCP_PROXY_NAME.to_owned(),
+        config_type: Some(filter::ConfigType::TypedConfig(pack(TCP_PROXY, &tcp))),
+    }
+}
+
+pub(crate) fn route_config(name: &str, cluster: &str, protocol: Protocol) -> RouteConfiguration {
+    // gRPC streams may last for hours: a route timeout would cut them.
+    let timeout = match protocol {
+        Protocol::Grpc => Duration::ZERO,
+        _ => DEFAULT_HTTP_ROUTE_TIMEOUT,
+    };
+    RouteConfiguration {
+        name: name.to_owned(),
+        virtual_hosts: vec![VirtualHost {
+            name: name.to_owned(),
+            domains: vec!["*".to_owned()],
+            routes: vec![Route {
+                name: "default".to_owned(),
+                r#match: Some(RouteMatch {
+                    path_specifier: Some(PathSpecifier::Prefix("/".to_owned())),
+                    ..Default::default()
+                }),
+                action: Some(Action::Route(RouteAction {
+                    cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.to_owned())),
+                    timeout: Some(duration(timeout)),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+pub(crate) fn local_app_cluster(proxy: &Proxy, protocol: Protocol) -> Cluster {
+    let mut c = cluster(
+        LOCAL_APP_CLUSTER,
+        protocol,
+        LbPolicy::RoundRobin,
+        DEFAULT_CONNECT_TIMEOUT,
+    );
+    c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
+    c.load_assignment = Some(ClusterLoadAssignment {
+        cluster_name: LOCAL_APP_CLUSTER.to_owned(),
+        endpoints: vec![LocalityLbEndpoints {
+            lb_endpoints: vec![lb_endpoint(proxy.local_app, Health::Passing)],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    c
+}
+
+pub(crate) fn eds_cluster(
+    name: &ServiceName,
+    service: Option<&Service>,
+    protocol: Protocol,
+) -> Cluster {
+    let (lb, timeout) = service
+        .map(|s| (s.lb_policy, s.connect_timeout))
+        .unwrap_or((LbPolicy::RoundRobin, DEFAULT_CONNECT_TIMEOUT));
+    let mut c = cluster(name.as_str(), protocol, lb, timeout);
+    c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));
+    c.eds_cluster_config = Some(EdsClusterConfig {
+        eds_config: Some(ads()),
+        service_name: String::new(),
+    });
+    c
+}
+
+fn cluster(name: &str, protocol: Protocol, lb: LbPolicy, connect_timeout: Duration) -> Cluster {
+    let mut options = HashMap::new();
+    if protocol.is_http2() {
+        let opts = HttpProtocolOptions {
+            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                ExplicitHttpConfig {
+                    protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
+                        Http2ProtocolOptions::default(),
+                    )),
+                },
+            )),
+            ..Default::default()
+        };
+        options.insert(
+            HTTP_PROTOCOL_OPTIONS_KEY.to_owned(),
+            pack(HTTP_PROTOCOL_OPTIONS, &opts),
+        );
+    }
+    Cluster {
+        name: name.to_owned(),
+        connect_timeout: Some(duration(connect_timeout)),
+        lb_policy: match lb {
+            LbPolicy::RoundRobin => XdsLbPolicy::RoundRobin,
+            LbPolicy::LeastRequest => XdsLbPolicy::LeastRequest,
+        } as i32,
+        typed_extension_protocol_options: options,
+        ..Default::default()
+    }
+}
+
+/// Endpoints grouped by locality, localities in sorted order, endpoints in registry order.
+pub(crate) fn load_assignment(
+    name: &ServiceName,
+    service: Option<&Service>,
+) -> ClusterLoadAssignment {
+    let mut groups: Vec<LocalityLbEndpoints> = Vec::new();
+    let mut endpoints: Vec<_> = service
+        .map(|s| s.endpoints.iter().collect())
+        .unwrap_or_default();
+    endpoints.sort_by(|a, b| a.locality.cmp(&b.locality));
+    for ep in endpoints {
+        let locality = XdsLocality {
+            region: ep.locality.region.clone(),
+            zone: ep.locality.zone.clone(),
+            sub_zone: String::new(),
+        };
+        let lb = lb_endpoint(ep.address, ep.health);
+        match groups.last_mut() {
+            Some(g) if g.locality.as_ref() == Some(&locality) => g.lb_endpoints.push(lb),
+            _ => groups.push(LocalityLbEndpoints {
+                locality: Some(locality),
+                lb_endpoints: vec![lb],
+                ..Default::default()
+            }),
+        }
+    }
+    ClusterLoadAssignment {
+        cluster_name: name.as_str().to_owned(),
+        endpoints: groups,
+        ..Default::default()
+    }
+}
+
+fn lb_endpoint(addr: SocketAddr, health: Health) -> LbEndpoint {
+    LbEndpoint {
+        health_status: match health {
+            Health::Passing => HealthStatus::Healthy,
+            Health::Warning => HealthStatus::Degraded,
+            Health::Critical => HealthStatus::Unhealthy,
+            Health::Maintenance => HealthStatus::Draining,
+        } as i32,
+        load_balancing_weight: Some(UInt32Value { value: 1 }),
+        host_identifier: Some(HostIdentifier::Endpoint(XdsEndpoint {
+            address: Some(socket_address(addr)),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn socket_address(addr: SocketAddr) -> Address {
+    Address {
+        address: Some(AddressKind::SocketAddress(SocketAddress {
+            address: addr.ip().to_string(),
+            port_specifier: Some(PortSpecifier::PortValue(u32::from(addr.port()))),
+            ..Default::default()
+        })),
+    }
+}
+
+fn ads() -> ConfigSource {
+    ConfigSource {
+        config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        resource_api_version: ApiVersion::V3 as i32,
+        ..Default::default()
+    }
+}
+
+fn duration(d: Duration) -> PbDuration {
+    PbDuration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}

@@ -1,0 +1,303 @@
+//! Compiler tests. Golden: a catalog in, the rendered xDS resources of one proxy out, compared with
+//! `tests/golden/<case>.txt`. Set `UPDATE_GOLDEN=1` to rewrite the files after a deliberate change.
+#![allow(clippy::unwrap_used)]
+
+#[path = "compile/support.rs"]
+mod support;
+
+use std::path::PathBuf;
+
+use rigging_mesh_model::{Catalog, Health, Protocol, ProxyId};
+use rigging_pilot_compiler::{CompileError, compile};
+use support::*;
+
+fn demo_catalog() -> Catalog {
+    catalog(
+        vec![
+            service(
+                "web",
+                Protocol::Http,
+                vec![endpoint("web-1", "127.0.0.1:21000", Health::Passing, "a")],
+            ),
+            service(
+                "api",
+                Protocol::Http,
+                vec![
+                    endpoint("api-v1-1", "127.0.0.1:21001", Health::Passing, "a"),
+                    endpoint("api-v2-1", "127.0.0.1:21002", Health::Warning, "b"),
+                    endpoint("api-v2-2", "127.0.0.1:21003", Health::Critical, "b"),
+                ],
+            ),
+            service(
+                "db",
+                Protocol::Tcp,
+                vec![endpoint("db-1", "127.0.0.1:21004", Health::Passing, "a")],
+            ),
+            service(
+                "grpc-api",
+                Protocol::Grpc,
+                vec![endpoint(
+                    "grpc-1",
+                    "127.0.0.1:21005",
+                    Health::Maintenance,
+                    "a",
+                )],
+            ),
+        ],
+        vec![
+            proxy(
+                "web-1",
+                "web",
+                21000,
+                8080,
+                &[
+                    ("api", 9191),
+                    ("db", 9192),
+                    ("grpc-api", 9193),
+                    ("missing", 9194),
+                ],
+            ),
+            proxy("db-1", "db", 21004, 5432, &[]),
+        ],
+    )
+}
+
+fn check(case: &str, text: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{case}.txt"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    if want != text {
+        let first = want
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(text.lines().count()));
+        panic!(
+            "{case}: compiled output differs from {} at line {}:\n  want: {:?}\n  got:  {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
+            path.display(),
+            first + 1,
+            want.lines().nth(first),
+            text.lines().nth(first)
+        );
+    }
+}
+
+#[test]
+fn golden_web_proxy_with_http_tcp_grpc_and_missing_upstreams() {
+    let res = compile(&demo_catalog(), &ProxyId::new("web-1").unwrap()).unwrap();
+    check("web-1", &render(&res));
+}
+
+#[test]
+fn golden_tcp_proxy_without_upstreams() {
+    let res = compile(&demo_catalog(), &ProxyId::new("db-1").unwrap()).unwrap();
+    check("db-1", &render(&res));
+}
+
+#[test]
+fn unknown_proxy_is_an_error() {
+    let id = ProxyId::new("nobody").unwrap();
+    assert_eq!(
+        compile(&demo_catalog(), &id),
+        Err(CompileError::UnknownProxy(id))
+    );
+}
+
+mod properties {
+    use std::collections::BTreeSet;
+
+    use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
+    use envoy_types::pb::envoy::config::route::v3::{
+        route::Action, route_action::ClusterSpecifier,
+    };
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        HttpConnectionManager, http_connection_manager::RouteSpecifier,
+    };
+    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+        TcpProxy, tcp_proxy::ClusterSpecifier as TcpCluster,
+    };
+    use proptest::prelude::*;
+    use rigging_mesh_model::{Catalog, Health, Protocol, ProxyId};
+    use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, ResourceType, TCP_PROXY, unpack};
+    use rigging_pilot_compiler::{ProxyResources, compile};
+
+    use super::support::*;
+
+    const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+    fn arb_protocol() -> impl Strategy<Value = Protocol> {
+        prop::sample::select(Protocol::ALL.to_vec())
+    }
+
+    fn arb_health() -> impl Strategy<Value = Health> {
+        prop::sample::select(vec![
+            Health::Passing,
+            Health::Warning,
+            Health::Critical,
+            Health::Maintenance,
+        ])
+    }
+
+    /// Services a..e with random protocols and endpoints; one proxy per service with a random
+    /// subset of the others (and possibly unknown ones) as upstreams.
+    fn arb_catalog() -> impl Strategy<Value = Catalog> {
+        let services = prop::collection::vec(
+            (
+                arb_protocol(),
+                prop::collection::vec((arb_health(), 0u8..3), 0..5),
+            ),
+            NAMES.len(),
+        );
+        let upstreams =
+            prop::collection::vec(prop::collection::btree_set(0usize..7, 0..5), NAMES.len());
+        (services, upstreams).prop_map(|(services, upstreams)| {
+            let mut port = 30000u16;
+            let mut svcs = Vec::new();
+            for (i, (protocol, eps)) in services.into_iter().enumerate() {
+                let eps = eps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, (h, zone))| {
+                        port += 1;
+                        endpoint(
+                            &format!("{}-{j}", NAMES[i]),
+                            &format!("127.0.0.1:{port}"),
+                            h,
+                            &zone.to_string(),
+                        )
+                    })
+                    .collect();
+                svcs.push(service(NAMES[i], protocol, eps));
+            }
+            let names7 = ["a", "b", "c", "d", "e", "unknown-x", "unknown-y"];
+            let proxies = upstreams
+                .into_iter()
+                .enumerate()
+                .map(|(i, ups)| {
+                    let ups: Vec<(&str, u16)> = ups
+                        .into_iter()
+                        .filter(|u| *u != i)
+                        .map(|u| (names7[u], 9000 + u as u16))
+                        .collect();
+                    proxy(
+                        &format!("{}-proxy", NAMES[i]),
+                        NAMES[i],
+                        21000 + i as u16,
+                        8000 + i as u16,
+                        &ups,
+                    )
+                })
+                .collect();
+            catalog(svcs, proxies)
+        })
+    }
+
+    fn referenced(res: &ProxyResources) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut rds = BTreeSet::new();
+        let mut clusters = BTreeSet::new();
+        for l in &res.listeners {
+            for f in l.filter_chains.iter().flat_map(|c| &c.filters) {
+                let Some(ConfigType::TypedConfig(any)) = &f.config_type else {
+                    panic!("no typed config")
+                };
+                match any.type_url.as_str() {
+                    HTTP_CONNECTION_MANAGER => {
+                        let h: HttpConnectionManager =
+                            unpack(HTTP_CONNECTION_MANAGER, any).unwrap();
+                        let Some(RouteSpecifier::Rds(r)) = h.route_specifier else {
+                            panic!("not rds")
+                        };
+                        rds.insert(r.route_config_name);
+                    }
+                    TCP_PROXY => {
+                        let t: TcpProxy = unpack(TCP_PROXY, any).unwrap();
+                        let Some(TcpCluster::Cluster(c)) = t.cluster_specifier else {
+                            panic!("no cluster")
+                        };
+                        clusters.insert(c);
+                    }
+                    other => panic!("unexpected filter {other}"),
+                }
+            }
+        }
+        for r in &res.routes {
+            for route in r.virtual_hosts.iter().flat_map(|v| &v.routes) {
+                let Some(Action::Route(a)) = &route.action else {
+                    panic!("not a route action")
+                };
+                let Some(ClusterSpecifier::Cluster(c)) = &a.cluster_specifier else {
+                    panic!("no cluster")
+                };
+                clusters.insert(c.clone());
+            }
+        }
+        (rds, clusters)
+    }
+
+    proptest! {
+        #[test]
+        fn only_declared_upstreams_and_every_reference_resolves(cat in arb_catalog()) {
+            for p in cat.proxies.values() {
+                let res = compile(&cat, &p.id).unwrap();
+                let n = p.upstreams.len();
+                prop_assert_eq!(res.listeners.len(), 1 + n);
+                prop_assert_eq!(res.clusters.len(), 1 + n);
+                prop_assert_eq!(res.endpoints.len(), n);
+                let cluster_names: BTreeSet<_> = res.clusters.iter().map(|c| c.name.clone()).collect();
+                let mut want: BTreeSet<String> = p.upstreams.iter().map(|u| u.service.to_string()).collect();
+                want.insert("local_app".to_owned());
+                prop_assert_eq!(&cluster_names, &want);
+
+                let (rds, used_clusters) = referenced(&res);
+                let route_names: BTreeSet<_> = res.routes.iter().map(|r| r.name.clone()).collect();
+                prop_assert_eq!(rds, route_names);
+                prop_assert!(used_clusters.is_subset(&cluster_names));
+
+                for cla in &res.endpoints {
+                    let sent: usize = cla.endpoints.iter().map(|g| g.lb_endpoints.len()).sum();
+                    let known = cat
+                        .services
+                        .values()
+                        .find(|s| s.name.as_str() == cla.cluster_name)
+                        .map_or(0, |s| s.endpoints.len());
+                    prop_assert_eq!(sent, known);
+                }
+            }
+        }
+
+        #[test]
+        fn versions_are_deterministic_and_track_content(cat in arb_catalog()) {
+            let id = ProxyId::new("a-proxy").unwrap();
+            let one = compile(&cat, &id).unwrap();
+            let two = compile(&cat.clone(), &id).unwrap();
+            for ty in ResourceType::ALL {
+                prop_assert_eq!(one.packed(ty), two.packed(ty));
+            }
+            let mut changed = cat.clone();
+            if let Some(up) = changed.proxies.get(&id).and_then(|p| p.upstreams.first()).cloned() {
+                if let Some(s) = changed.services.get_mut(&up.service) {
+                    s.endpoints.push(endpoint("new-1", "127.0.0.2:1", Health::Passing, "z"));
+                    let three = compile(&changed, &id).unwrap();
+                    prop_assert_ne!(
+                        one.packed(ResourceType::Endpoint).version,
+                        three.packed(ResourceType::Endpoint).version
+                    );
+                    prop_assert_eq!(
+                        one.packed(ResourceType::Listener).version,
+                        three.packed(ResourceType::Listener).version
+                    );
+                }
+            }
+        }
+    }
+}

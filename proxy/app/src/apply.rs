@@ -1,0 +1,199 @@
+//! Applying configuration: validate the whole candidate (bind new listeners first), then swap
+//! the snapshot and start or stop listeners. Serialized by one mutex, off the traffic path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use envoy_types::pb::google::protobuf::Any;
+use rigging_mesh_xds::ResourceType;
+use rigging_proxy_config::ProxyConfig;
+use serde::Serialize;
+
+use crate::error::ApplyError;
+use crate::listeners::{self, ConnectionTracker, Env, HttpServer, RunningListener};
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+
+/// State shared by the traffic path (the snapshot), the admin endpoints and the xDS client.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub metrics: Metrics,
+    pub tracker: Arc<ConnectionTracker>,
+    /// Set once the xDS client reports that CDS and LDS were acknowledged.
+    pub xds_ready: AtomicBool,
+    server: Arc<HttpServer>,
+    runtime: tokio::runtime::Handle,
+    control: Mutex<Control>,
+}
+
+/// The configuration side: what is applied, what runs, what was accepted and rejected.
+#[derive(Debug, Default)]
+struct Control {
+    config: Arc<ProxyConfig>,
+    listeners: HashMap<String, RunningListener>,
+    versions: BTreeMap<&'static str, String>,
+    last_nack: Option<Nack>,
+    /// A configuration with at least one listener has been applied.
+    served: bool,
+    shutting_down: bool,
+}
+
+/// The last rejected xDS update.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Nack {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    version: String,
+    error: String,
+}
+
+/// What `/config_dump` shows.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConfigDump {
+    #[serde(serialize_with = "serialize_arc")]
+    config: Arc<ProxyConfig>,
+    listeners: BTreeMap<String, SocketAddr>,
+    versions: BTreeMap<&'static str, String>,
+    last_nack: Option<Nack>,
+}
+
+impl Shared {
+    pub fn new(server: HttpServer, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            metrics: Metrics::new(),
+            tracker: Arc::default(),
+            xds_ready: AtomicBool::new(false),
+            server: Arc::new(server),
+            runtime,
+            control: Mutex::default(),
+        }
+    }
+
+    /// Replaces the whole configuration, or changes nothing and says why.
+    pub fn apply(&self, next: ProxyConfig) -> Result<(), ApplyError> {
+        let mut control = self.lock();
+        self.commit(&mut control, next)
+    }
+
+    /// Applies one xDS response: the resources of `ty` replace those held (state of the world).
+    pub fn apply_xds(
+        &self,
+        ty: ResourceType,
+        version: &str,
+        resources: &[Any],
+    ) -> Result<(), String> {
+        let mut control = self.lock();
+        let result = control
+            .config
+            .with_resources(ty, resources)
+            .map_err(ApplyError::from)
+            .and_then(|next| {
+                for warning in next.check_references() {
+                    tracing::debug!(%warning, "configuration references a resource not received yet");
+                }
+                self.commit(&mut control, next)
+            });
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    r#type = ty.short(),
+                    version,
+                    count = resources.len(),
+                    "xds update applied"
+                );
+                control.versions.insert(ty.short(), version.to_owned());
+                self.metrics.xds_update(ty, true);
+                Ok(())
+            }
+            Err(e) => {
+                let error = e.to_string();
+                tracing::warn!(r#type = ty.short(), version, %error, "xds update rejected");
+                control.last_nack = Some(Nack {
+                    ty: ty.short(),
+                    version: version.to_owned(),
+                    error: error.clone(),
+                });
+                self.metrics.xds_update(ty, false);
+                Err(error)
+            }
+        }
+    }
+
+    /// The names to subscribe to for a by-name type (EDS cluster names, RDS route names).
+    pub fn names(&self, ty: ResourceType) -> Vec<String> {
+        let control = self.lock();
+        match ty {
+            ResourceType::Endpoint => control.config.eds_names(),
+            ResourceType::Route => control.config.rds_names(),
+            ResourceType::Cluster | ResourceType::Listener => Vec::new(),
+        }
+    }
+
+    /// Ready once a configuration with a listener is applied (all its listeners are bound by
+    /// then) or the xDS client reports the first CDS and LDS acknowledged.
+    pub fn ready(&self) -> bool {
+        self.xds_ready.load(Ordering::Acquire) || self.lock().served
+    }
+
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.lock().listeners.get(name).map(|l| l.local_addr)
+    }
+
+    pub fn config_dump(&self) -> ConfigDump {
+        let control = self.lock();
+        ConfigDump {
+            config: Arc::clone(&control.config),
+            listeners: control
+                .listeners
+                .iter()
+                .map(|(n, l)| (n.clone(), l.local_addr))
+                .collect(),
+            versions: control.versions.clone(),
+            last_nack: control.last_nack.clone(),
+        }
+    }
+
+    /// Refuses further updates and stops every listener; their connections drain.
+    pub fn shut_down(&self) {
+        let mut control = self.lock();
+        control.shutting_down = true;
+        listeners::drain_all(&mut control.listeners);
+    }
+
+    fn commit(&self, control: &mut Control, next: ProxyConfig) -> Result<(), ApplyError> {
+        if control.shutting_down {
+            return Err(ApplyError::ShuttingDown);
+        }
+        // Binding registers sockets with the runtime's reactor; the xDS client may call from
+        // any thread.
+        let _runtime = self.runtime.enter();
+        let plan = listeners::plan(&control.listeners, &next.listeners)?;
+        let snapshot =
+            Snapshot::build(&control.config, &self.snapshot.load(), &next, &self.metrics);
+        self.snapshot.store(Arc::new(snapshot));
+        let env = Env {
+            state: Arc::clone(&self.snapshot),
+            server: Arc::clone(&self.server),
+            tracker: Arc::clone(&self.tracker),
+        };
+        listeners::commit(plan, &mut control.listeners, &env, &self.metrics);
+        control.served |= !next.listeners.is_empty();
+        control.config = Arc::new(next);
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Control> {
+        // A panic while holding the lock leaves Control consistent (every change is a whole
+        // assignment), so a poisoned lock is still usable.
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn serialize_arc<S: serde::Serializer>(config: &Arc<ProxyConfig>, s: S) -> Result<S::Ok, S::Error> {
+    config.as_ref().serialize(s)
+}

@@ -1,0 +1,312 @@
+//! Listeners: binding (before a configuration is committed), accept loops, draining.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rigging_proxy_config::{Listener, ListenerKind};
+use socket2::{Domain, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+
+use crate::error::ApplyError;
+use crate::http::{self, HttpContext};
+use crate::metrics::{ListenerMetrics, Metrics};
+use crate::snapshot::Snapshot;
+use crate::tcp::{self, TcpContext};
+
+/// Pending connections the kernel queues per listener: above the 128 default so a burst of
+/// new connections (a load test, a client pool warming up) is not refused.
+const LISTEN_BACKLOG: i32 = 1024;
+/// Pause after a failed accept (out of file descriptors, mostly) so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The HTTP server shared by every HTTP listener: HTTP/1.1 and h2c on the same port.
+pub(crate) type HttpServer = auto::Builder<TokioExecutor>;
+
+/// A listener that is accepting connections.
+#[derive(Debug)]
+pub(crate) struct RunningListener {
+    pub def: Listener,
+    pub local_addr: SocketAddr,
+    socket: Arc<TcpListener>,
+    /// Set to true (or dropped) to stop accepting and drain the listener's HTTP connections.
+    drain: watch::Sender<bool>,
+}
+
+/// What an update does to the listeners, prepared (sockets bound) before anything changes.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    start: Vec<(Listener, Arc<TcpListener>)>,
+    stop: Vec<String>,
+}
+
+/// Everything an accept loop needs besides its socket.
+#[derive(Debug, Clone)]
+pub(crate) struct Env {
+    pub state: Arc<ArcSwap<Snapshot>>,
+    pub server: Arc<HttpServer>,
+    pub tracker: Arc<ConnectionTracker>,
+}
+
+/// Counts open downstream connections so a shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionTracker {
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held by each connection task; updates the tracker and the listener's gauge.
+struct ConnectionGuard {
+    tracker: Arc<ConnectionTracker>,
+    metrics: ListenerMetrics,
+}
+
+/// Binds what `next` needs and is not bound yet. Nothing changes on error: the sockets bound so
+/// far are closed when the plan is dropped.
+pub(crate) fn plan(
+    running: &HashMap<String, RunningListener>,
+    next: &BTreeMap<String, Listener>,
+) -> Result<Plan, ApplyError> {
+    let mut plan = Plan::default();
+    let mut seen: HashMap<SocketAddr, &str> = HashMap::new();
+    for (name, def) in next {
+        if def.addr.port() != 0
+            && let Some(other) = seen.insert(def.addr, name)
+        {
+            return Err(ApplyError::Bind {
+                listener: name.clone(),
+                addr: def.addr,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("address also used by listener {other:?}"),
+                ),
+            });
+        }
+        let current = running.get(name);
+        if current.is_some_and(|r| r.def == *def) {
+            continue;
+        }
+        // A changed listener on the same address (or a renamed one) keeps its socket, so the
+        // port is never closed in between.
+        let reusable = running
+            .values()
+            .find(|r| {
+                def.addr.port() != 0
+                    && r.def.addr == def.addr
+                    && !next.get(&r.def.name).is_some_and(|n| *n == r.def)
+            })
+            .map(|r| Arc::clone(&r.socket));
+        let socket = match reusable {
+            Some(s) => s,
+            None => bind(name, def.addr)?,
+        };
+        plan.start.push((def.clone(), socket));
+    }
+    for (name, r) in running {
+        if next.get(name) != Some(&r.def) {
+            plan.stop.push(name.clone());
+        }
+    }
+    Ok(plan)
+}
+
+/// Applies a prepared plan: stops what goes, starts what comes.
+pub(crate) fn commit(
+    plan: Plan,
+    running: &mut HashMap<String, RunningListener>,
+    env: &Env,
+    metrics: &Metrics,
+) {
+    for name in plan.stop {
+        if let Some(r) = running.remove(&name) {
+            tracing::info!(listener = %name, addr = %r.local_addr, "listener stopped; draining its connections");
+            r.drain.send_replace(true);
+        }
+    }
+    for (def, socket) in plan.start {
+        let local_addr = socket.local_addr().unwrap_or(def.addr);
+        let (drain, drain_rx) = watch::channel(false);
+        let listener_metrics = metrics.listener(&def.name);
+        let handler = match &def.kind {
+            ListenerKind::Http { route_config } => Handler::Http(Arc::new(HttpContext {
+                listener: def.name.clone(),
+                route_config: route_config.clone(),
+                state: Arc::clone(&env.state),
+            })),
+            ListenerKind::Tcp { cluster } => Handler::Tcp(Arc::new(TcpContext {
+                listener: def.name.clone(),
+                cluster: cluster.clone(),
+                state: Arc::clone(&env.state),
+                metrics: listener_metrics.clone(),
+            })),
+        };
+        tracing::info!(listener = %def.name, addr = %local_addr, "listener started");
+        tokio::spawn(accept_loop(
+            Arc::clone(&socket),
+            handler,
+            env.clone(),
+            listener_metrics,
+            drain_rx,
+        ));
+        running.insert(
+            def.name.clone(),
+            RunningListener {
+                def,
+                local_addr,
+                socket,
+                drain,
+            },
+        );
+    }
+}
+
+/// Stops every listener and drains their connections.
+pub(crate) fn drain_all(running: &mut HashMap<String, RunningListener>) {
+    for (_, r) in running.drain() {
+        r.drain.send_replace(true);
+    }
+}
+
+fn bind(name: &str, addr: SocketAddr) -> Result<Arc<TcpListener>, ApplyError> {
+    let err = |source| ApplyError::Bind {
+        listener: name.to_owned(),
+        addr,
+        source,
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(err)?;
+    let listener = TcpListener::from_std(socket.into()).map_err(err)?;
+    Ok(Arc::new(listener))
+}
+
+#[derive(Debug, Clone)]
+enum Handler {
+    Http(Arc<HttpContext>),
+    Tcp(Arc<TcpContext>),
+}
+
+async fn accept_loop(
+    socket: Arc<TcpListener>,
+    handler: Handler,
+    env: Env,
+    metrics: ListenerMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let drain = stop.clone();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = drained(&mut stop) => return,
+            accepted = socket.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        metrics.connections_total.inc();
+        let guard = ConnectionGuard::new(&env.tracker, &metrics);
+        match &handler {
+            Handler::Http(ctx) => {
+                tokio::spawn(serve_http(
+                    Arc::clone(&env.server),
+                    Arc::clone(ctx),
+                    stream,
+                    drain.clone(),
+                    guard,
+                ));
+            }
+            Handler::Tcp(ctx) => {
+                let ctx = Arc::clone(ctx);
+                tokio::spawn(async move {
+                    tcp::serve(ctx, stream).await;
+                    drop(guard);
+                });
+            }
+        }
+    }
+}
+
+async fn serve_http(
+    server: Arc<HttpServer>,
+    ctx: Arc<HttpContext>,
+    stream: TcpStream,
+    mut drain: watch::Receiver<bool>,
+    guard: ConnectionGuard,
+) {
+    let listener = ctx.listener.clone();
+    let service = hyper::service::service_fn(move |req| http::handle(Arc::clone(&ctx), req));
+    let conn = server.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = drained(&mut drain) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(listener = %listener, error = %e, "http connection ended with an error");
+    }
+    drop(guard);
+}
+
+/// Resolves once the signal is set (or its sender is gone). Returns `()` so no borrow of the
+/// channel lives across later awaits.
+pub(crate) async fn drained(signal: &mut watch::Receiver<bool>) {
+    let _ = signal.wait_for(|d| *d).await;
+}
+
+impl ConnectionTracker {
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Waits until no connection is open.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.active() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl ConnectionGuard {
+    fn new(tracker: &Arc<ConnectionTracker>, metrics: &ListenerMetrics) -> Self {
+        tracker.active.fetch_add(1, Ordering::AcqRel);
+        metrics.connections_active.inc();
+        Self {
+            tracker: Arc::clone(tracker),
+            metrics: metrics.clone(),
+        }
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.metrics.connections_active.dec();
+        if self.tracker.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.tracker.idle.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! HTTP/1.1 upgrades (WebSocket and others): a dedicated upstream connection, then two byte
+//! streams joined once both sides have switched protocols.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use rigging_proxy_balance::InFlight;
+
+use crate::body::ResponseBody;
+use crate::cluster::{ClusterState, EndpointConnector};
+use crate::error::{ErrorKind, ForwardError};
+use crate::headers::strip_hop_by_hop;
+use crate::http::no_healthy_upstream;
+
+/// Forwards an upgrade request. No route timeout applies: the tunnel lives as long as both
+/// sides keep it open.
+pub(crate) async fn forward(
+    cluster: &Arc<ClusterState>,
+    mut req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ForwardError> {
+    let pick = cluster
+        .balancer
+        .pick()
+        .ok_or_else(|| no_healthy_upstream(cluster))?;
+    let addr = pick.endpoint.addr;
+    let detail = || format!("cluster {:?}: endpoint {addr} (upgrade)", cluster.name);
+    let start = Instant::now();
+    let stream = EndpointConnector::new(addr, cluster.connect_timeout)
+        .connect()
+        .await
+        .map_err(|e| {
+            cluster.metrics.connect_failures.inc();
+            cluster
+                .metrics
+                .request(StatusCode::SERVICE_UNAVAILABLE, start.elapsed());
+            ForwardError::new(ErrorKind::ConnectFailed, detail()).with_cause(e)
+        })?;
+    let reset = |e: hyper::Error| {
+        cluster
+            .metrics
+            .request(StatusCode::BAD_GATEWAY, start.elapsed());
+        ForwardError::new(ErrorKind::UpstreamReset, detail()).with_cause(e)
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(reset)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream upgrade connection failed");
+        }
+    });
+
+    let downstream = hyper::upgrade::on(&mut req);
+    strip_hop_by_hop(req.headers_mut(), true);
+    let path = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *req.uri_mut() = Uri::from(path);
+    *req.version_mut() = Version::HTTP_11;
+
+    let mut resp = sender.send_request(req).await.map_err(reset)?;
+    cluster.metrics.request(resp.status(), start.elapsed());
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        strip_hop_by_hop(resp.headers_mut(), false);
+        return Ok(resp.map(|b| ResponseBody::upstream(b, Some(pick.guard))));
+    }
+    strip_hop_by_hop(resp.headers_mut(), true);
+    let upstream = hyper::upgrade::on(&mut resp);
+    tokio::spawn(tunnel(
+        downstream,
+        upstream,
+        pick.guard,
+        cluster.name.clone(),
+    ));
+    Ok(resp.map(|b| ResponseBody::upstream(b, None)))
+}
+
+/// Joins the two upgraded connections once both have switched, until either side closes. The
+/// endpoint counts the tunnel as in flight meanwhile.
+async fn tunnel(downstream: OnUpgrade, upstream: OnUpgrade, guard: InFlight, cluster: String) {
+    match tokio::try_join!(downstream, upstream) {
+        Ok((d, u)) => {
+            let (mut d, mut u) = (TokioIo::new(d), TokioIo::new(u));
+            if let Err(e) = tokio::io::copy_bidirectional(&mut d, &mut u).await {
+                tracing::debug!(%cluster, error = %e, "upgraded connection ended");
+            }
+        }
+        Err(e) => tracing::debug!(%cluster, error = %e, "upgrade did not complete"),
+    }
+    drop(guard);
+}

@@ -1,0 +1,239 @@
+//! Echo upstreams, clients and configuration builders for the tests.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rigging_proxy_app::{Proxy, ProxyHandle, ProxyOptions};
+use rigging_proxy_config::{
+    Cluster, ClusterEndpoints, Direction, Discovery, Endpoint, EndpointHealth, LbPolicy, Listener,
+    ListenerKind, Locality, PathMatch, ProxyConfig, Route, RouteAction, RouteConfig,
+    UpstreamProtocol, VirtualHost,
+};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+pub const LOOPBACK0: &str = "127.0.0.1:0";
+
+/// An echo upstream speaking HTTP/1.1 and h2c. It answers with `x-upstream: <tag>`,
+/// `x-seen-version`, `x-seen-host`, `x-seen-te` and the request body; `/slow/<ms>` waits first
+/// (and reports on `started` when one begins); `/trailers` adds a `grpc-status: 0` trailer.
+pub struct Echo {
+    pub addr: SocketAddr,
+    pub started: mpsc::UnboundedReceiver<()>,
+}
+
+pub async fn echo(tag: &'static str) -> Echo {
+    let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, started) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| respond(tag, tx.clone(), req));
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Echo { addr, started }
+}
+
+async fn respond(
+    tag: &'static str,
+    started: mpsc::UnboundedSender<()>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if let Some(ms) = path.strip_prefix("/slow/") {
+        let _ = started.send(());
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+    }
+    let version = format!("{:?}", req.version());
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let te = req
+        .headers()
+        .get(http::header::TE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let builder = Response::builder()
+        .header("x-upstream", tag)
+        .header("x-seen-version", version)
+        .header("x-seen-host", host)
+        .header("x-seen-te", te);
+    let resp = if path == "/trailers" {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        let frames = vec![
+            Ok::<_, hyper::Error>(Frame::data(body)),
+            Ok(Frame::trailers(trailers)),
+        ];
+        builder.body(StreamBody::new(futures::stream::iter(frames)).boxed())
+    } else {
+        builder.body(Full::new(body).map_err(|e| match e {}).boxed())
+    };
+    Ok(resp.unwrap())
+}
+
+/// A proxy without Pilot, admin on an ephemeral port.
+pub async fn proxy() -> ProxyHandle {
+    let mut opts = ProxyOptions::new("test-proxy", "");
+    opts.admin_addr = LOOPBACK0.parse().unwrap();
+    opts.drain_timeout = Duration::from_millis(200);
+    Proxy::start(opts).await.unwrap()
+}
+
+pub fn h1_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn h2c_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+pub async fn get(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    url: String,
+) -> (Response<()>, String) {
+    let resp = client.get(url.parse().unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        Response::from_parts(parts, ()),
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+pub fn header<'a>(resp: &'a Response<()>, name: &str) -> &'a str {
+    resp.headers().get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+pub fn endpoint(addr: SocketAddr) -> Endpoint {
+    endpoint_with(addr, EndpointHealth::Healthy)
+}
+
+pub fn endpoint_with(addr: SocketAddr, health: EndpointHealth) -> Endpoint {
+    Endpoint {
+        addr,
+        health,
+        locality: Locality::default(),
+        weight: 1,
+        metadata: BTreeMap::new(),
+    }
+}
+
+pub fn cluster(name: &str, protocol: UpstreamProtocol, lb_policy: LbPolicy) -> Cluster {
+    Cluster {
+        name: name.into(),
+        lb_policy,
+        connect_timeout: Duration::from_millis(500),
+        protocol,
+        discovery: Discovery::Eds,
+    }
+}
+
+pub fn http_listener(name: &str, route_config: &str) -> Listener {
+    Listener {
+        name: name.into(),
+        addr: LOOPBACK0.parse().unwrap(),
+        direction: Direction::Outbound,
+        kind: ListenerKind::Http {
+            route_config: route_config.into(),
+        },
+    }
+}
+
+pub fn tcp_listener(name: &str, cluster: &str) -> Listener {
+    Listener {
+        name: name.into(),
+        addr: LOOPBACK0.parse().unwrap(),
+        direction: Direction::Outbound,
+        kind: ListenerKind::Tcp {
+            cluster: cluster.into(),
+        },
+    }
+}
+
+pub fn route_config(name: &str, cluster: &str, timeout: Option<Duration>) -> RouteConfig {
+    RouteConfig {
+        name: name.into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "all".into(),
+            domains: vec!["*".into()],
+            routes: vec![Route {
+                name: "default".into(),
+                path: PathMatch::Prefix("/".into()),
+                action: RouteAction {
+                    cluster: cluster.into(),
+                    timeout,
+                },
+            }],
+        }],
+    }
+}
+
+/// One outbound HTTP listener `out` → route `svc` → EDS cluster `svc` over `endpoints`.
+pub fn http_config(
+    protocol: UpstreamProtocol,
+    lb: LbPolicy,
+    endpoints: Vec<Endpoint>,
+    timeout: Option<Duration>,
+) -> ProxyConfig {
+    let mut config = ProxyConfig::default();
+    config
+        .listeners
+        .insert("out".into(), http_listener("out", "svc"));
+    config
+        .routes
+        .insert("svc".into(), route_config("svc", "svc", timeout));
+    config
+        .clusters
+        .insert("svc".into(), cluster("svc", protocol, lb));
+    config.endpoints.insert(
+        "svc".into(),
+        ClusterEndpoints {
+            cluster: "svc".into(),
+            endpoints,
+        },
+    );
+    config
+}
+
+/// A proxy running `config`, and the base URL of its listener `out`.
+pub async fn proxy_with(config: ProxyConfig) -> (ProxyHandle, String) {
+    let proxy = proxy().await;
+    proxy.apply_config(config).unwrap();
+    let url = format!("http://{}", proxy.listener_addr("out").unwrap());
+    (proxy, url)
+}

@@ -1,0 +1,18 @@
+//! `TryFrom` conversions from xDS resources into the model, one module per resource type.
+//!
+//! Each conversion destructures its message field by field, so every field is either used,
+//! accepted as informational, or rejected when set; a new field in `envoy-types` fails to compile.
+
+mod cluster;
+mod common;
+mod endpoint;
+mod hcm;
+mod listener;
+mod route;
+
+pub use cluster::DEFAULT_CONNECT_TIMEOUT;
+pub use endpoint::METADATA_NAMESPACE;
+pub use route::DEFAULT_ROUTE_TIMEOUT;
+
+#[cfg(test)]
+pub(crate) mod tests;

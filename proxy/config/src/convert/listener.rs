@@ -1,0 +1,264 @@
+//! `Listener` (LDS) → [`Listener`]: one filter chain holding an HTTP connection manager or a TCP proxy.
+
+use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+use envoy_types::pb::envoy::config::listener::v3 as xds;
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
+use envoy_types::pb::google::protobuf::Any;
+use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, TCP_PROXY, unpack};
+
+use super::common::{Ctx, join, reject_set, require_name, socket_addr};
+use super::hcm;
+use crate::error::{ConfigError, ResourceKind};
+use crate::types::{Direction, Listener, ListenerKind};
+
+impl TryFrom<xds::Listener> for Listener {
+    type Error = ConfigError;
+
+    #[allow(deprecated)]
+    fn try_from(l: xds::Listener) -> Result<Self, ConfigError> {
+        let xds::Listener {
+            name,
+            address,
+            additional_addresses,
+            stat_prefix: _,
+            stats_matcher: _,
+            filter_chains,
+            fcds_config,
+            filter_chain_matcher,
+            use_original_dst,
+            default_filter_chain,
+            per_connection_buffer_limit_bytes,
+            per_connection_buffer_high_watermark_timeout,
+            metadata: _,
+            deprecated_v1,
+            drain_type,
+            listener_filters,
+            listener_filters_timeout,
+            continue_on_listener_filters_timeout,
+            transparent,
+            freebind,
+            socket_options,
+            tcp_fast_open_queue_length,
+            traffic_direction,
+            udp_listener_config,
+            api_listener,
+            connection_balance_config,
+            reuse_port,
+            enable_reuse_port,
+            access_log,
+            tcp_backlog_size,
+            max_connections_to_accept_per_socket_event,
+            bind_to_port,
+            enable_mptcp,
+            ignore_global_conn_limit,
+            bypass_overload_manager,
+            tcp_keepalive,
+            listener_specifier,
+        } = l;
+        let ctx = Ctx {
+            kind: ResourceKind::Listener,
+            name: &name,
+        };
+        require_name(ctx, "name", &name)?;
+        reject_set!(
+            ctx,
+            "",
+            additional_addresses,
+            fcds_config,
+            filter_chain_matcher,
+            use_original_dst,
+            default_filter_chain,
+            per_connection_buffer_limit_bytes,
+            per_connection_buffer_high_watermark_timeout,
+            deprecated_v1,
+            drain_type,
+            listener_filters,
+            listener_filters_timeout,
+            continue_on_listener_filters_timeout,
+            transparent,
+            freebind,
+            socket_options,
+            tcp_fast_open_queue_length,
+            udp_listener_config,
+            api_listener,
+            connection_balance_config,
+            reuse_port,
+            enable_reuse_port,
+            access_log,
+            tcp_backlog_size,
+            max_connections_to_accept_per_socket_event,
+            bind_to_port,
+            enable_mptcp,
+            ignore_global_conn_limit,
+            bypass_overload_manager,
+            tcp_keepalive,
+            listener_specifier,
+        );
+        let addr = socket_addr(ctx, "address", address)?;
+        let direction = direction(ctx, traffic_direction)?;
+        let kind = match <[xds::FilterChain; 1]>::try_from(filter_chains) {
+            Ok([chain]) => filter_chain(ctx, "filter_chains[0]", chain)?,
+            Err(chains) if chains.is_empty() => return Err(ctx.missing("filter_chains")),
+            Err(chains) => {
+                return Err(ctx.unsupported(
+                    "filter_chains",
+                    format!("{} filter chains (only one)", chains.len()),
+                ));
+            }
+        };
+        Ok(Listener {
+            name,
+            addr,
+            direction,
+            kind,
+        })
+    }
+}
+
+/// `traffic_direction`, or when unspecified the direction XDS.md's naming gives.
+fn direction(ctx: Ctx<'_>, traffic_direction: i32) -> Result<Direction, ConfigError> {
+    match TrafficDirection::try_from(traffic_direction) {
+        Ok(TrafficDirection::Inbound) => Ok(Direction::Inbound),
+        Ok(TrafficDirection::Outbound) => Ok(Direction::Outbound),
+        Ok(TrafficDirection::Unspecified) if ctx.name.starts_with("inbound:") => {
+            Ok(Direction::Inbound)
+        }
+        Ok(TrafficDirection::Unspecified) if ctx.name.starts_with("outbound:") => {
+            Ok(Direction::Outbound)
+        }
+        Ok(TrafficDirection::Unspecified) => Err(ctx.missing("traffic_direction")),
+        Err(_) => Err(ctx.invalid(
+            "traffic_direction",
+            format!("unknown value {traffic_direction}"),
+        )),
+    }
+}
+
+#[allow(deprecated)]
+fn filter_chain(
+    ctx: Ctx<'_>,
+    path: &str,
+    chain: xds::FilterChain,
+) -> Result<ListenerKind, ConfigError> {
+    let xds::FilterChain {
+        filter_chain_match,
+        filters,
+        use_proxy_proto,
+        metadata: _,
+        transport_socket,
+        transport_socket_connect_timeout,
+        name: _,
+    } = chain;
+    reject_set!(
+        ctx,
+        path,
+        filter_chain_match,
+        use_proxy_proto,
+        transport_socket,
+        transport_socket_connect_timeout,
+    );
+    let count = filters.len();
+    let mut kinds = filters
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| network_filter(ctx, &format!("{path}.filters[{i}]"), f))
+        .collect::<Result<Vec<_>, _>>()?;
+    match kinds.pop() {
+        Some(kind) if count == 1 => Ok(kind),
+        Some(_) => Err(ctx.unsupported(
+            join(path, "filters"),
+            format!("{count} network filters (only one)"),
+        )),
+        None => Err(ctx.missing(join(path, "filters"))),
+    }
+}
+
+fn network_filter(ctx: Ctx<'_>, path: &str, f: xds::Filter) -> Result<ListenerKind, ConfigError> {
+    let field = join(path, "typed_config");
+    let any = match f.config_type {
+        Some(xds::filter::ConfigType::TypedConfig(any)) => any,
+        Some(xds::filter::ConfigType::ConfigDiscovery(_)) => {
+            return Err(ctx.unsupported(join(path, "config_discovery"), "field"));
+        }
+        None => return Err(ctx.missing(field)),
+    };
+    match any.type_url.as_str() {
+        HTTP_CONNECTION_MANAGER => {
+            let hcm = decode(ctx, &field, &any)?;
+            hcm::route_config(ctx, &field, hcm)
+                .map(|route_config| ListenerKind::Http { route_config })
+        }
+        TCP_PROXY => tcp_proxy(ctx, &field, decode(ctx, &field, &any)?),
+        other => Err(ctx.unsupported_type(field, other)),
+    }
+}
+
+/// Decodes a typed config whose type URL was already matched.
+pub(super) fn decode<M: prost::Message + Default>(
+    ctx: Ctx<'_>,
+    field: &str,
+    any: &Any,
+) -> Result<M, ConfigError> {
+    unpack(&any.type_url, any).map_err(|e| ctx.invalid(field, e.to_string()))
+}
+
+#[allow(deprecated)]
+fn tcp_proxy(ctx: Ctx<'_>, path: &str, t: TcpProxy) -> Result<ListenerKind, ConfigError> {
+    let TcpProxy {
+        stat_prefix: _,
+        on_demand,
+        metadata_match,
+        idle_timeout,
+        downstream_idle_timeout,
+        upstream_idle_timeout,
+        access_log,
+        max_connect_attempts,
+        backoff_options,
+        hash_policy,
+        tunneling_config,
+        max_downstream_connection_duration,
+        max_downstream_connection_duration_jitter_percentage,
+        access_log_flush_interval,
+        flush_access_log_on_connected,
+        access_log_options,
+        proxy_protocol_tlvs,
+        proxy_protocol_tlv_merge_policy,
+        upstream_connect_mode,
+        max_early_data_bytes,
+        check_drain_close,
+        cluster_specifier,
+    } = t;
+    reject_set!(
+        ctx,
+        path,
+        on_demand,
+        metadata_match,
+        idle_timeout,
+        downstream_idle_timeout,
+        upstream_idle_timeout,
+        access_log,
+        max_connect_attempts,
+        backoff_options,
+        hash_policy,
+        tunneling_config,
+        max_downstream_connection_duration,
+        max_downstream_connection_duration_jitter_percentage,
+        access_log_flush_interval,
+        flush_access_log_on_connected,
+        access_log_options,
+        proxy_protocol_tlvs,
+        proxy_protocol_tlv_merge_policy,
+        upstream_connect_mode,
+        max_early_data_bytes,
+        check_drain_close,
+    );
+    match cluster_specifier {
+        Some(tcp_proxy::ClusterSpecifier::Cluster(cluster)) if !cluster.is_empty() => {
+            Ok(ListenerKind::Tcp { cluster })
+        }
+        Some(tcp_proxy::ClusterSpecifier::WeightedClusters(_)) => {
+            Err(ctx.unsupported(join(path, "weighted_clusters"), "field"))
+        }
+        _ => Err(ctx.missing(join(path, "cluster"))),
+    }
+}
