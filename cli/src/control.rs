@@ -15,7 +15,12 @@ use tokio::sync::watch;
 #[derive(Debug, clap::Args)]
 pub struct ControlArgs {
     /// Static-file registry: an HCL file or a folder of them (watched). Repeat for several.
-    #[arg(long = "registry", env = "RIG_REGISTRY", default_value = "registry.d", value_delimiter = ',')]
+    #[arg(
+        long = "registry",
+        env = "RIG_REGISTRY",
+        default_value = "registry.d",
+        value_delimiter = ','
+    )]
     registries: Vec<PathBuf>,
     /// Pilot's xDS (gRPC) address.
     #[arg(long, default_value_t = DEFAULT_XDS_ADDR)]
@@ -28,13 +33,20 @@ pub struct ControlArgs {
 pub async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
     let mut files = Vec::new();
     for (i, path) in args.registries.iter().enumerate() {
-        let name = if i == 0 { "file".to_owned() } else { format!("file-{i}") };
+        let name = if i == 0 {
+            "file".to_owned()
+        } else {
+            format!("file-{i}")
+        };
         let reg = FileRegistry::start(path.clone(), name)
             .with_context(|| format!("registry {}", path.display()))?;
         tracing::info!(path = %path.display(), "static-file registry loaded");
         files.push(Arc::new(reg));
     }
-    let registries: Vec<Arc<dyn Registry>> = files.iter().map(|f| f.clone() as Arc<dyn Registry>).collect();
+    let registries: Vec<Arc<dyn Registry>> = files
+        .iter()
+        .map(|f| f.clone() as Arc<dyn Registry>)
+        .collect();
     let catalog = bridge(MergedCatalog::spawn(registries));
     let report: RegistryReport = Arc::new(move || {
         serde_json::Value::Array(
@@ -86,13 +98,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -67,7 +67,10 @@ impl Mesh {
     /// The first child that exited, with its status.
     fn exited(&mut self) -> Option<String> {
         self.children.iter_mut().find_map(|(name, c)| {
-            c.try_wait().ok().flatten().map(|status| format!("{name} exited ({status})"))
+            c.try_wait()
+                .ok()
+                .flatten()
+                .map(|status| format!("{name} exited ({status})"))
         })
     }
 }
@@ -80,10 +83,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let registry = dir.join("registry.hcl");
-    std::fs::write(&registry, REGISTRY).with_context(|| format!("cannot write {}", registry.display()))?;
+    std::fs::write(&registry, REGISTRY)
+        .with_context(|| format!("cannot write {}", registry.display()))?;
     check_ports_free().await?;
 
-    let mut mesh = Mesh { children: Vec::new() };
+    let mut mesh = Mesh {
+        children: Vec::new(),
+    };
     let result = run_mesh(&mut mesh, &dir, &registry, args.requests).await;
     mesh.stop().await;
     println!("\nstopped every process; logs are in {}", dir.display());
@@ -91,16 +97,46 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[allow(clippy::print_stdout)]
-async fn run_mesh(mesh: &mut Mesh, dir: &Path, registry: &Path, requests: Option<u64>) -> anyhow::Result<ExitCode> {
+async fn run_mesh(
+    mesh: &mut Mesh,
+    dir: &Path,
+    registry: &Path,
+    requests: Option<u64>,
+) -> anyhow::Result<ExitCode> {
     let rig = std::env::current_exe().context("cannot find the rig binary")?;
     println!("Rigging demo: a service mesh on this machine\n");
-    println!("starting the control plane, 4 example services and 5 proxies (logs in {})", dir.display());
+    println!(
+        "starting the control plane, 4 example services and 5 proxies (logs in {})",
+        dir.display()
+    );
 
     let reg = registry.display().to_string();
-    spawn(mesh, &rig, dir, "control-plane", &["up", "--registry", &reg, "--xds-addr", XDS, "--debug-addr", PILOT_DEBUG])?;
+    spawn(
+        mesh,
+        &rig,
+        dir,
+        "control-plane",
+        &[
+            "up",
+            "--registry",
+            &reg,
+            "--xds-addr",
+            XDS,
+            "--debug-addr",
+            PILOT_DEBUG,
+        ],
+    )?;
     for (kind, service, version, instance, port) in APPS {
         let listen = format!("127.0.0.1:{port}");
-        let mut a = vec!["example-app", "--kind", kind, "--service", service, "--app-version", version];
+        let mut a = vec![
+            "example-app",
+            "--kind",
+            kind,
+            "--service",
+            service,
+            "--app-version",
+            version,
+        ];
         a.extend(["--instance", instance, "--listen", &listen]);
         if kind == "web" {
             a.extend(["--api", "127.0.0.1:9191", "--db", "127.0.0.1:9192"]);
@@ -110,26 +146,41 @@ async fn run_mesh(mesh: &mut Mesh, dir: &Path, registry: &Path, requests: Option
     let pilot = format!("http://{XDS}");
     for (id, admin) in PROXIES {
         let admin = format!("127.0.0.1:{admin}");
-        spawn(mesh, &rig, dir, &format!("{id}-proxy"), &["proxy", "--id", id, "--pilot", &pilot, "--admin", &admin])?;
+        spawn(
+            mesh,
+            &rig,
+            dir,
+            &format!("{id}-proxy"),
+            &["proxy", "--id", id, "--pilot", &pilot, "--admin", &admin],
+        )?;
     }
 
     wait_ready(mesh).await?;
     println!("\nthe mesh is up:");
     println!("  web  (http)  web-1                   app 127.0.0.1:18080  sidecar 127.0.0.1:21000");
-    println!("  api  (http)  api-v1-1, api-v2-1      apps 127.0.0.1:18081-18082  sidecars 127.0.0.1:21001-21002");
+    println!(
+        "  api  (http)  api-v1-1, api-v2-1      apps 127.0.0.1:18081-18082  sidecars 127.0.0.1:21001-21002"
+    );
     println!("  db   (tcp)   db-1                    app 127.0.0.1:18083  sidecar 127.0.0.1:21003");
     println!("\ntry, in another terminal:");
-    println!("  curl http://{CLIENT_WEB}/         web, which calls api and db, all through the mesh");
+    println!(
+        "  curl http://{CLIENT_WEB}/         web, which calls api and db, all through the mesh"
+    );
     println!("  curl http://{CLIENT_API}/         api: round robin over v1 and v2");
-    println!("  nc {} {}                db: a TCP echo", "127.0.0.1", 9092);
+    println!("  nc 127.0.0.1 9092                 db: a TCP echo");
     println!("  rig status                        what Pilot sent each proxy, and what they ACKed");
     println!("  curl http://127.0.0.1:19000/config_dump   the web proxy's configuration");
-    println!("  edit {}   (the proxies follow within a second)", registry.display());
+    println!(
+        "  edit {}   (the proxies follow within a second)",
+        registry.display()
+    );
     if let Ok(table) = crate::status::get(parse(PILOT_DEBUG)?, "/debug/syncz").await {
         let n = table.matches("\"connected\": true").count();
         println!("\nPilot: {n} proxies connected");
     }
-    println!("\ntraffic (client -> web -> api and db, every hop through a rig proxy); Ctrl-C stops the demo:");
+    println!(
+        "\ntraffic (client -> web -> api and db, every hop through a rig proxy); Ctrl-C stops the demo:"
+    );
 
     let mut sent = 0u64;
     let mut failed = 0u64;
@@ -161,8 +212,12 @@ async fn run_mesh(mesh: &mut Mesh, dir: &Path, registry: &Path, requests: Option
             }
         }
         if sent % 5 == 1 {
-            match rigging_examples_apps::tcp_echo(parse(CLIENT_DB)?, b"ping through the mesh").await {
-                Ok((banner, echo)) => println!("      tcp {CLIENT_DB}: {banner} / {}", String::from_utf8_lossy(&echo)),
+            match rigging_examples_apps::tcp_echo(parse(CLIENT_DB)?, b"ping through the mesh").await
+            {
+                Ok((banner, echo)) => println!(
+                    "      tcp {CLIENT_DB}: {banner} / {}",
+                    String::from_utf8_lossy(&echo)
+                ),
                 Err(e) => {
                     failed += 1;
                     println!("      tcp {CLIENT_DB} failed: {e}");
@@ -174,12 +229,17 @@ async fn run_mesh(mesh: &mut Mesh, dir: &Path, registry: &Path, requests: Option
         }
     }
     println!("\n{sent} requests, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn spawn(mesh: &mut Mesh, rig: &Path, dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
     let log_path = dir.join(format!("{name}.log"));
-    let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
     let child = Command::new(rig)
         .args(args)
         .stdin(Stdio::null())

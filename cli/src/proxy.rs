@@ -17,7 +17,7 @@ pub struct ProxyArgs {
     #[arg(long, env = "RIG_PILOT", default_value = DEFAULT_PILOT)]
     pilot: String,
     /// Admin listener: /ready, /metrics, /config_dump.
-    #[arg(long, env = "RIG_ADMIN_ADDR", default_value = "127.0.0.1:19000")]
+    #[arg(long, env = "RIG_ADMIN_ADDR", default_value_t = rigging_proxy_app::DEFAULT_ADMIN_ADDR)]
     admin: SocketAddr,
 }
 

@@ -27,14 +27,18 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         println!("{body}");
         return Ok(ExitCode::SUCCESS);
     }
-    let value: serde_json::Value = serde_json::from_str(&body).context("Pilot's /debug/syncz is not JSON")?;
+    let value: serde_json::Value =
+        serde_json::from_str(&body).context("Pilot's /debug/syncz is not JSON")?;
     let proxies: Vec<ProxyStatus> = serde_json::from_value(value["proxies"].clone())
         .context("Pilot's /debug/syncz has no proxy list")?;
     print!("{}", table(&proxies));
     if let Some(regs) = value["registries"].as_array() {
         for r in regs {
             if let Some(err) = r["last_error"].as_str() {
-                println!("registry {}: last edit rejected: {err}", r["path"].as_str().unwrap_or("?"));
+                println!(
+                    "registry {}: last edit rejected: {err}",
+                    r["path"].as_str().unwrap_or("?")
+                );
             }
         }
     }
@@ -43,8 +47,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 /// GET `path` from `addr`, as text; non-2xx is an error.
 pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
-    let client: Client<_, Empty<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: hyper::Uri = format!("http://{addr}{path}").parse()?;
     let resp = client
         .get(uri)
@@ -53,7 +56,10 @@ pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
     let text = String::from_utf8_lossy(&body).into_owned();
-    anyhow::ensure!(status.is_success(), "{addr}{path} answered {status}: {text}");
+    anyhow::ensure!(
+        status.is_success(),
+        "{addr}{path} answered {status}: {text}"
+    );
     Ok(text)
 }
 
@@ -72,7 +78,8 @@ fn table(proxies: &[ProxyStatus]) -> String {
         let state = |ty: &str| match p.types.get(ty) {
             Some(t) => {
                 let s = serde_json::to_value(t.state()).ok();
-                s.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                s.and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
             }
             None => "NOT_SENT".to_owned(),
         };
@@ -82,7 +89,11 @@ fn table(proxies: &[ProxyStatus]) -> String {
             .find_map(|(ty, t)| t.nack.as_ref().map(|n| format!("{ty} NACK: {n}")));
         rows.push([
             p.proxy.clone(),
-            if p.connected { "yes".to_owned() } else { "no".to_owned() },
+            if p.connected {
+                "yes".to_owned()
+            } else {
+                "no".to_owned()
+            },
             state("CDS"),
             state("LDS"),
             state("EDS"),
@@ -91,7 +102,9 @@ fn table(proxies: &[ProxyStatus]) -> String {
             p.problem.clone().or(nack).unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in &rows {
         let mut line = String::new();

@@ -88,28 +88,7 @@ impl Decoder {
         }
         let body = block.body();
         body.deny_unknown(SERVICE_ATTRS, SERVICE_BLOCKS)?;
-        let protocol = match body.attr("protocol") {
-            Some(v) => v.parse()?,
-            None => Default::default(),
-        };
-        let mut service = Service::new(name.clone(), protocol);
-        if let Some(v) = body.attr("load_balancer") {
-            service.lb_policy = match v.string()? {
-                "round_robin" => LbPolicy::RoundRobin,
-                "least_request" => LbPolicy::LeastRequest,
-                other => {
-                    return Err(v.error(format!(
-                        "expected one of round_robin, least_request, found {other:?}"
-                    )));
-                }
-            };
-        }
-        if let Some(v) = body.attr("connect_timeout") {
-            service.connect_timeout = v.duration()?;
-            if service.connect_timeout.is_zero() {
-                return Err(v.error("expected a duration greater than zero"));
-            }
-        }
+        let mut service = settings(&body, name.clone())?;
         // decode every instance before recording any, so a faulty block leaves no trace
         let mut proxies = Vec::new();
         let mut seen: BTreeMap<String, Location> = BTreeMap::new();
@@ -140,6 +119,33 @@ impl Decoder {
         }
         Ok(())
     }
+}
+
+/// A service's own attributes, with the defaults for those not given.
+fn settings(body: &Body<'_>, name: ServiceName) -> Result<Service, HclError> {
+    let protocol = match body.attr("protocol") {
+        Some(v) => v.parse()?,
+        None => Default::default(),
+    };
+    let mut service = Service::new(name, protocol);
+    if let Some(v) = body.attr("load_balancer") {
+        service.lb_policy = match v.string()? {
+            "round_robin" => LbPolicy::RoundRobin,
+            "least_request" => LbPolicy::LeastRequest,
+            other => {
+                return Err(v.error(format!(
+                    "expected one of round_robin, least_request, found {other:?}"
+                )));
+            }
+        };
+    }
+    if let Some(v) = body.attr("connect_timeout") {
+        service.connect_timeout = v.duration()?;
+        if service.connect_timeout.is_zero() {
+            return Err(v.error("expected a duration greater than zero"));
+        }
+    }
+    Ok(service)
 }
 
 /// One instance: its endpoint, its proxy if it runs a sidecar, and where its name is written.

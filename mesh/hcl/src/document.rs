@@ -30,9 +30,34 @@ impl Document {
     ///
     /// A syntax error comes back located, with hcl-edit's description of what was expected.
     pub fn parse(file: impl AsRef<Path>, text: impl Into<String>) -> Result<Self, HclError> {
-        let file: Arc<Path> = Arc::from(file.as_ref());
         let text = text.into();
-        let body = hcl_edit::parser::parse_body(&text).map_err(|e| {
+        let body = hcl_edit::parser::parse_body(&text);
+        Self::finish(file.as_ref(), text, body)
+    }
+
+    /// Like [`Document::parse`], but also accepts HCL1's nested blocks inside objects,
+    /// such as `Routes = [{ Match { HTTP { … } } }]`, as Consul's config entries and
+    /// service definitions are written (Consul reads them with HCL1). Such a
+    /// `Key { … }` reads as `Key = { … }`; locations are those of the original text.
+    pub fn parse_hcl1_compat(
+        file: impl AsRef<Path>,
+        text: impl Into<String>,
+    ) -> Result<Self, HclError> {
+        let text = text.into();
+        let body = match crate::compat::nested_blocks_in_objects(&text) {
+            Some(rewritten) => hcl_edit::parser::parse_body(&rewritten),
+            None => hcl_edit::parser::parse_body(&text),
+        };
+        Self::finish(file.as_ref(), text, body)
+    }
+
+    fn finish(
+        file: &Path,
+        text: String,
+        body: Result<hcl_edit::structure::Body, hcl_edit::parser::Error>,
+    ) -> Result<Self, HclError> {
+        let file: Arc<Path> = Arc::from(file);
+        let body = body.map_err(|e| {
             let at = e.location();
             HclError::new(
                 Location::new(file.clone(), at.line(), at.column()),

@@ -14,6 +14,7 @@
 //! ```
 
 mod body;
+mod compat;
 mod document;
 mod duration;
 mod error;

@@ -345,3 +345,30 @@ fn label_parse_uses_fromstr_message() {
         "invalid IP address syntax",
     );
 }
+
+#[test]
+fn hcl1_nested_blocks_in_objects_keep_their_locations() {
+    let text = "Routes = [\n  {\n    Match { HTTP { PathPrefix = 7 } }\n  },\n]\n";
+    assert!(
+        Document::parse(FILE, text).is_err(),
+        "plain HCL2 rejects it"
+    );
+    let doc = Document::parse_hcl1_compat(FILE, text).unwrap();
+    assert_eq!(doc.text(), text, "the original text is kept");
+    let route = doc.body().required("Routes").unwrap().array().unwrap()[0]
+        .object()
+        .unwrap();
+    let http = route
+        .nested("Match")
+        .unwrap()
+        .unwrap()
+        .nested("HTTP")
+        .unwrap()
+        .unwrap();
+    err_at(
+        http.required("PathPrefix").and_then(|v| v.string()),
+        3,
+        33,
+        "PathPrefix: expected a string, found 7",
+    );
+}

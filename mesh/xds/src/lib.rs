@@ -21,7 +21,8 @@ pub const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.rout
 pub const HTTP_PROTOCOL_OPTIONS: &str =
     "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 /// The key under which a cluster carries its `HttpProtocolOptions`.
-pub const HTTP_PROTOCOL_OPTIONS_KEY: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+pub const HTTP_PROTOCOL_OPTIONS_KEY: &str =
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 /// Filter names, as Envoy's well-known names.
 pub const HTTP_CONNECTION_MANAGER_NAME: &str = "envoy.filters.network.http_connection_manager";
 pub const TCP_PROXY_NAME: &str = "envoy.filters.network.tcp_proxy";

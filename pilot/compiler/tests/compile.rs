@@ -275,6 +275,23 @@ mod properties {
             }
         }
 
+        /// Everything Pilot compiles, our proxy accepts, and every reference resolves.
+        #[test]
+        fn the_proxy_accepts_everything_compiled(cat in arb_catalog()) {
+            for p in cat.proxies.values() {
+                let res = compile(&cat, &p.id).unwrap();
+                let mut config = rigging_proxy_config::ProxyConfig::default();
+                for ty in ResourceType::ALL {
+                    let any = res.packed(ty).into_any();
+                    config = config
+                        .with_resources(ty, &any)
+                        .map_err(|e| TestCaseError::fail(format!("{ty} refused: {e}")))?;
+                }
+                prop_assert_eq!(config.listeners.len(), res.listeners.len());
+                prop_assert!(config.check_references().is_empty(), "{:?}", config.check_references());
+            }
+        }
+
         #[test]
         fn versions_are_deterministic_and_track_content(cat in arb_catalog()) {
             let id = ProxyId::new("a-proxy").unwrap();
@@ -284,19 +301,18 @@ mod properties {
                 prop_assert_eq!(one.packed(ty), two.packed(ty));
             }
             let mut changed = cat.clone();
-            if let Some(up) = changed.proxies.get(&id).and_then(|p| p.upstreams.first()).cloned() {
-                if let Some(s) = changed.services.get_mut(&up.service) {
-                    s.endpoints.push(endpoint("new-1", "127.0.0.2:1", Health::Passing, "z"));
-                    let three = compile(&changed, &id).unwrap();
-                    prop_assert_ne!(
-                        one.packed(ResourceType::Endpoint).version,
-                        three.packed(ResourceType::Endpoint).version
-                    );
-                    prop_assert_eq!(
-                        one.packed(ResourceType::Listener).version,
-                        three.packed(ResourceType::Listener).version
-                    );
-                }
+            let first_up = changed.proxies.get(&id).and_then(|p| p.upstreams.first()).cloned();
+            if let Some(s) = first_up.and_then(|up| changed.services.get_mut(&up.service)) {
+                s.endpoints.push(endpoint("new-1", "127.0.0.2:1", Health::Passing, "z"));
+                let three = compile(&changed, &id).unwrap();
+                prop_assert_ne!(
+                    one.packed(ResourceType::Endpoint).version,
+                    three.packed(ResourceType::Endpoint).version
+                );
+                prop_assert_eq!(
+                    one.packed(ResourceType::Listener).version,
+                    three.packed(ResourceType::Listener).version
+                );
             }
         }
     }

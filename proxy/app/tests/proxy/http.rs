@@ -237,3 +237,33 @@ async fn refused_connection_is_503() {
     assert_eq!(header(&resp, "x-rigging-error"), "connect_failed");
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_streams_each_get_their_own_body() {
+    let (a, b) = (echo("a").await, echo("b").await);
+    for protocol in [UpstreamProtocol::Http1, UpstreamProtocol::Http2] {
+        let config = http_config(
+            protocol,
+            LbPolicy::LeastRequest,
+            vec![endpoint(a.addr), endpoint(b.addr)],
+            Some(Duration::from_secs(1)),
+        );
+        let (proxy, url) = proxy_with(config).await;
+        let client = h2c_client();
+        let requests = (0..64).map(|i| {
+            let client = client.clone();
+            let url = format!("{url}/n/{i}");
+            async move {
+                let body = format!("request {i}");
+                let req = Request::post(url)
+                    .body(Full::new(Bytes::from(body.clone())))
+                    .unwrap();
+                let resp = client.request(req).await.unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+                assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), body);
+            }
+        });
+        futures::future::join_all(requests).await;
+        proxy.shutdown().await;
+    }
+}

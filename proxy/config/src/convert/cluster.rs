@@ -11,9 +11,8 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use envoy_types::pb::google::protobuf::Any;
 use rigging_mesh_xds::{HTTP_PROTOCOL_OPTIONS, HTTP_PROTOCOL_OPTIONS_KEY};
 
-use super::common::{Ctx, duration, join, reject_set, require_ads, require_name};
+use super::common::{Ctx, decode, duration, join, reject_set, require_ads, require_name};
 use super::endpoint::locality_endpoints;
-use super::listener::decode;
 use crate::error::{ConfigError, ResourceKind};
 use crate::types::{Cluster, Discovery, LbPolicy, UpstreamProtocol};
 
@@ -171,7 +170,7 @@ impl TryFrom<xds::Cluster> for Cluster {
 fn discovery(
     ctx: Ctx<'_>,
     discovery_type: Option<xds::cluster::ClusterDiscoveryType>,
-    eds: Option<xds::cluster::EdsClusterConfig>,
+    eds_cluster_config: Option<xds::cluster::EdsClusterConfig>,
     load_assignment: Option<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
 ) -> Result<Discovery, ConfigError> {
     use xds::cluster::{ClusterDiscoveryType as T, DiscoveryType as D};
@@ -186,7 +185,7 @@ fn discovery(
     match ty {
         D::Eds => {
             reject_set!(ctx, "", load_assignment);
-            let eds = eds.ok_or_else(|| ctx.missing("eds_cluster_config"))?;
+            let eds = eds_cluster_config.ok_or_else(|| ctx.missing("eds_cluster_config"))?;
             require_ads(ctx, "eds_cluster_config.eds_config", eds.eds_config)?;
             if !eds.service_name.is_empty() && eds.service_name != ctx.name {
                 return Err(ctx.unsupported(
@@ -197,7 +196,7 @@ fn discovery(
             Ok(Discovery::Eds)
         }
         D::Static => {
-            reject_set!(ctx, "", eds);
+            reject_set!(ctx, "", eds_cluster_config);
             let la = load_assignment.ok_or_else(|| ctx.missing("load_assignment"))?;
             if !la.cluster_name.is_empty() && la.cluster_name != ctx.name {
                 return Err(ctx.invalid(

@@ -7,7 +7,8 @@ use std::time::Duration;
 use envoy_types::pb::envoy::config::core::v3::{
     ApiVersion, ConfigSource, address, config_source, socket_address,
 };
-use envoy_types::pb::google::protobuf;
+use envoy_types::pb::google::protobuf::{self, Any};
+use rigging_mesh_xds::unpack;
 
 use crate::error::{ConfigError, ResourceKind};
 
@@ -203,4 +204,13 @@ pub(crate) fn require_name(ctx: Ctx<'_>, field: &str, name: &str) -> Result<(), 
     } else {
         Ok(())
     }
+}
+
+/// Decodes a typed config whose type URL was already matched.
+pub(crate) fn decode<M: prost::Message + Default>(
+    ctx: Ctx<'_>,
+    field: &str,
+    any: &Any,
+) -> Result<M, ConfigError> {
+    unpack(&any.type_url, any).map_err(|e| ctx.invalid(field, e.to_string()))
 }

@@ -6,8 +6,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 };
 use rigging_mesh_xds::ROUTER;
 
-use super::common::{Ctx, join, reject_set, require_ads};
-use super::listener::decode;
+use super::common::{Ctx, decode, join, reject_set, require_ads};
 use crate::error::ConfigError;
 
 /// Checks the connection manager and returns the name of its route configuration.

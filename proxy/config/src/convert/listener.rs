@@ -3,10 +3,9 @@
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3 as xds;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
-use envoy_types::pb::google::protobuf::Any;
-use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, TCP_PROXY, unpack};
+use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, TCP_PROXY};
 
-use super::common::{Ctx, join, reject_set, require_name, socket_addr};
+use super::common::{Ctx, decode, join, reject_set, require_name, socket_addr};
 use super::hcm;
 use crate::error::{ConfigError, ResourceKind};
 use crate::types::{Direction, Listener, ListenerKind};
@@ -191,15 +190,6 @@ fn network_filter(ctx: Ctx<'_>, path: &str, f: xds::Filter) -> Result<ListenerKi
         TCP_PROXY => tcp_proxy(ctx, &field, decode(ctx, &field, &any)?),
         other => Err(ctx.unsupported_type(field, other)),
     }
-}
-
-/// Decodes a typed config whose type URL was already matched.
-pub(super) fn decode<M: prost::Message + Default>(
-    ctx: Ctx<'_>,
-    field: &str,
-    any: &Any,
-) -> Result<M, ConfigError> {
-    unpack(&any.type_url, any).map_err(|e| ctx.invalid(field, e.to_string()))
 }
 
 #[allow(deprecated)]

@@ -20,7 +20,10 @@ where
     X: Clone,
     T: TryFrom<X, Error = ConfigError> + Debug,
 {
-    assert!(T::try_from(valid()).is_ok(), "the base resource must be valid");
+    assert!(
+        T::try_from(valid()).is_ok(),
+        "the base resource must be valid"
+    );
     for (what, mutate, expected) in cases {
         let mut x = valid();
         mutate(&mut x);

@@ -6,51 +6,79 @@ use rigging_mesh_xds::{ResourceType, pack};
 use super::*;
 use crate::convert::tests::fixtures;
 
-fn any<M: Message>(ty: ResourceType, m: &M) -> Any {
+fn packed<M: Message>(ty: ResourceType, m: &M) -> Any {
     pack(ty.type_url(), m)
 }
 
 fn config() -> ProxyConfig {
-    let l = |x| any(ResourceType::Listener, &x);
-    let c = |x| any(ResourceType::Cluster, &x);
+    let l = |x| packed(ResourceType::Listener, &x);
+    let c = |x| packed(ResourceType::Cluster, &x);
     ProxyConfig::default()
-        .with_resources(ResourceType::Listener, &[l(fixtures::http_listener()), l(fixtures::tcp_listener())])
+        .with_resources(
+            ResourceType::Listener,
+            &[l(fixtures::http_listener()), l(fixtures::tcp_listener())],
+        )
         .unwrap()
-        .with_resources(ResourceType::Cluster, &[c(fixtures::eds_cluster()), c(fixtures::static_cluster())])
+        .with_resources(
+            ResourceType::Cluster,
+            &[c(fixtures::eds_cluster()), c(fixtures::static_cluster())],
+        )
         .unwrap()
 }
 
 #[test]
 fn decodes_whole_responses() {
     let ls = decode_listeners(&[
-        any(ResourceType::Listener, &fixtures::http_listener()),
-        any(ResourceType::Listener, &fixtures::tcp_listener()),
+        packed(ResourceType::Listener, &fixtures::http_listener()),
+        packed(ResourceType::Listener, &fixtures::tcp_listener()),
     ])
     .unwrap();
     assert_eq!(ls.len(), 2);
-    assert_eq!(decode_routes(&[any(ResourceType::Route, &fixtures::route_config())]).unwrap()[0].name, "api");
-    assert_eq!(decode_clusters(&[any(ResourceType::Cluster, &fixtures::eds_cluster())]).unwrap()[0].name, "api");
-    assert_eq!(decode_endpoints(&[any(ResourceType::Endpoint, &fixtures::cla())]).unwrap()[0].cluster, "api");
+    assert_eq!(
+        decode_routes(&[packed(ResourceType::Route, &fixtures::route_config())]).unwrap()[0].name,
+        "api"
+    );
+    assert_eq!(
+        decode_clusters(&[packed(ResourceType::Cluster, &fixtures::eds_cluster())]).unwrap()[0]
+            .name,
+        "api"
+    );
+    assert_eq!(
+        decode_endpoints(&[packed(ResourceType::Endpoint, &fixtures::cla())]).unwrap()[0].cluster,
+        "api"
+    );
     assert_eq!(decode_clusters(&[]).unwrap(), vec![]);
 }
 
 #[test]
 fn rejects_duplicates_wrong_types_and_garbage() {
-    let l = any(ResourceType::Listener, &fixtures::http_listener());
+    let l = packed(ResourceType::Listener, &fixtures::http_listener());
     let err = decode_listeners(&[l.clone(), l.clone()]).unwrap_err();
-    assert_eq!(err.to_string(), r#"listener "outbound:api:9191": name: duplicate"#);
-    let err = decode_clusters(&[any(ResourceType::Cluster, &fixtures::eds_cluster()), l]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"listener "outbound:api:9191": name: duplicate"#
+    );
+    let err =
+        decode_clusters(&[packed(ResourceType::Cluster, &fixtures::eds_cluster()), l]).unwrap_err();
     assert!(matches!(err, ConfigError::Decode { index: 1, .. }), "{err}");
-    assert!(err.to_string().starts_with("cluster resources[1]: expected a resource of type"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cluster resources[1]: expected a resource of type"),
+        "{err}"
+    );
     let garbage = Any {
         type_url: ResourceType::Endpoint.type_url().into(),
         value: vec![0xff; 3],
     };
     let err = decode_endpoints(&[garbage]).unwrap_err();
-    assert!(err.to_string().starts_with("cluster load assignment resources[0]: cannot decode"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cluster load assignment resources[0]: cannot decode"),
+        "{err}"
+    );
     let mut bad = fixtures::route_config();
     bad.name.clear();
-    let err = decode_routes(&[any(ResourceType::Route, &bad)]).unwrap_err();
+    let err = decode_routes(&[packed(ResourceType::Route, &bad)]).unwrap_err();
     assert_eq!(err.to_string(), r#"route configuration "": name: missing"#);
 }
 
@@ -59,7 +87,7 @@ fn with_resources_replaces_one_type_and_keeps_the_config_on_error() {
     let cfg = config();
     assert_eq!(cfg.listeners.len(), 2);
     assert_eq!(cfg.clusters.len(), 2);
-    let bad = any(ResourceType::Cluster, &rigging_mesh_xds::Cluster::default());
+    let bad = packed(ResourceType::Cluster, &rigging_mesh_xds::Cluster::default());
     assert!(cfg.with_resources(ResourceType::Cluster, &[bad]).is_err());
     let none = cfg.with_resources(ResourceType::Cluster, &[]).unwrap();
     assert!(none.clusters.is_empty());
@@ -77,17 +105,26 @@ fn names_to_subscribe_and_dangling_references() {
     );
     let mut rc = fixtures::route_config();
     fixtures::first_action(&mut rc).cluster_specifier = Some(
-        envoy_types::pb::envoy::config::route::v3::route_action::ClusterSpecifier::Cluster("gone".into()),
+        envoy_types::pb::envoy::config::route::v3::route_action::ClusterSpecifier::Cluster(
+            "gone".into(),
+        ),
     );
     let cfg = cfg
-        .with_resources(ResourceType::Route, &[any(ResourceType::Route, &rc)])
+        .with_resources(ResourceType::Route, &[packed(ResourceType::Route, &rc)])
         .unwrap();
     assert_eq!(
         cfg.check_references(),
-        [r#"route configuration "api": virtual host "api": route "default": cluster "gone" not found"#]
+        [
+            r#"route configuration "api": virtual host "api": route "default": cluster "gone" not found"#
+        ]
     );
     let cfg = cfg.with_resources(ResourceType::Cluster, &[]).unwrap();
-    assert_eq!(cfg.check_references().len(), 2, "{:?}", cfg.check_references());
+    assert_eq!(
+        cfg.check_references().len(),
+        2,
+        "{:?}",
+        cfg.check_references()
+    );
     assert!(cfg.eds_names().is_empty());
 }
 

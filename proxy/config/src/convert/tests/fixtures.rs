@@ -56,10 +56,12 @@ pub fn hcm() -> hcm::HttpConnectionManager {
     hcm::HttpConnectionManager {
         stat_prefix: "outbound_api".into(),
         codec_type: hcm::http_connection_manager::CodecType::Auto as i32,
-        route_specifier: Some(hcm::http_connection_manager::RouteSpecifier::Rds(hcm::Rds {
-            route_config_name: "api".into(),
-            config_source: Some(ads()),
-        })),
+        route_specifier: Some(hcm::http_connection_manager::RouteSpecifier::Rds(
+            hcm::Rds {
+                route_config_name: "api".into(),
+                config_source: Some(ads()),
+            },
+        )),
         http_filters: vec![hcm::HttpFilter {
             name: ROUTER_NAME.into(),
             config_type: Some(hcm::http_filter::ConfigType::TypedConfig(pack(
@@ -97,9 +99,17 @@ pub fn http_listener() -> lds::Listener {
 pub fn with_hcm(h: hcm::HttpConnectionManager) -> lds::Listener {
     let filter = lds::Filter {
         name: HTTP_CONNECTION_MANAGER_NAME.into(),
-        config_type: Some(lds::filter::ConfigType::TypedConfig(pack(HTTP_CONNECTION_MANAGER, &h))),
+        config_type: Some(lds::filter::ConfigType::TypedConfig(pack(
+            HTTP_CONNECTION_MANAGER,
+            &h,
+        ))),
     };
-    listener("outbound:api:9191", 9191, TrafficDirection::Outbound, filter)
+    listener(
+        "outbound:api:9191",
+        9191,
+        TrafficDirection::Outbound,
+        filter,
+    )
 }
 
 pub fn tcp_proxy() -> TcpProxy {
@@ -119,8 +129,13 @@ pub fn with_tcp_proxy(t: TcpProxy) -> lds::Listener {
         name: TCP_PROXY_NAME.into(),
         config_type: Some(lds::filter::ConfigType::TypedConfig(pack(TCP_PROXY, &t))),
     };
-    listener("inbound:10.0.0.5:20000", 20000, TrafficDirection::Inbound, filter)
-        .tap(|l| l.address = Some(address("10.0.0.5", 20000)))
+    listener(
+        "inbound:10.0.0.5:20000",
+        20000,
+        TrafficDirection::Inbound,
+        filter,
+    )
+    .tap(|l| l.address = Some(address("10.0.0.5", 20000)))
 }
 
 pub fn route(prefix: &str, timeout: Option<protobuf::Duration>) -> rds::Route {
@@ -236,7 +251,10 @@ pub fn rigging_metadata(pairs: &[(&str, Value)]) -> Metadata {
         filter_metadata: [(
             "rigging".to_owned(),
             Struct {
-                fields: pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+                fields: pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
             },
         )]
         .into(),
@@ -262,7 +280,10 @@ pub fn cla() -> eds::ClusterLoadAssignment {
                 zone: "eu-1".into(),
                 sub_zone: String::new(),
             }),
-            lb_endpoints: vec![healthy, lb_endpoint("10.0.0.2", 9090, HealthStatus::Degraded)],
+            lb_endpoints: vec![
+                healthy,
+                lb_endpoint("10.0.0.2", 9090, HealthStatus::Degraded),
+            ],
             ..Default::default()
         }],
         ..Default::default()
@@ -270,7 +291,11 @@ pub fn cla() -> eds::ClusterLoadAssignment {
 }
 
 /// The endpoint at `[group][index]` of a load assignment.
-pub fn endpoint_at(cla: &mut eds::ClusterLoadAssignment, group: usize, index: usize) -> &mut eds::LbEndpoint {
+pub fn endpoint_at(
+    cla: &mut eds::ClusterLoadAssignment,
+    group: usize,
+    index: usize,
+) -> &mut eds::LbEndpoint {
     &mut cla.endpoints[group].lb_endpoints[index]
 }
 

@@ -1,5 +1,5 @@
 use envoy_types::pb::envoy::config::core::v3::{
-    Metadata, Pipe, TransportSocket, TrafficDirection, address, config_source, socket_address,
+    Metadata, Pipe, TrafficDirection, TransportSocket, address, config_source, socket_address,
 };
 use envoy_types::pb::envoy::config::listener::v3::{self as lds, FilterChainMatch, ListenerFilter};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
@@ -72,57 +72,184 @@ fn accepts_informational_fields_and_infers_direction_from_the_name() {
         h.upgrade_configs[0].enabled = Some(BoolValue { value: true });
         rds(h).config_source.as_mut().unwrap().resource_api_version = 0;
     });
-    assert_eq!(Listener::try_from(l).unwrap().direction, Direction::Outbound);
+    assert_eq!(
+        Listener::try_from(l).unwrap().direction,
+        Direction::Outbound
+    );
     let mut ipv6 = tcp_listener();
     socket(&mut ipv6.address).address = "::1".into();
-    assert_eq!(Listener::try_from(ipv6).unwrap().addr, "[::1]:20000".parse().unwrap());
+    assert_eq!(
+        Listener::try_from(ipv6).unwrap().addr,
+        "[::1]:20000".parse().unwrap()
+    );
 }
 
 #[test]
 fn rejects_listener_fields_it_does_not_implement() {
     let cases: &[Case<lds::Listener>] = &[
-        ("empty name", |l| l.name.clear(), r#"listener "": name: missing"#),
+        (
+            "empty name",
+            |l| l.name.clear(),
+            r#"listener "": name: missing"#,
+        ),
         ("no address", |l| l.address = None, "address: missing"),
         (
             "pipe",
             |l| l.address.as_mut().unwrap().address = Some(address::Address::Pipe(Pipe::default())),
             "address.pipe: unsupported address",
         ),
-        ("host name", |l| socket(&mut l.address).address = "localhost".into(), r#"address.socket_address.address: "localhost" is not an IP address"#),
-        ("empty ip", |l| socket(&mut l.address).address.clear(), "address.socket_address.address: missing"),
-        ("port 0", |l| socket(&mut l.address).port_specifier = Some(socket_address::PortSpecifier::PortValue(0)), "port_value: port 0 not in 1..=65535"),
-        ("port 65536", |l| socket(&mut l.address).port_specifier = Some(socket_address::PortSpecifier::PortValue(65536)), "port 65536 not in 1..=65535"),
-        ("named port", |l| socket(&mut l.address).port_specifier = Some(socket_address::PortSpecifier::NamedPort("http".into())), "named_port: unsupported field"),
-        ("no port", |l| socket(&mut l.address).port_specifier = None, "port_value: missing"),
-        ("udp", |l| socket(&mut l.address).protocol = socket_address::Protocol::Udp as i32, "protocol: unsupported protocol 1"),
-        ("resolver", |l| socket(&mut l.address).resolver_name = "dns".into(), "resolver_name: unsupported field"),
-        ("no direction", |l| { l.name = "api".into(); l.traffic_direction = 0 }, r#"listener "api": traffic_direction: missing"#),
-        ("bad direction", |l| l.traffic_direction = 9, "traffic_direction: unknown value 9"),
-        ("no chains", |l| l.filter_chains.clear(), "filter_chains: missing"),
-        ("two chains", |l| l.filter_chains.push(l.filter_chains[0].clone()), "filter_chains: unsupported 2 filter chains"),
-        ("chain match", |l| l.filter_chains[0].filter_chain_match = Some(FilterChainMatch { server_names: vec!["a".into()], ..Default::default() }), "filter_chains[0].filter_chain_match: unsupported field"),
-        ("tls", |l| l.filter_chains[0].transport_socket = Some(TransportSocket { name: "tls".into(), ..Default::default() }), "filter_chains[0].transport_socket: unsupported field"),
-        ("default chain", |l| l.default_filter_chain = Some(lds::FilterChain::default()), "default_filter_chain: unsupported field"),
-        ("listener filter", |l| l.listener_filters.push(ListenerFilter::default()), "listener_filters: unsupported field"),
-        ("original dst", |l| l.use_original_dst = Some(BoolValue { value: true }), "use_original_dst: unsupported field"),
-        ("buffer limit", |l| l.per_connection_buffer_limit_bytes = Some(UInt32Value { value: 1 }), "per_connection_buffer_limit_bytes: unsupported field"),
-        ("no filters", |l| l.filter_chains[0].filters.clear(), "filter_chains[0].filters: missing"),
-        ("two filters", |l| { let f = l.filter_chains[0].filters[0].clone(); l.filter_chains[0].filters.push(f) }, "filter_chains[0].filters: unsupported 2 network filters"),
-        ("no typed config", |l| l.filter_chains[0].filters[0].config_type = None, "filter_chains[0].filters[0].typed_config: missing"),
+        (
+            "host name",
+            |l| socket(&mut l.address).address = "localhost".into(),
+            r#"address.socket_address.address: "localhost" is not an IP address"#,
+        ),
+        (
+            "empty ip",
+            |l| socket(&mut l.address).address.clear(),
+            "address.socket_address.address: missing",
+        ),
+        (
+            "port 0",
+            |l| {
+                socket(&mut l.address).port_specifier =
+                    Some(socket_address::PortSpecifier::PortValue(0))
+            },
+            "port_value: port 0 not in 1..=65535",
+        ),
+        (
+            "port 65536",
+            |l| {
+                socket(&mut l.address).port_specifier =
+                    Some(socket_address::PortSpecifier::PortValue(65536))
+            },
+            "port 65536 not in 1..=65535",
+        ),
+        (
+            "named port",
+            |l| {
+                socket(&mut l.address).port_specifier =
+                    Some(socket_address::PortSpecifier::NamedPort("http".into()))
+            },
+            "named_port: unsupported field",
+        ),
+        (
+            "no port",
+            |l| socket(&mut l.address).port_specifier = None,
+            "port_value: missing",
+        ),
+        (
+            "udp",
+            |l| socket(&mut l.address).protocol = socket_address::Protocol::Udp as i32,
+            "protocol: unsupported protocol 1",
+        ),
+        (
+            "resolver",
+            |l| socket(&mut l.address).resolver_name = "dns".into(),
+            "resolver_name: unsupported field",
+        ),
+        (
+            "no direction",
+            |l| {
+                l.name = "api".into();
+                l.traffic_direction = 0
+            },
+            r#"listener "api": traffic_direction: missing"#,
+        ),
+        (
+            "bad direction",
+            |l| l.traffic_direction = 9,
+            "traffic_direction: unknown value 9",
+        ),
+        (
+            "no chains",
+            |l| l.filter_chains.clear(),
+            "filter_chains: missing",
+        ),
+        (
+            "two chains",
+            |l| l.filter_chains.push(l.filter_chains[0].clone()),
+            "filter_chains: unsupported 2 filter chains",
+        ),
+        (
+            "chain match",
+            |l| {
+                l.filter_chains[0].filter_chain_match = Some(FilterChainMatch {
+                    server_names: vec!["a".into()],
+                    ..Default::default()
+                })
+            },
+            "filter_chains[0].filter_chain_match: unsupported field",
+        ),
+        (
+            "tls",
+            |l| {
+                l.filter_chains[0].transport_socket = Some(TransportSocket {
+                    name: "tls".into(),
+                    ..Default::default()
+                })
+            },
+            "filter_chains[0].transport_socket: unsupported field",
+        ),
+        (
+            "default chain",
+            |l| l.default_filter_chain = Some(lds::FilterChain::default()),
+            "default_filter_chain: unsupported field",
+        ),
+        (
+            "listener filter",
+            |l| l.listener_filters.push(ListenerFilter::default()),
+            "listener_filters: unsupported field",
+        ),
+        (
+            "original dst",
+            |l| l.use_original_dst = Some(BoolValue { value: true }),
+            "use_original_dst: unsupported field",
+        ),
+        (
+            "buffer limit",
+            |l| l.per_connection_buffer_limit_bytes = Some(UInt32Value { value: 1 }),
+            "per_connection_buffer_limit_bytes: unsupported field",
+        ),
+        (
+            "no filters",
+            |l| l.filter_chains[0].filters.clear(),
+            "filter_chains[0].filters: missing",
+        ),
+        (
+            "two filters",
+            |l| {
+                let f = l.filter_chains[0].filters[0].clone();
+                l.filter_chains[0].filters.push(f)
+            },
+            "filter_chains[0].filters: unsupported 2 network filters",
+        ),
+        (
+            "no typed config",
+            |l| l.filter_chains[0].filters[0].config_type = None,
+            "filter_chains[0].filters[0].typed_config: missing",
+        ),
         (
             "unknown filter",
-            |l| l.filter_chains[0].filters[0].config_type = Some(lds::filter::ConfigType::TypedConfig(Any {
-                type_url: "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC".into(),
-                value: vec![],
-            })),
+            |l| {
+                l.filter_chains[0].filters[0].config_type =
+                    Some(lds::filter::ConfigType::TypedConfig(Any {
+                        type_url:
+                            "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
+                                .into(),
+                        value: vec![],
+                    }))
+            },
             r#"listener "outbound:api:9191": filter_chains[0].filters[0].typed_config: unsupported type URL "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC""#,
         ),
         (
             "undecodable hcm",
-            |l| l.filter_chains[0].filters[0].config_type = Some(lds::filter::ConfigType::TypedConfig(Any {
-                type_url: HTTP_CONNECTION_MANAGER.into(),
-                value: vec![0xff, 0xff, 0xff],
-            })),
+            |l| {
+                l.filter_chains[0].filters[0].config_type =
+                    Some(lds::filter::ConfigType::TypedConfig(Any {
+                        type_url: HTTP_CONNECTION_MANAGER.into(),
+                        value: vec![0xff, 0xff, 0xff],
+                    }))
+            },
             "filter_chains[0].filters[0].typed_config: cannot decode",
         ),
     ];
@@ -133,34 +260,149 @@ fn rejects_listener_fields_it_does_not_implement() {
 #[allow(deprecated)]
 fn rejects_connection_manager_settings_it_does_not_implement() {
     let cases: &[Case<lds::Listener>] = &[
-        ("codec http1", |l| edit_hcm(l, |h| h.codec_type = 1), "typed_config.codec_type: unsupported field"),
-        ("remote address", |l| edit_hcm(l, |h| h.use_remote_address = Some(BoolValue { value: true })), "typed_config.use_remote_address: unsupported field"),
-        ("access log", |l| edit_hcm(l, |h| h.access_log.push(Default::default())), "typed_config.access_log: unsupported field"),
-        ("inline routes", |l| edit_hcm(l, |h| h.route_specifier = Some(hcm::http_connection_manager::RouteSpecifier::RouteConfig(Default::default()))), "typed_config.route_config: unsupported inline route configuration"),
-        ("scoped routes", |l| edit_hcm(l, |h| h.route_specifier = Some(hcm::http_connection_manager::RouteSpecifier::ScopedRoutes(Default::default()))), "typed_config.scoped_routes: unsupported"),
-        ("no rds", |l| edit_hcm(l, |h| h.route_specifier = None), "typed_config.rds: missing"),
-        ("rds name", |l| edit_hcm(l, |h| rds(h).route_config_name.clear()), "typed_config.rds.route_config_name: missing"),
-        ("rds source", |l| edit_hcm(l, |h| rds(h).config_source = None), "typed_config.rds.config_source: missing"),
-        ("rds path", |l| edit_hcm(l, |h| rds(h).config_source.as_mut().unwrap().config_source_specifier = Some(config_source::ConfigSourceSpecifier::Path("/etc/rds".into()))), "typed_config.rds.config_source: unsupported config source (only ads)"),
-        ("rds v2", |l| edit_hcm(l, |h| rds(h).config_source.as_mut().unwrap().resource_api_version = 1), "rds.config_source.resource_api_version: unsupported version 1"),
-        ("no filters", |l| edit_hcm(l, |h| h.http_filters.clear()), "typed_config.http_filters[0] (router): missing"),
+        (
+            "codec http1",
+            |l| edit_hcm(l, |h| h.codec_type = 1),
+            "typed_config.codec_type: unsupported field",
+        ),
+        (
+            "remote address",
+            |l| {
+                edit_hcm(l, |h| {
+                    h.use_remote_address = Some(BoolValue { value: true })
+                })
+            },
+            "typed_config.use_remote_address: unsupported field",
+        ),
+        (
+            "access log",
+            |l| edit_hcm(l, |h| h.access_log.push(Default::default())),
+            "typed_config.access_log: unsupported field",
+        ),
+        (
+            "inline routes",
+            |l| {
+                edit_hcm(l, |h| {
+                    h.route_specifier =
+                        Some(hcm::http_connection_manager::RouteSpecifier::RouteConfig(
+                            Default::default(),
+                        ))
+                })
+            },
+            "typed_config.route_config: unsupported inline route configuration",
+        ),
+        (
+            "scoped routes",
+            |l| {
+                edit_hcm(l, |h| {
+                    h.route_specifier =
+                        Some(hcm::http_connection_manager::RouteSpecifier::ScopedRoutes(
+                            Default::default(),
+                        ))
+                })
+            },
+            "typed_config.scoped_routes: unsupported",
+        ),
+        (
+            "no rds",
+            |l| edit_hcm(l, |h| h.route_specifier = None),
+            "typed_config.rds: missing",
+        ),
+        (
+            "rds name",
+            |l| edit_hcm(l, |h| rds(h).route_config_name.clear()),
+            "typed_config.rds.route_config_name: missing",
+        ),
+        (
+            "rds source",
+            |l| edit_hcm(l, |h| rds(h).config_source = None),
+            "typed_config.rds.config_source: missing",
+        ),
+        (
+            "rds path",
+            |l| {
+                edit_hcm(l, |h| {
+                    rds(h)
+                        .config_source
+                        .as_mut()
+                        .unwrap()
+                        .config_source_specifier = Some(config_source::ConfigSourceSpecifier::Path(
+                        "/etc/rds".into(),
+                    ))
+                })
+            },
+            "typed_config.rds.config_source: unsupported config source (only ads)",
+        ),
+        (
+            "rds v2",
+            |l| {
+                edit_hcm(l, |h| {
+                    rds(h).config_source.as_mut().unwrap().resource_api_version = 1
+                })
+            },
+            "rds.config_source.resource_api_version: unsupported version 1",
+        ),
+        (
+            "no filters",
+            |l| edit_hcm(l, |h| h.http_filters.clear()),
+            "typed_config.http_filters[0] (router): missing",
+        ),
         (
             "fault filter",
-            |l| edit_hcm(l, |h| h.http_filters.insert(0, hcm::HttpFilter {
+            |l| {
+                edit_hcm(l, |h| {
+                    h.http_filters.insert(0, hcm::HttpFilter {
                 name: "envoy.filters.http.fault".into(),
                 config_type: Some(hcm::http_filter::ConfigType::TypedConfig(Any {
                     type_url: "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault".into(),
                     value: vec![],
                 })),
                 ..Default::default()
-            })),
+            })
+                })
+            },
             r#"typed_config.http_filters[0].typed_config: unsupported type URL "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault""#,
         ),
-        ("two routers", |l| edit_hcm(l, |h| h.http_filters.push(h.http_filters[0].clone())), "typed_config.http_filters: unsupported 2 router filters"),
-        ("router settings", |l| edit_hcm(l, |h| h.http_filters[0].config_type = Some(hcm::http_filter::ConfigType::TypedConfig(pack(ROUTER, &Router { suppress_envoy_headers: true, ..Default::default() })))), "http_filters[0].typed_config: unsupported router settings"),
-        ("router untyped", |l| edit_hcm(l, |h| h.http_filters[0].config_type = None), "http_filters[0].typed_config: missing"),
-        ("connect upgrade", |l| edit_hcm(l, |h| h.upgrade_configs[0].upgrade_type = "CONNECT".into()), r#"upgrade_configs[0].upgrade_type: unsupported upgrade "CONNECT""#),
-        ("websocket off", |l| edit_hcm(l, |h| h.upgrade_configs[0].enabled = Some(BoolValue { value: false })), "upgrade_configs[0].enabled: unsupported value false"),
+        (
+            "two routers",
+            |l| edit_hcm(l, |h| h.http_filters.push(h.http_filters[0].clone())),
+            "typed_config.http_filters: unsupported 2 router filters",
+        ),
+        (
+            "router settings",
+            |l| {
+                edit_hcm(l, |h| {
+                    h.http_filters[0].config_type =
+                        Some(hcm::http_filter::ConfigType::TypedConfig(pack(
+                            ROUTER,
+                            &Router {
+                                suppress_envoy_headers: true,
+                                ..Default::default()
+                            },
+                        )))
+                })
+            },
+            "http_filters[0].typed_config: unsupported router settings",
+        ),
+        (
+            "router untyped",
+            |l| edit_hcm(l, |h| h.http_filters[0].config_type = None),
+            "http_filters[0].typed_config: missing",
+        ),
+        (
+            "connect upgrade",
+            |l| edit_hcm(l, |h| h.upgrade_configs[0].upgrade_type = "CONNECT".into()),
+            r#"upgrade_configs[0].upgrade_type: unsupported upgrade "CONNECT""#,
+        ),
+        (
+            "websocket off",
+            |l| {
+                edit_hcm(l, |h| {
+                    h.upgrade_configs[0].enabled = Some(BoolValue { value: false })
+                })
+            },
+            "upgrade_configs[0].enabled: unsupported value false",
+        ),
     ];
     assert_rejects::<_, Listener>(http_listener, cases);
     // The base fixture is built by value so the compiler checks with_hcm's signature is usable.
@@ -169,14 +411,43 @@ fn rejects_connection_manager_settings_it_does_not_implement() {
 
 #[test]
 fn rejects_tcp_proxy_settings_it_does_not_implement() {
-    fn edit(l: &mut lds::Listener, f: fn(&mut envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy)) {
+    fn edit(
+        l: &mut lds::Listener,
+        f: fn(&mut envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy),
+    ) {
         *l = with_tcp_proxy(fixtures::tcp_proxy().tap(f));
     }
     let cases: &[Case<lds::Listener>] = &[
-        ("weighted", |l| edit(l, |t| t.cluster_specifier = Some(tcp_proxy::ClusterSpecifier::WeightedClusters(Default::default()))), "typed_config.weighted_clusters: unsupported field"),
-        ("no cluster", |l| edit(l, |t| t.cluster_specifier = None), "typed_config.cluster: missing"),
-        ("empty cluster", |l| edit(l, |t| t.cluster_specifier = Some(tcp_proxy::ClusterSpecifier::Cluster(String::new()))), "typed_config.cluster: missing"),
-        ("idle timeout", |l| edit(l, |t| t.idle_timeout = Some(fixtures::secs(1))), "typed_config.idle_timeout: unsupported field"),
+        (
+            "weighted",
+            |l| {
+                edit(l, |t| {
+                    t.cluster_specifier = Some(tcp_proxy::ClusterSpecifier::WeightedClusters(
+                        Default::default(),
+                    ))
+                })
+            },
+            "typed_config.weighted_clusters: unsupported field",
+        ),
+        (
+            "no cluster",
+            |l| edit(l, |t| t.cluster_specifier = None),
+            "typed_config.cluster: missing",
+        ),
+        (
+            "empty cluster",
+            |l| {
+                edit(l, |t| {
+                    t.cluster_specifier = Some(tcp_proxy::ClusterSpecifier::Cluster(String::new()))
+                })
+            },
+            "typed_config.cluster: missing",
+        ),
+        (
+            "idle timeout",
+            |l| edit(l, |t| t.idle_timeout = Some(fixtures::secs(1))),
+            "typed_config.idle_timeout: unsupported field",
+        ),
     ];
     assert_rejects::<_, Listener>(tcp_listener, cases);
 }

@@ -41,14 +41,24 @@ fn timeouts_exact_paths_and_defaults() {
     let routes = &mut rc.virtual_hosts[0].routes;
     routes[0] = route("/", Some(secs(0)));
     routes.push(route("/", None));
-    routes.push(route("/", Some(protobuf::Duration { seconds: 1, nanos: 500_000_000 })));
+    routes.push(route(
+        "/",
+        Some(protobuf::Duration {
+            seconds: 1,
+            nanos: 500_000_000,
+        }),
+    ));
     let mut exact = route("/", None);
-    exact.r#match.as_mut().unwrap().path_specifier = Some(route_match::PathSpecifier::Path("/health".into()));
+    exact.r#match.as_mut().unwrap().path_specifier =
+        Some(route_match::PathSpecifier::Path("/health".into()));
     exact.r#match.as_mut().unwrap().case_sensitive = Some(BoolValue { value: true });
     routes.push(exact);
     let rc = RouteConfig::try_from(rc).unwrap();
     let routes = &rc.virtual_hosts[0].routes;
-    assert_eq!(routes[0].action.timeout, None, "0 s disables the timeout (gRPC)");
+    assert_eq!(
+        routes[0].action.timeout, None,
+        "0 s disables the timeout (gRPC)"
+    );
     assert_eq!(routes[1].action.timeout, Some(DEFAULT_ROUTE_TIMEOUT));
     assert_eq!(routes[2].action.timeout, Some(Duration::from_millis(1500)));
     assert_eq!(routes[3].path, PathMatch::Exact("/health".into()));
@@ -60,37 +70,211 @@ fn rejects_route_features_it_does_not_implement() {
         first_route(rc).r#match.as_mut().unwrap().path_specifier = Some(p);
     }
     let cases: &[Case<rds::RouteConfiguration>] = &[
-        ("empty name", |rc| rc.name.clear(), r#"route configuration "": name: missing"#),
-        ("vhds", |rc| rc.vhds = Some(Default::default()), "vhds: unsupported field"),
-        ("headers to add", |rc| rc.request_headers_to_add.push(Default::default()), "request_headers_to_add: unsupported field"),
-        ("vhost name", |rc| rc.virtual_hosts[0].name.clear(), "virtual_hosts[0].name: missing"),
-        ("no domains", |rc| rc.virtual_hosts[0].domains.clear(), "virtual_hosts[0].domains: missing"),
-        ("empty domain", |rc| rc.virtual_hosts[0].domains.push(String::new()), "virtual_hosts[0].domains[1]: missing"),
-        ("duplicate vhost", |rc| { let mut v = rc.virtual_hosts[0].clone(); v.domains = vec!["a".into()]; rc.virtual_hosts.push(v) }, r#"virtual_hosts[1].name: duplicate virtual host "api""#),
-        ("duplicate domain", |rc| { let mut v = rc.virtual_hosts[0].clone(); v.name = "b".into(); rc.virtual_hosts.push(v) }, r#"virtual_hosts[1].domains: duplicate domain "*""#),
-        ("vhost retries", |rc| rc.virtual_hosts[0].retry_policy = Some(RetryPolicy::default()), "virtual_hosts[0].retry_policy: unsupported field"),
-        ("require tls", |rc| rc.virtual_hosts[0].require_tls = 1, "virtual_hosts[0].require_tls: unsupported field"),
-        ("no match", |rc| first_route(rc).r#match = None, "virtual_hosts[0].routes[0].match: missing"),
-        ("no path", |rc| first_route(rc).r#match.as_mut().unwrap().path_specifier = None, "routes[0].match.prefix: missing"),
-        ("regex", |rc| path(rc, route_match::PathSpecifier::SafeRegex(RegexMatcher::default())), "virtual_hosts[0].routes[0].match.safe_regex: unsupported matcher"),
-        ("separated prefix", |rc| path(rc, route_match::PathSpecifier::PathSeparatedPrefix("/a".into())), "match.path_separated_prefix: unsupported matcher"),
-        ("relative prefix", |rc| path(rc, route_match::PathSpecifier::Prefix("api".into())), r#"match.prefix: "api" does not start with '/'"#),
-        ("relative path", |rc| path(rc, route_match::PathSpecifier::Path(String::new())), "match.path: \"\" does not start with '/'"),
-        ("headers", |rc| first_route(rc).r#match.as_mut().unwrap().headers.push(HeaderMatcher::default()), "routes[0].match.headers: unsupported field"),
-        ("query", |rc| first_route(rc).r#match.as_mut().unwrap().query_parameters.push(QueryParameterMatcher::default()), "routes[0].match.query_parameters: unsupported field"),
-        ("grpc", |rc| first_route(rc).r#match.as_mut().unwrap().grpc = Some(Default::default()), "routes[0].match.grpc: unsupported field"),
-        ("case insensitive", |rc| first_route(rc).r#match.as_mut().unwrap().case_sensitive = Some(BoolValue { value: false }), "match.case_sensitive: unsupported value false"),
-        ("redirect", |rc| first_route(rc).action = Some(route::Action::Redirect(RedirectAction::default())), "routes[0].redirect: unsupported action"),
-        ("direct response", |rc| first_route(rc).action = Some(route::Action::DirectResponse(Default::default())), "routes[0].direct_response: unsupported action"),
-        ("no action", |rc| first_route(rc).action = None, "routes[0].route: missing"),
-        ("weighted", |rc| first_action(rc).cluster_specifier = Some(route_action::ClusterSpecifier::WeightedClusters(Default::default())), "routes[0].route.weighted_clusters: unsupported field"),
-        ("cluster header", |rc| first_action(rc).cluster_specifier = Some(route_action::ClusterSpecifier::ClusterHeader("x".into())), "route.cluster_header: unsupported field"),
-        ("no cluster", |rc| first_action(rc).cluster_specifier = None, "routes[0].route.cluster: missing"),
-        ("empty cluster", |rc| first_action(rc).cluster_specifier = Some(route_action::ClusterSpecifier::Cluster(String::new())), "routes[0].route.cluster: missing"),
-        ("retries", |rc| first_action(rc).retry_policy = Some(RetryPolicy::default()), "routes[0].route.retry_policy: unsupported field"),
-        ("rewrite", |rc| first_action(rc).prefix_rewrite = "/v2".into(), "route.prefix_rewrite: unsupported field"),
-        ("negative timeout", |rc| first_action(rc).timeout = Some(secs(-1)), "routes[0].route.timeout: negative duration -1s"),
-        ("bad nanos", |rc| first_action(rc).timeout = Some(protobuf::Duration { seconds: 1, nanos: -5 }), "route.timeout: nanos -5 out of range"),
+        (
+            "empty name",
+            |rc| rc.name.clear(),
+            r#"route configuration "": name: missing"#,
+        ),
+        (
+            "vhds",
+            |rc| rc.vhds = Some(Default::default()),
+            "vhds: unsupported field",
+        ),
+        (
+            "headers to add",
+            |rc| rc.request_headers_to_add.push(Default::default()),
+            "request_headers_to_add: unsupported field",
+        ),
+        (
+            "vhost name",
+            |rc| rc.virtual_hosts[0].name.clear(),
+            "virtual_hosts[0].name: missing",
+        ),
+        (
+            "no domains",
+            |rc| rc.virtual_hosts[0].domains.clear(),
+            "virtual_hosts[0].domains: missing",
+        ),
+        (
+            "empty domain",
+            |rc| rc.virtual_hosts[0].domains.push(String::new()),
+            "virtual_hosts[0].domains[1]: missing",
+        ),
+        (
+            "duplicate vhost",
+            |rc| {
+                let mut v = rc.virtual_hosts[0].clone();
+                v.domains = vec!["a".into()];
+                rc.virtual_hosts.push(v)
+            },
+            r#"virtual_hosts[1].name: duplicate virtual host "api""#,
+        ),
+        (
+            "duplicate domain",
+            |rc| {
+                let mut v = rc.virtual_hosts[0].clone();
+                v.name = "b".into();
+                rc.virtual_hosts.push(v)
+            },
+            r#"virtual_hosts[1].domains: duplicate domain "*""#,
+        ),
+        (
+            "vhost retries",
+            |rc| rc.virtual_hosts[0].retry_policy = Some(RetryPolicy::default()),
+            "virtual_hosts[0].retry_policy: unsupported field",
+        ),
+        (
+            "require tls",
+            |rc| rc.virtual_hosts[0].require_tls = 1,
+            "virtual_hosts[0].require_tls: unsupported field",
+        ),
+        (
+            "no match",
+            |rc| first_route(rc).r#match = None,
+            "virtual_hosts[0].routes[0].match: missing",
+        ),
+        (
+            "no path",
+            |rc| first_route(rc).r#match.as_mut().unwrap().path_specifier = None,
+            "routes[0].match.prefix: missing",
+        ),
+        (
+            "regex",
+            |rc| {
+                path(
+                    rc,
+                    route_match::PathSpecifier::SafeRegex(RegexMatcher::default()),
+                )
+            },
+            "virtual_hosts[0].routes[0].match.safe_regex: unsupported matcher",
+        ),
+        (
+            "separated prefix",
+            |rc| {
+                path(
+                    rc,
+                    route_match::PathSpecifier::PathSeparatedPrefix("/a".into()),
+                )
+            },
+            "match.path_separated_prefix: unsupported matcher",
+        ),
+        (
+            "relative prefix",
+            |rc| path(rc, route_match::PathSpecifier::Prefix("api".into())),
+            r#"match.prefix: "api" does not start with '/'"#,
+        ),
+        (
+            "relative path",
+            |rc| path(rc, route_match::PathSpecifier::Path(String::new())),
+            "match.path: \"\" does not start with '/'",
+        ),
+        (
+            "headers",
+            |rc| {
+                first_route(rc)
+                    .r#match
+                    .as_mut()
+                    .unwrap()
+                    .headers
+                    .push(HeaderMatcher::default())
+            },
+            "routes[0].match.headers: unsupported field",
+        ),
+        (
+            "query",
+            |rc| {
+                first_route(rc)
+                    .r#match
+                    .as_mut()
+                    .unwrap()
+                    .query_parameters
+                    .push(QueryParameterMatcher::default())
+            },
+            "routes[0].match.query_parameters: unsupported field",
+        ),
+        (
+            "grpc",
+            |rc| first_route(rc).r#match.as_mut().unwrap().grpc = Some(Default::default()),
+            "routes[0].match.grpc: unsupported field",
+        ),
+        (
+            "case insensitive",
+            |rc| {
+                first_route(rc).r#match.as_mut().unwrap().case_sensitive =
+                    Some(BoolValue { value: false })
+            },
+            "match.case_sensitive: unsupported value false",
+        ),
+        (
+            "redirect",
+            |rc| first_route(rc).action = Some(route::Action::Redirect(RedirectAction::default())),
+            "routes[0].redirect: unsupported action",
+        ),
+        (
+            "direct response",
+            |rc| first_route(rc).action = Some(route::Action::DirectResponse(Default::default())),
+            "routes[0].direct_response: unsupported action",
+        ),
+        (
+            "no action",
+            |rc| first_route(rc).action = None,
+            "routes[0].route: missing",
+        ),
+        (
+            "weighted",
+            |rc| {
+                first_action(rc).cluster_specifier = Some(
+                    route_action::ClusterSpecifier::WeightedClusters(Default::default()),
+                )
+            },
+            "routes[0].route.weighted_clusters: unsupported field",
+        ),
+        (
+            "cluster header",
+            |rc| {
+                first_action(rc).cluster_specifier =
+                    Some(route_action::ClusterSpecifier::ClusterHeader("x".into()))
+            },
+            "route.cluster_header: unsupported field",
+        ),
+        (
+            "no cluster",
+            |rc| first_action(rc).cluster_specifier = None,
+            "routes[0].route.cluster: missing",
+        ),
+        (
+            "empty cluster",
+            |rc| {
+                first_action(rc).cluster_specifier =
+                    Some(route_action::ClusterSpecifier::Cluster(String::new()))
+            },
+            "routes[0].route.cluster: missing",
+        ),
+        (
+            "retries",
+            |rc| first_action(rc).retry_policy = Some(RetryPolicy::default()),
+            "routes[0].route.retry_policy: unsupported field",
+        ),
+        (
+            "rewrite",
+            |rc| first_action(rc).prefix_rewrite = "/v2".into(),
+            "route.prefix_rewrite: unsupported field",
+        ),
+        (
+            "negative timeout",
+            |rc| first_action(rc).timeout = Some(secs(-1)),
+            "routes[0].route.timeout: negative duration -1s",
+        ),
+        (
+            "bad nanos",
+            |rc| {
+                first_action(rc).timeout = Some(protobuf::Duration {
+                    seconds: 1,
+                    nanos: -5,
+                })
+            },
+            "route.timeout: nanos -5 out of range",
+        ),
     ];
     assert_rejects::<_, RouteConfig>(route_config, cases);
 }
