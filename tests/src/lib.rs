@@ -4,6 +4,9 @@
 mod client;
 mod process;
 
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,6 +20,29 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// Smallest time one attempt of [`eventually`] may take, even past the deadline, so that the
 /// last attempt is not cut before it can succeed.
 const MIN_ATTEMPT: Duration = Duration::from_millis(200);
+
+/// Where [`free_port`] picks: below Linux's ephemeral range (32768 and up), so that no
+/// `bind(0)` or outgoing connection of a concurrent test takes a port between its pick and its
+/// use, and above the fixed ports of `rig demo` (up to 21009).
+const PORT_RANGE: Range<u16> = 22_000..32_000;
+
+/// A TCP port on 127.0.0.1 that is free now and that no other call in this process returned.
+///
+/// Unlike binding port 0 and releasing it, the port is not one the kernel hands out for
+/// `bind(0)` or outgoing connections, so it stays free until a proxy binds it moments later,
+/// even while other tests run.
+pub fn free_port() -> u16 {
+    static USED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut used = USED.lock().unwrap_or_else(PoisonError::into_inner);
+    let used = used.get_or_insert_with(HashSet::new);
+    loop {
+        let port = fastrand::u16(PORT_RANGE);
+        if !used.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            used.insert(port);
+            return port;
+        }
+    }
+}
 
 /// Runs `check` until it succeeds or `timeout` has passed, and returns its value or its last
 /// error (with what was awaited). Each attempt is itself bounded by the time left.

@@ -100,7 +100,7 @@ fn dependencies_point_the_allowed_way() {
                 "pilot" if name == "rigging-pilot-compiler" => theirs == "mesh",
                 "pilot" => theirs == "mesh" || theirs == "pilot" || theirs == "adapters",
                 "examples" => theirs == "mesh" || theirs == "examples",
-                "cli" | "tests" => true,
+                "cli" | "tests" | "bench" => true,
                 other => {
                     panic!("crate {name} is in an unknown part {other:?}: add it to this rule")
                 }

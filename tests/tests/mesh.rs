@@ -4,6 +4,7 @@
 //! Every request goes client → `client-1` (outbound listener) → the instance's proxy (inbound
 //! listener) → the app, and the app names itself in `x-served-by`.
 
+#[path = "mesh/fixture.rs"]
 mod fixture;
 
 use std::collections::BTreeMap;

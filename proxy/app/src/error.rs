@@ -73,6 +73,8 @@ pub enum ErrorKind {
     UpstreamReset,
     /// The request cannot be forwarded as sent.
     BadRequest,
+    /// The request asks for a protocol upgrade the listener does not allow.
+    UpgradeRefused,
 }
 
 /// One failed forwarding attempt: what, where, whether a retry may help, and why.
@@ -99,6 +101,7 @@ impl ErrorKind {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamReset => "upstream_reset",
             Self::BadRequest => "bad_request",
+            Self::UpgradeRefused => "upgrade_refused",
         }
     }
 
@@ -112,6 +115,8 @@ impl ErrorKind {
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::UpstreamReset => StatusCode::BAD_GATEWAY,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            // As Envoy answers an upgrade it is not configured for.
+            Self::UpgradeRefused => StatusCode::FORBIDDEN,
         }
     }
 
@@ -123,7 +128,7 @@ impl ErrorKind {
             Self::ConnectFailed | Self::UpstreamTimeout | Self::UpstreamReset => {
                 ErrorSource::Upstream
             }
-            Self::BadRequest => ErrorSource::Downstream,
+            Self::BadRequest | Self::UpgradeRefused => ErrorSource::Downstream,
         }
     }
 

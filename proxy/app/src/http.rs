@@ -14,7 +14,7 @@ use rigging_proxy_config::UpstreamProtocol;
 use crate::body::ResponseBody;
 use crate::cluster::{ClusterState, Upstream};
 use crate::error::{ErrorKind, ForwardError};
-use crate::headers::{is_upgrade, strip_hop_by_hop};
+use crate::headers::{is_upgrade, is_websocket, strip_hop_by_hop};
 use crate::routing::strip_port;
 use crate::snapshot::Snapshot;
 use crate::upgrade;
@@ -27,6 +27,8 @@ const ERROR_HEADER: &str = "x-rigging-error";
 pub(crate) struct HttpContext {
     pub listener: String,
     pub route_config: String,
+    /// Whether WebSocket upgrades are allowed on this listener.
+    pub websocket: bool,
     pub state: Arc<ArcSwap<Snapshot>>,
 }
 
@@ -47,6 +49,16 @@ async fn forward(
 ) -> Result<Response<ResponseBody>, ForwardError> {
     let (cluster, timeout) = route(ctx, &req)?;
     if req.version() <= Version::HTTP_11 && is_upgrade(req.headers()) {
+        if !(ctx.websocket && is_websocket(req.headers())) {
+            let what = req.headers().get(header::UPGRADE).cloned();
+            return Err(ForwardError::new(
+                ErrorKind::UpgradeRefused,
+                format!(
+                    "upgrade to {what:?} is not enabled on listener {:?}",
+                    ctx.listener
+                ),
+            ));
+        }
         return upgrade::forward(&cluster, req).await;
     }
     let pick = cluster
@@ -209,7 +221,7 @@ pub(crate) fn no_healthy_upstream(cluster: &ClusterState) -> ForwardError {
 fn error_response(ctx: &HttpContext, e: &ForwardError) -> Response<ResponseBody> {
     let kind = e.kind();
     match kind {
-        ErrorKind::NoRoute | ErrorKind::BadRequest => {
+        ErrorKind::NoRoute | ErrorKind::BadRequest | ErrorKind::UpgradeRefused => {
             tracing::debug!(listener = %ctx.listener, reason = kind.code(), error = %e, "request not forwarded");
         }
         _ => {

@@ -134,9 +134,13 @@ pub(crate) fn commit(
         let (drain, drain_rx) = watch::channel(false);
         let listener_metrics = metrics.listener(&def.name);
         let handler = match &def.kind {
-            ListenerKind::Http { route_config } => Handler::Http(Arc::new(HttpContext {
+            ListenerKind::Http {
+                route_config,
+                websocket,
+            } => Handler::Http(Arc::new(HttpContext {
                 listener: def.name.clone(),
                 route_config: route_config.clone(),
+                websocket: *websocket,
                 state: Arc::clone(&env.state),
             })),
             ListenerKind::Tcp { cluster } => Handler::Tcp(Arc::new(TcpContext {

@@ -125,7 +125,7 @@ impl ProxyConfig {
             .listeners
             .values()
             .filter_map(|l| match &l.kind {
-                ListenerKind::Http { route_config } => Some(route_config.as_str()),
+                ListenerKind::Http { route_config, .. } => Some(route_config.as_str()),
                 ListenerKind::Tcp { .. } => None,
             })
             .collect();
@@ -138,7 +138,9 @@ impl ProxyConfig {
         let mut out = Vec::new();
         for l in self.listeners.values() {
             match &l.kind {
-                ListenerKind::Http { route_config } if !self.routes.contains_key(route_config) => {
+                ListenerKind::Http { route_config, .. }
+                    if !self.routes.contains_key(route_config) =>
+                {
                     out.push(format!(
                         "listener {:?}: route configuration {route_config:?} not found",
                         l.name

@@ -29,7 +29,12 @@ pub struct Listener {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ListenerKind {
     /// HTTP/1.1 and h2c, routed by the named `RouteConfig` (RDS).
-    Http { route_config: String },
+    Http {
+        route_config: String,
+        /// Whether WebSocket upgrades are forwarded (`upgrade_configs` names `websocket`);
+        /// other upgrades are refused, as Envoy does.
+        websocket: bool,
+    },
     /// Raw TCP to one cluster.
     Tcp { cluster: String },
 }

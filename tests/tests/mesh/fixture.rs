@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use rigging_examples_apps::{AppIdentity, HealthReporter};
 use rigging_mesh_model::{Catalog, Health, Protocol};
-use rigging_mesh_test_util::{catalog, endpoint, free_port, proxy, service};
+use rigging_mesh_test_util::{catalog, endpoint, proxy, service};
 use rigging_pilot_server::{PilotHandle, PilotOptions, ProxyStatus};
 use rigging_proxy_app::{Proxy, ProxyHandle, ProxyOptions};
-use rigging_tests::eventually;
+use rigging_tests::{eventually, free_port};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -243,7 +243,10 @@ impl Mesh {
                 .filter(|(_, p)| !p.is_ready())
                 .map(|(id, _)| id)
                 .collect();
-            anyhow::ensure!(waiting.is_empty(), "not ready: {waiting:?}");
+            if let Some(id) = waiting.first() {
+                let pilot_view = self.status(id).map(|s| format!("{s:?}"));
+                anyhow::bail!("not ready: {waiting:?}; pilot's view of {id}: {pilot_view:?}");
+            }
             Ok(())
         })
         .await?;

@@ -170,6 +170,7 @@ pub fn http_listener(name: &str, route_config: &str) -> Listener {
         direction: Direction::Outbound,
         kind: ListenerKind::Http {
             route_config: route_config.into(),
+            websocket: true,
         },
     }
 }

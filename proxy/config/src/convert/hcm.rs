@@ -15,7 +15,7 @@ pub(super) fn route_config(
     ctx: Ctx<'_>,
     path: &str,
     hcm: HttpConnectionManager,
-) -> Result<String, ConfigError> {
+) -> Result<(String, bool), ConfigError> {
     let HttpConnectionManager {
         codec_type,
         stat_prefix: _,
@@ -136,6 +136,7 @@ pub(super) fn route_config(
         strip_port_mode,
     );
     router_only(ctx, &join(path, "http_filters"), http_filters)?;
+    let websocket = !upgrade_configs.is_empty();
     for (i, u) in upgrade_configs.into_iter().enumerate() {
         let p = format!("{path}.upgrade_configs[{i}]");
         if !u.upgrade_type.eq_ignore_ascii_case("websocket") {
@@ -161,7 +162,7 @@ pub(super) fn route_config(
             if route_config_name.is_empty() {
                 return Err(ctx.missing(join(&p, "route_config_name")));
             }
-            Ok(route_config_name)
+            Ok((route_config_name, websocket))
         }
         Some(http_connection_manager::RouteSpecifier::RouteConfig(_)) => Err(ctx.unsupported(
             join(path, "route_config"),

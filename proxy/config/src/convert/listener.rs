@@ -184,8 +184,12 @@ fn network_filter(ctx: Ctx<'_>, path: &str, f: xds::Filter) -> Result<ListenerKi
     match any.type_url.as_str() {
         HTTP_CONNECTION_MANAGER => {
             let hcm = decode(ctx, &field, &any)?;
-            hcm::route_config(ctx, &field, hcm)
-                .map(|route_config| ListenerKind::Http { route_config })
+            hcm::route_config(ctx, &field, hcm).map(|(route_config, websocket)| {
+                ListenerKind::Http {
+                    route_config,
+                    websocket,
+                }
+            })
         }
         TCP_PROXY => tcp_proxy(ctx, &field, decode(ctx, &field, &any)?),
         other => Err(ctx.unsupported_type(field, other)),

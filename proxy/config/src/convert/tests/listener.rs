@@ -41,7 +41,8 @@ fn accepts_the_http_listener_pilot_sends() {
             addr: "127.0.0.1:9191".parse().unwrap(),
             direction: Direction::Outbound,
             kind: ListenerKind::Http {
-                route_config: "api".into()
+                route_config: "api".into(),
+                websocket: true,
             },
         }
     );
@@ -58,6 +59,19 @@ fn accepts_the_tcp_listener_pilot_sends() {
             cluster: "local_app".into()
         }
     );
+}
+
+#[test]
+fn websocket_follows_upgrade_configs() {
+    let mut l = http_listener();
+    edit_hcm(&mut l, |h| h.upgrade_configs.clear());
+    assert!(matches!(
+        Listener::try_from(l).unwrap().kind,
+        ListenerKind::Http {
+            websocket: false,
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -1,0 +1,5 @@
+//! `rig-bench`: measures Rigging's proxy and control plane beside HAProxy and nginx, on this machine.
+
+mod report;
+
+fn main() {}

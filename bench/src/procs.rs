@@ -1,0 +1,175 @@
+//! Child processes: started on loopback, pinned to a CPU, killed when their guard drops.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// How long a process may take to open its port: rig, HAProxy and nginx all take well under a
+/// second; debug builds and a busy machine take longer.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a process gets to exit after SIGTERM before SIGKILL: nginx's master must stop its
+/// worker, which takes milliseconds.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+/// The CPU of the load generator and the upstream.
+pub const CPU_CLIENT: usize = 0;
+/// The CPU of the proxy under test, alone on it.
+pub const CPU_PROXY: usize = 1;
+
+/// A child process, stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Guard {
+    pub name: String,
+    child: Child,
+    /// Where its stderr goes, shown when it fails.
+    pub log: std::path::PathBuf,
+}
+
+impl Guard {
+    /// Starts `cmd` pinned to `cpu` (when `taskset` exists and the machine has that CPU),
+    /// its stdout and stderr into `<logdir>/<name>.log`.
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        cpu: Option<usize>,
+        logdir: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let log = logdir.join(format!("{name}.log"));
+        let out = File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let mut cmd = match cpu.filter(|c| can_pin(*c)) {
+            Some(c) => {
+                let mut cmd = Command::new("taskset");
+                cmd.arg("-c").arg(c.to_string()).arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        };
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("start {name}: {}", program.display()))?;
+        tracing::debug!(name, pid = child.id(), "started");
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails with the tail of its log if the process has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            anyhow::bail!("{} exited ({status}): {}", self.name, tail(&self.log));
+        }
+        Ok(())
+    }
+
+    /// Waits until `addr` accepts TCP connections, failing early if the process dies.
+    pub fn wait_port(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            self.check_alive()?;
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        anyhow::bail!("{} did not listen on {addr}: {}", self.name, tail(&self.log))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + TERM_GRACE;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_addr() -> anyhow::Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
+    Ok(l.local_addr()?)
+}
+
+/// Whether pinning to `cpu` makes sense: `taskset` exists and the machine has two CPUs or more.
+pub fn can_pin(cpu: usize) -> bool {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    n >= 2 && cpu < n && which("taskset").is_some()
+}
+
+/// The path of `program` on `PATH`.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Resident memory of a process in KiB, from `/proc/<pid>/status`.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// The children of `pid` (nginx's workers), from every `/proc/<n>/stat`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|n| {
+            std::fs::read_to_string(format!("/proc/{n}/stat"))
+                .ok()
+                .and_then(|s| {
+                    // The command name may hold spaces; fields after its `)` are fixed.
+                    let rest = s.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// The last lines of a log file, for error messages.
+pub fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(15);
+    format!("{} (log {}):\n{}", "", path.display(), lines[start..].join("\n"))
+}
