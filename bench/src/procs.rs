@@ -173,3 +173,12 @@ pub fn tail(path: &Path) -> String {
     let start = lines.len().saturating_sub(15);
     format!("{} (log {}):\n{}", "", path.display(), lines[start..].join("\n"))
 }
+
+/// CPU time (user + system) a process has used, in seconds (clock ticks of 1/100 s, Linux's
+/// `USER_HZ` on every architecture rig runs on).
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}

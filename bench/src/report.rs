@@ -1,5 +1,13 @@
 //! Results: one Markdown file and one SVG chart per scenario under `bench/results/`.
 
+mod chart;
+mod machine;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
 /// A table of results with the chart drawn from it.
 #[derive(Debug, Clone, Default)]
 pub struct Section {
@@ -19,4 +27,85 @@ pub struct Chart {
     pub groups: Vec<String>,
     /// `(series name, one value per group)`.
     pub series: Vec<(String, Vec<f64>)>,
+}
+
+impl Section {
+    pub fn new(title: impl Into<String>, headers: &[&str]) -> Self {
+        Self {
+            title: title.into(),
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Writes `<dir>/<scenario>.md` (command, machine, every section) and one SVG per chart:
+/// `<scenario>.svg`, then `<scenario>-2.svg`, ….
+pub fn write(dir: &Path, scenario: &str, command: &str, sections: &[Section]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut md = String::new();
+    writeln!(md, "# rig-bench: {scenario}\n")?;
+    writeln!(md, "Produced by:\n\n```sh\n{command}\n```\n")?;
+    writeln!(md, "## Machine\n")?;
+    let facts: Vec<Vec<String>> = machine::facts().into_iter().map(|(k, v)| vec![k, v]).collect();
+    table(&mut md, &["fact".into(), "value".into()], &facts)?;
+    let mut charts = 0;
+    for s in sections {
+        writeln!(md, "\n## {}\n", s.title)?;
+        if !s.rows.is_empty() {
+            table(&mut md, &s.headers, &s.rows)?;
+        }
+        if !s.notes.is_empty() {
+            writeln!(md)?;
+            for n in &s.notes {
+                writeln!(md, "- {n}")?;
+            }
+        }
+        if let Some(c) = &s.chart {
+            charts += 1;
+            let name = if charts == 1 {
+                format!("{scenario}.svg")
+            } else {
+                format!("{scenario}-{charts}.svg")
+            };
+            chart::draw(c, &dir.join(&name)).with_context(|| format!("draw {name}"))?;
+            writeln!(md, "\n![]({name})")?;
+        }
+    }
+    let path = dir.join(format!("{scenario}.md"));
+    std::fs::write(&path, md).with_context(|| format!("write {}", path.display()))?;
+    tracing::info!(path = %path.display(), "report written");
+    Ok(())
+}
+
+fn table(md: &mut String, headers: &[String], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    writeln!(md, "| {} |", headers.join(" | "))?;
+    writeln!(md, "|{}", " --- |".repeat(headers.len()))?;
+    for r in rows {
+        writeln!(md, "| {} |", r.join(" | "))?;
+    }
+    Ok(())
+}
+
+/// A microsecond figure for a table.
+pub fn us(v: f64) -> String {
+    format!("{v:.0} µs")
+}
+
+/// "met" or "missed by …" for `value <= limit` (lower is better).
+pub fn at_most(value: f64, limit: f64, unit: &str) -> String {
+    if value <= limit {
+        format!("met ({:.1} {unit} under)", limit - value)
+    } else {
+        format!("**missed** by {:.1} {unit}", value - limit)
+    }
+}
+
+/// "met" or "missed by …" for `value >= limit` (higher is better).
+pub fn at_least(value: f64, limit: f64, unit: &str) -> String {
+    if value >= limit {
+        format!("met ({:.1} {unit} over)", value - limit)
+    } else {
+        format!("**missed** by {:.1} {unit}", limit - value)
+    }
 }

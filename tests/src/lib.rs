@@ -4,7 +4,6 @@
 mod client;
 mod process;
 
-use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -30,18 +29,21 @@ const PORT_RANGE: Range<u16> = 22_000..32_000;
 ///
 /// Unlike binding port 0 and releasing it, the port is not one the kernel hands out for
 /// `bind(0)` or outgoing connections, so it stays free until a proxy binds it moments later,
-/// even while other tests run.
+/// even while other tests run. Ports are handed out in sequence from a random start, so two
+/// test processes running at once rarely pick the same one.
 pub fn free_port() -> u16 {
-    static USED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    let mut used = USED.lock().unwrap_or_else(PoisonError::into_inner);
-    let used = used.get_or_insert_with(HashSet::new);
-    loop {
-        let port = fastrand::u16(PORT_RANGE);
-        if !used.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            used.insert(port);
+    static NEXT: Mutex<Option<u16>> = Mutex::new(None);
+    let mut next = NEXT.lock().unwrap_or_else(PoisonError::into_inner);
+    let span = PORT_RANGE.end - PORT_RANGE.start;
+    let offset = next.get_or_insert_with(|| fastrand::u16(0..span));
+    for _ in 0..span {
+        let port = PORT_RANGE.start + *offset % span;
+        *offset = (*offset + 1) % span;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free port in {PORT_RANGE:?}");
 }
 
 /// Runs `check` until it succeeds or `timeout` has passed, and returns its value or its last

@@ -123,6 +123,20 @@ impl Proc {
         }
     }
 
+    /// Asks the process to stop (SIGTERM, through `kill(1)`), as Ctrl-C would; it may clean up.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        anyhow::ensure!(
+            status.success(),
+            "kill -TERM {} failed: {status}",
+            self.name
+        );
+        Ok(())
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -45,7 +45,16 @@ async fn http1_get_and_post_echo() -> anyhow::Result<()> {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("x-echo-color"), "blue");
     assert_eq!(reply.header("x-served-by"), "api-1");
-    assert!(reply.body == payload, "echo differs: {} bytes back", reply.body.len());
+    assert!(
+        reply.body == payload,
+        "echo differs: {} bytes back",
+        reply.body.len()
+    );
+
+    // h2c from the client to an HTTP/1.1 service: translated, the app sees HTTP/1.1
+    let (status, headers, _) = rigging_examples_apps::http_get(api, "/", true).await?;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-http-version"], "HTTP/1.1");
 
     let (status, _, _) = rigging_examples_apps::http_get(api, "/status/503", false).await?;
     assert_eq!(status, 503, "an upstream status passes through unchanged");
@@ -67,7 +76,15 @@ async fn http2_end_to_end() -> anyhow::Result<()> {
     let (_, headers, _) = rigging_examples_apps::http_get(h2, "/", false).await?;
     assert_eq!(headers["x-http-version"], "HTTP/2.0");
 
-    let reply = request(h2, Method::POST, "/echo", &[("x-echo-n", "1")], "over h2", true).await?;
+    let reply = request(
+        h2,
+        Method::POST,
+        "/echo",
+        &[("x-echo-n", "1")],
+        "over h2",
+        true,
+    )
+    .await?;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "over h2");
     assert_eq!(reply.header("x-echo-n"), "1");
@@ -90,7 +107,7 @@ async fn grpc_unary_and_server_streaming() -> anyhow::Result<()> {
     let mut flips = 0u32;
     while !watch.is_finished() && flips < 100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let next = if flips % 2 == 0 {
+        let next = if flips.is_multiple_of(2) {
             ServingStatus::NotServing
         } else {
             ServingStatus::Serving
@@ -100,7 +117,10 @@ async fn grpc_unary_and_server_streaming() -> anyhow::Result<()> {
     }
     let statuses = watch.await??;
     assert_eq!(statuses.len(), 2);
-    assert_ne!(statuses[0], statuses[1], "the second message is a change: {statuses:?}");
+    assert_ne!(
+        statuses[0], statuses[1],
+        "the second message is a change: {statuses:?}"
+    );
     for s in &statuses {
         assert!([SERVING, NOT_SERVING].contains(s), "{statuses:?}");
     }
@@ -112,8 +132,7 @@ async fn websocket_and_tcp_echo() -> anyhow::Result<()> {
     let mesh = Mesh::start(&[("api", "api-1"), ("db", "db-1")]).await?;
 
     let echoes =
-        rigging_examples_apps::websocket_echo(mesh.upstream("api"), "/ws", &["one", "two"])
-            .await?;
+        rigging_examples_apps::websocket_echo(mesh.upstream("api"), "/ws", &["one", "two"]).await?;
     assert_eq!(echoes, ["one", "two"]);
 
     let (banner, echoed) =
@@ -128,11 +147,16 @@ async fn round_robin_across_two_instances() -> anyhow::Result<()> {
     let mesh = Mesh::start(&[("api", "api-1"), ("api", "api-2")]).await?;
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
     for _ in 0..10 {
-        *counts.entry(served_by(mesh.upstream("api")).await?).or_default() += 1;
+        *counts
+            .entry(served_by(mesh.upstream("api")).await?)
+            .or_default() += 1;
     }
     eprintln!("10 requests: {counts:?}");
     assert_eq!(counts.len(), 2, "both instances answer: {counts:?}");
-    assert!(counts.values().all(|n| *n >= 3), "spread evenly: {counts:?}");
+    assert!(
+        counts.values().all(|n| *n >= 3),
+        "spread evenly: {counts:?}"
+    );
     Ok(())
 }
 
@@ -182,7 +206,10 @@ async fn nacked_update_leaves_traffic_flowing() -> anyhow::Result<()> {
     })
     .await?;
     eprintln!("NACK reason: {nack}");
-    assert!(nack.contains(&port.to_string()), "the reason names the port: {nack}");
+    assert!(
+        nack.contains(&port.to_string()),
+        "the reason names the port: {nack}"
+    );
 
     // the listeners of the last accepted configuration keep serving
     for _ in 0..5 {
@@ -228,13 +255,20 @@ async fn xds_reconnects_after_pilot_restart() -> anyhow::Result<()> {
     mesh.register("api-2");
     mesh.publish();
     // the client's backoff is at most 5 s; the change then arrives at once
-    eventually("api-2 answers after the reconnect", Duration::from_secs(8), async || {
-        let by = served_by(api).await?;
-        anyhow::ensure!(by == "api-2", "served by {by}");
-        Ok(())
-    })
+    eventually(
+        "api-2 answers after the reconnect",
+        Duration::from_secs(8),
+        async || {
+            let by = served_by(api).await?;
+            anyhow::ensure!(by == "api-2", "served by {by}");
+            Ok(())
+        },
+    )
     .await?;
-    eprintln!("pilot restart → change in traffic: {:?}", restarted.elapsed());
+    eprintln!(
+        "pilot restart → change in traffic: {:?}",
+        restarted.elapsed()
+    );
     assert!(mesh.status(CLIENT_ID)?.connected);
     Ok(())
 }
@@ -256,7 +290,11 @@ async fn stopped_app_fails_fast_and_other_instance_serves() -> anyhow::Result<()
         *statuses.entry((status, by)).or_insert(0u32) += 1;
     }
     eprintln!("(status, served by) → count: {statuses:?}");
-    assert!(statuses.keys().all(|(s, by)| (*s == 200 && by == "api-1") || *s >= 500));
+    assert!(
+        statuses
+            .keys()
+            .all(|(s, by)| (*s == 200 && by == "api-1") || *s >= 500)
+    );
     assert!(statuses.contains_key(&(200, "api-1".to_owned())));
     Ok(())
 }

@@ -200,18 +200,17 @@ impl Http {
     }
 
     async fn try_get(&mut self, path: &str) -> anyhow::Result<HttpResponse> {
-        let sender = match &mut self.sender {
-            Some(s) if !s.is_closed() => s,
-            _ => {
-                let stream = tokio::net::TcpStream::connect(self.addr).await?;
-                stream.set_nodelay(true)?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                self.sender.insert(sender)
-            }
-        };
+        if self.sender.as_ref().is_none_or(SendRequest::is_closed) {
+            let stream = tokio::net::TcpStream::connect(self.addr).await?;
+            stream.set_nodelay(true)?;
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            self.sender = Some(sender);
+        }
+        let sender = self.sender.as_mut().context("no connection")?;
         sender.ready().await?;
         let req = Request::get(path)
             .header(header::HOST, self.addr.to_string())

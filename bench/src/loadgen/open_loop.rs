@@ -27,7 +27,6 @@ pub async fn run(
     let mut senders = Vec::with_capacity(connections);
     let mut workers = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let conn = Conn::connect(target).await?;
         let (tx, rx) = mpsc::unbounded_channel::<Instant>();
         senders.push(tx);
         workers.push(rx);

@@ -53,13 +53,3 @@ pub fn catalog(services: Vec<Service>, proxies: Vec<Proxy>) -> Catalog {
         proxies: proxies.into_iter().map(|p| (p.id.clone(), p)).collect(),
     }
 }
-
-/// A free TCP port on 127.0.0.1 (bound and released; another process could take it, which is
-/// fine on a test machine).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

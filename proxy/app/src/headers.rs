@@ -50,11 +50,10 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     }
 }
 
-/// Whether an HTTP/1.1 request asks to switch protocols (WebSocket and others).
 /// Whether the `Upgrade` header asks for WebSocket (RFC 6455 section 4.1, case-insensitive).
 pub(crate) fn is_websocket(headers: &HeaderMap) -> bool {
     headers
-        .get(http::header::UPGRADE)
+        .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
@@ -62,6 +61,7 @@ pub(crate) fn is_websocket(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Whether an HTTP/1.1 request asks to switch protocols (WebSocket and others).
 pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
         && headers

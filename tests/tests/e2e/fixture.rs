@@ -78,7 +78,7 @@ impl Stack {
         stack.write_registry(&stack.registry_text(&instances))?;
         stack.start_control()?;
         stack.spawn_proxy(CLIENT_ID)?;
-        stack.wait_synced().await?;
+        stack.wait_synced(&[]).await?;
         for i in &instances {
             eventually(&format!("{} answers", i.id), STARTUP, async || {
                 let by = stack.served_by().await?;
@@ -102,9 +102,19 @@ impl Stack {
             self.debug.to_string(),
         );
         let args = [
-            "up", "--registry", &registry, "--xds-addr", &xds, "--debug-addr", &debug,
+            "up",
+            "--registry",
+            &registry,
+            "--xds-addr",
+            &xds,
+            "--debug-addr",
+            &debug,
         ];
-        self.control = Some(Proc::spawn("rig-up", self.dir(), rig_command(&self.rig, &args))?);
+        self.control = Some(Proc::spawn(
+            "rig-up",
+            self.dir(),
+            rig_command(&self.rig, &args),
+        )?);
         Ok(())
     }
 
@@ -129,20 +139,40 @@ impl Stack {
         };
         let listen = format!("127.0.0.1:{}", instance.app);
         let args = [
-            "example-app", "--kind", "http", "--service", "api", "--app-version", "v1",
-            "--instance", id, "--listen", &listen,
+            "example-app",
+            "--kind",
+            "http",
+            "--service",
+            "api",
+            "--app-version",
+            "v1",
+            "--instance",
+            id,
+            "--listen",
+            &listen,
         ];
-        let app = Proc::spawn(&format!("{id}-app"), self.dir(), rig_command(&self.rig, &args))?;
+        let app = Proc::spawn(
+            &format!("{id}-app"),
+            self.dir(),
+            rig_command(&self.rig, &args),
+        )?;
         self.procs.push(app);
         self.spawn_proxy(id)?;
         Ok(instance)
     }
 
-    fn spawn_proxy(&mut self, id: &str) -> anyhow::Result<()> {
+    /// Starts `rig proxy --id id` against this stack's Pilot.
+    pub fn spawn_proxy(&mut self, id: &str) -> anyhow::Result<()> {
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let (pilot, admin_arg) = (format!("http://{}", self.xds), admin.to_string());
-        let args = ["proxy", "--id", id, "--pilot", &pilot, "--admin", &admin_arg];
-        let proxy = Proc::spawn(&format!("{id}-proxy"), self.dir(), rig_command(&self.rig, &args))?;
+        let args = [
+            "proxy", "--id", id, "--pilot", &pilot, "--admin", &admin_arg,
+        ];
+        let proxy = Proc::spawn(
+            &format!("{id}-proxy"),
+            self.dir(),
+            rig_command(&self.rig, &args),
+        )?;
         self.procs.push(proxy);
         self.admins.push((id.to_owned(), admin));
         Ok(())
@@ -179,6 +209,11 @@ impl Stack {
         Ok(())
     }
 
+    /// Rewrites the registry file in place (truncate, then write), as `echo … >` does.
+    pub fn overwrite_registry(&self, text: &str) -> anyhow::Result<()> {
+        Ok(std::fs::write(&self.registry, text)?)
+    }
+
     /// Fails if any process has exited.
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         if let Some(c) = self.control.as_mut() {
@@ -188,18 +223,22 @@ impl Stack {
     }
 
     /// Waits until every proxy's `/ready` answers 200 and Pilot shows each connected with CDS
-    /// and LDS synced.
-    pub async fn wait_synced(&mut self) -> anyhow::Result<()> {
+    /// and LDS synced (except those in `unsynced`).
+    pub async fn wait_synced(&mut self, unsynced: &[&str]) -> anyhow::Result<()> {
         eventually("every proxy ready and synced", STARTUP, async || {
             self.check_running()?;
-            for (id, admin) in &self.admins {
+            let admins = self
+                .admins
+                .iter()
+                .filter(|(id, _)| !unsynced.contains(&id.as_str()));
+            for (id, admin) in admins.clone() {
                 let (status, _, body) = rigging_examples_apps::http_get(*admin, "/ready", false)
                     .await
                     .with_context(|| format!("{id}'s admin"))?;
                 anyhow::ensure!(status == 200, "{id} not ready: {status} {body}");
             }
             let syncz = self.syncz().await?;
-            for (id, _) in &self.admins {
+            for (id, _) in admins {
                 let p = syncz["proxies"]
                     .as_array()
                     .and_then(|ps| ps.iter().find(|p| p["proxy"] == id.as_str()))
@@ -255,12 +294,15 @@ impl Drop for Stack {
         for p in all {
             eprintln!("===== {} (pid {}) =====\n{}", p.name(), p.id(), p.log());
         }
-        eprintln!("===== registry =====\n{}", std::fs::read_to_string(&self.registry).unwrap_or_default());
+        eprintln!(
+            "===== registry =====\n{}",
+            std::fs::read_to_string(&self.registry).unwrap_or_default()
+        );
     }
 }
 
 /// Runs `rig args…` to completion, killed after `timeout`.
-pub async fn run(rig: &Path, args: &[&str], timeout: Duration) -> anyhow::Result<Output> {
+async fn run(rig: &Path, args: &[&str], timeout: Duration) -> anyhow::Result<Output> {
     let mut cmd = tokio::process::Command::from(rig_command(rig, args));
     cmd.kill_on_drop(true);
     tokio::time::timeout(timeout, cmd.output())

@@ -141,7 +141,12 @@ impl Mesh {
                 .iter()
                 .filter(|(_, i)| i.registered && i.service == name)
                 .map(|(id, i)| {
-                    endpoint(id, &format!("127.0.0.1:{}", i.inbound), Health::Passing, "a")
+                    endpoint(
+                        id,
+                        &format!("127.0.0.1:{}", i.inbound),
+                        Health::Passing,
+                        "a",
+                    )
                 })
                 .collect();
             services.push(service(name, proto, endpoints));
@@ -223,7 +228,7 @@ impl Mesh {
     pub async fn restart_pilot(&mut self) -> anyhow::Result<()> {
         let (xds, rx) = (self.xds, self.tx.subscribe());
         let pilot = eventually("pilot binds its old port", STARTUP, async || {
-            Ok(start_pilot(xds, rx.clone()).await?)
+            start_pilot(xds, rx.clone()).await
         })
         .await?;
         self.pilot = Some(pilot);

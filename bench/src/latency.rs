@@ -1,0 +1,143 @@
+//! Latency at fixed rates: every contender at each rate, alternated, open loop; percentiles of
+//! each and of the latency it adds over direct in the same run.
+
+use std::time::Duration;
+
+use crate::contenders::{Kind, Setup};
+use crate::loadgen::{self, LoadArgs, LoadResult};
+use crate::procs::CPU_CLIENT;
+use crate::report::{self, Chart, Section};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct LatencyParams {
+    pub rates: Vec<f64>,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub connections: usize,
+}
+
+/// The sections of a scenario and the contenders that failed (errors under load).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub sections: Vec<Section>,
+    pub failures: Vec<String>,
+}
+
+const QUANTILES: [&str; 4] = ["p50", "p90", "p99", "p99.9"];
+
+fn quantiles(r: &LoadResult) -> [f64; 4] {
+    [r.p50_us, r.p90_us, r.p99_us, r.p999_us]
+}
+
+pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::default();
+    let mut chart = Chart {
+        title: "Latency added over direct (lower is better)".into(),
+        y_label: "added latency (µs)".into(),
+        ..Chart::default()
+    };
+    let proxies: Vec<Kind> = setup
+        .contenders
+        .iter()
+        .map(|c| c.kind)
+        .filter(|k| *k != Kind::Direct)
+        .collect();
+    let mut series: Vec<(String, Vec<f64>)> =
+        proxies.iter().map(|k| (k.name().to_owned(), Vec::new())).collect();
+    let mut targets = Section::new(
+        "Targets: added latency per hop at most HAProxy's",
+        &["rate", "quantile", "rig added", "haproxy added", "verdict"],
+    );
+    for (step, &rate) in p.rates.iter().enumerate() {
+        let n = setup.contenders.len();
+        let mut results: Vec<(Kind, LoadResult)> = Vec::new();
+        // Round robin, starting one further at each step, so no contender always runs first.
+        for i in 0..n {
+            let c = &mut setup.contenders[(i + step) % n];
+            let args = LoadArgs {
+                target: c.addr,
+                rate: Some(rate),
+                duration_ms: p.duration.as_millis() as u64,
+                warmup_ms: p.warmup.as_millis() as u64,
+                connections: p.connections,
+            };
+            tracing::info!(contender = c.kind.name(), rate, "latency");
+            let r = loadgen::measure(&args, CPU_CLIENT, setup.dir.path()).await?;
+            c.check_alive()?;
+            if r.errors > 0 {
+                out.failures.push(format!(
+                    "{} at {rate} rps: {} errors, first: {}",
+                    c.kind.name(),
+                    r.errors,
+                    r.first_error.clone().unwrap_or_default()
+                ));
+            }
+            results.push((c.kind, r));
+        }
+        results.sort_by_key(|(k, _)| Kind::ALL.iter().position(|a| a == k));
+        let direct = results
+            .iter()
+            .find(|(k, _)| *k == Kind::Direct)
+            .map(|(_, r)| quantiles(r))
+            .unwrap_or_default();
+        let mut s = Section::new(
+            format!("Latency at {rate} requests/s"),
+            &[
+                "contender", "p50", "p90", "p99", "p99.9", "max", "added p50", "added p90",
+                "added p99", "added p99.9", "requests", "errors",
+            ],
+        );
+        let added_of = |kind: Kind| -> Option<[f64; 4]> {
+            let (_, r) = results.iter().find(|(k, _)| *k == kind)?;
+            let q = quantiles(r);
+            Some(std::array::from_fn(|i| q[i] - direct[i]))
+        };
+        for (kind, r) in &results {
+            let q = quantiles(r);
+            let mut row = vec![kind.name().to_owned()];
+            row.extend(q.iter().map(|v| report::us(*v)));
+            row.push(report::us(r.max_us));
+            match added_of(*kind).filter(|_| *kind != Kind::Direct) {
+                Some(a) => row.extend(a.iter().map(|v| report::us(*v))),
+                None => row.extend(["–"; 4].map(String::from)),
+            }
+            row.push(r.requests.to_string());
+            row.push(r.errors.to_string());
+            s.rows.push(row);
+        }
+        for (i, q) in QUANTILES.iter().enumerate() {
+            chart.groups.push(format!("{} rps {q}", rate as u64));
+            for (kind, (_, vals)) in proxies.iter().zip(series.iter_mut()) {
+                vals.push(added_of(*kind).map_or(0.0, |a| a[i]));
+            }
+        }
+        if let (Some(rig), Some(ha)) = (added_of(Kind::Rig), added_of(Kind::Haproxy)) {
+            for i in [0, 2] {
+                targets.rows.push(vec![
+                    format!("{rate}"),
+                    QUANTILES[i].into(),
+                    report::us(rig[i]),
+                    report::us(ha[i]),
+                    report::at_most(rig[i], ha[i], "µs"),
+                ]);
+            }
+        }
+        s.notes.push(format!(
+            "Open loop at a constant {rate} requests/s over {} keep-alive connections for {:?} \
+             after {:?} of warm-up; latency from each request's intended send time (coordinated \
+             omission corrected). Added = contender − direct at the same percentile.",
+            p.connections, p.duration, p.warmup
+        ));
+        out.sections.push(s);
+    }
+    if targets.rows.is_empty() {
+        targets.notes.push("HAProxy not available: no comparison.".into());
+    }
+    chart.series = series;
+    if let Some(first) = out.sections.first_mut() {
+        first.chart = Some(chart);
+    }
+    out.sections.push(targets);
+    Ok(out)
+}

@@ -1,0 +1,201 @@
+//! Throughput: requests per second through each contender pinned to one core, closed loop
+//! (wrk when installed, else our own generator), and over h2c with h2load when installed.
+
+mod external;
+
+use std::time::{Duration, Instant};
+
+use crate::contenders::{Contender, Kind, Setup};
+use crate::latency::Outcome;
+use crate::loadgen::{self, LoadArgs};
+use crate::procs::CPU_CLIENT;
+use crate::report::{self, Chart, Section};
+use crate::tools::Tools;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct ThroughputParams {
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub connections: usize,
+    /// h2load: connections and concurrent streams per connection.
+    pub h2_connections: usize,
+    pub h2_streams: usize,
+}
+
+/// One contender's figure.
+#[derive(Debug)]
+struct Measured {
+    kind: Kind,
+    rps: f64,
+    errors: u64,
+    /// Share of one core the proxy used during the run (100 % = saturated).
+    cpu_pct: Option<f64>,
+}
+
+pub async fn run(setup: &mut Setup, tools: &Tools, p: &ThroughputParams) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::default();
+    let mut h1 = Vec::new();
+    for c in &mut setup.contenders {
+        let m = h1_one(c, tools, p, setup.dir.path(), &mut out.failures).await?;
+        h1.push(m);
+    }
+    let (tool, how) = match &tools.wrk {
+        Some(_) => ("wrk", format!("wrk -t1 -c{}", p.connections)),
+        None => ("rig-bench loadgen", format!("{} connections", p.connections)),
+    };
+    let mut s = table(
+        "Throughput, HTTP/1.1, proxy on one core",
+        &h1,
+        &format!(
+            "Closed loop with {tool} ({how}) for {:?} after {:?} of warm-up, on CPU 0 with the \
+             upstream; the proxy alone on CPU 1.",
+            p.duration, p.warmup
+        ),
+    );
+    let mut chart = Chart {
+        title: "Requests per second, proxy on one core (higher is better)".into(),
+        y_label: "requests/s".into(),
+        groups: vec!["HTTP/1.1".into()],
+        series: h1.iter().map(|m| (m.kind.name().into(), vec![m.rps])).collect(),
+    };
+    let mut sections = vec![];
+    let targets = targets(&h1);
+    if let Some(h2load) = &tools.h2load {
+        let mut h2 = Vec::new();
+        for c in &mut setup.contenders {
+            let Some(addr) = c.h2c_addr else { continue };
+            tracing::info!(contender = c.kind.name(), "throughput h2c");
+            let cpu0 = c.cpu_secs();
+            let t0 = Instant::now();
+            let r = external::h2load(h2load, addr, p.h2_connections, p.h2_streams, p.duration, p.warmup)
+                .await?;
+            let cpu = cpu_pct(c, cpu0, t0);
+            c.check_alive()?;
+            if r.errors > 0 {
+                out.failures.push(format!(
+                    "{} over h2c: {} errors: {}",
+                    c.kind.name(),
+                    r.errors,
+                    r.first_error.unwrap_or_default()
+                ));
+            }
+            h2.push(Measured { kind: c.kind, rps: r.rps, errors: r.errors, cpu_pct: cpu });
+        }
+        for (name, vals) in &mut chart.series {
+            vals.push(h2.iter().find(|m| m.kind.name() == name).map_or(0.0, |m| m.rps));
+        }
+        chart.groups.push("h2c".into());
+        let mut t = table(
+            "Throughput, h2c (HTTP/2 without TLS), proxy on one core",
+            &h2,
+            &format!(
+                "h2load -t1 -c{} -m{} for {:?}, after {:?} of warm-up; HTTP/1.1 to the upstream.",
+                p.h2_connections, p.h2_streams, p.duration, p.warmup
+            ),
+        );
+        t.notes.push(
+            "nginx is not measured over h2c: nginx 1.22 serves HTTP/2 only over TLS.".into(),
+        );
+        sections.push(t);
+    } else {
+        s.notes.push("h2load not installed: h2c not measured.".into());
+    }
+    s.chart = Some(chart);
+    sections.insert(0, s);
+    sections.push(targets);
+    out.sections = sections;
+    Ok(out)
+}
+
+async fn h1_one(
+    c: &mut Contender,
+    tools: &Tools,
+    p: &ThroughputParams,
+    logdir: &std::path::Path,
+    failures: &mut Vec<String>,
+) -> anyhow::Result<Measured> {
+    tracing::info!(contender = c.kind.name(), "throughput HTTP/1.1");
+    let (rps, errors, first, cpu) = match &tools.wrk {
+        Some(wrk) => {
+            // wrk has no warm-up of its own: a first short run, not counted.
+            if !p.warmup.is_zero() {
+                external::wrk(wrk, c.addr, p.connections, p.warmup).await?;
+            }
+            let cpu0 = c.cpu_secs();
+            let t0 = Instant::now();
+            let r = external::wrk(wrk, c.addr, p.connections, p.duration).await?;
+            (r.rps, r.errors, r.first_error, cpu_pct(c, cpu0, t0))
+        }
+        None => {
+            let args = LoadArgs {
+                target: c.addr,
+                rate: None,
+                duration_ms: p.duration.as_millis() as u64,
+                warmup_ms: p.warmup.as_millis() as u64,
+                connections: p.connections,
+            };
+            let cpu0 = c.cpu_secs();
+            let t0 = Instant::now();
+            let r = loadgen::measure(&args, CPU_CLIENT, logdir).await?;
+            (r.rps, r.errors, r.first_error, cpu_pct(c, cpu0, t0))
+        }
+    };
+    c.check_alive()?;
+    if errors > 0 {
+        failures.push(format!(
+            "{}: {errors} errors: {}",
+            c.kind.name(),
+            first.unwrap_or_default()
+        ));
+    }
+    Ok(Measured { kind: c.kind, rps, errors, cpu_pct: cpu })
+}
+
+fn cpu_pct(c: &Contender, before: Option<f64>, since: Instant) -> Option<f64> {
+    let used = c.cpu_secs()? - before?;
+    Some(100.0 * used / since.elapsed().as_secs_f64())
+}
+
+fn table(title: &str, ms: &[Measured], note: &str) -> Section {
+    let mut s = Section::new(title, &["contender", "requests/s", "vs direct", "proxy CPU", "errors"]);
+    let direct = ms.iter().find(|m| m.kind == Kind::Direct).map(|m| m.rps);
+    for m in ms {
+        s.rows.push(vec![
+            m.kind.name().into(),
+            format!("{:.0}", m.rps),
+            direct.map_or("–".into(), |d| format!("{:.2}", m.rps / d)),
+            m.cpu_pct.map_or("–".into(), |c| format!("{c:.0} %")),
+            m.errors.to_string(),
+        ]);
+    }
+    s.notes.push(note.into());
+    s.notes.push(
+        "Proxy CPU is user + system time over wall time (100 % = its one core saturated; lower \
+         means the client side on CPU 0 was the limit)."
+            .into(),
+    );
+    s
+}
+
+fn targets(ms: &[Measured]) -> Section {
+    let mut t = Section::new(
+        "Targets: requests per second on one core at least HAProxy's and nginx's",
+        &["versus", "rig requests/s", "theirs", "ratio rig/theirs", "verdict"],
+    );
+    let rps = |k: Kind| ms.iter().find(|m| m.kind == k).map(|m| m.rps);
+    let Some(rig) = rps(Kind::Rig) else { return t };
+    for k in [Kind::Haproxy, Kind::Nginx] {
+        match rps(k) {
+            Some(theirs) => t.rows.push(vec![
+                k.name().into(),
+                format!("{rig:.0}"),
+                format!("{theirs:.0}"),
+                format!("{:.2}", rig / theirs),
+                report::at_least(rig, theirs, "req/s"),
+            ]),
+            None => t.notes.push(format!("{}: not available.", k.name())),
+        }
+    }
+    t
+}

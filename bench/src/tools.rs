@@ -1,0 +1,159 @@
+//! The programs a run needs: the `rig` binary (built if missing), and HAProxy, nginx, h2load and
+//! wrk from Debian packages (installed if missing, unless told not to).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+
+/// The tools of this run; `None` is a contender or tool not available.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub rig: PathBuf,
+    pub haproxy: Option<PathBuf>,
+    pub nginx: Option<PathBuf>,
+    pub h2load: Option<PathBuf>,
+    pub wrk: Option<PathBuf>,
+    /// Why something is missing, for the report.
+    pub notes: Vec<String>,
+}
+
+/// `(program, Debian package)`.
+const PACKAGES: [(&str, &str); 4] = [
+    ("haproxy", "haproxy"),
+    ("nginx", "nginx"),
+    ("h2load", "nghttp2-client"),
+    ("wrk", "wrk"),
+];
+
+impl Tools {
+    /// Finds (and with `install`, installs) every tool; builds `rig` when absent.
+    pub fn prepare(rig: Option<PathBuf>, install: bool) -> anyhow::Result<Self> {
+        let rig = match rig {
+            Some(p) => p,
+            None => default_rig()?,
+        };
+        anyhow::ensure!(rig.is_file(), "no rig binary at {}", rig.display());
+        let missing: Vec<&str> = PACKAGES
+            .iter()
+            .filter(|(p, _)| crate::procs::which(p).is_none())
+            .map(|(_, pkg)| *pkg)
+            .collect();
+        let mut notes = Vec::new();
+        if !missing.is_empty() && install {
+            if let Err(e) = apt_install(&missing) {
+                tracing::warn!(error = %format!("{e:#}"), "installing failed");
+                notes.push(format!("apt-get install {} failed: {e:#}", missing.join(" ")));
+            }
+        }
+        let find = |p: &str, notes: &mut Vec<String>| {
+            let found = crate::procs::which(p);
+            if found.is_none() {
+                notes.push(format!("{p}: skipped: not installed"));
+            }
+            found
+        };
+        Ok(Self {
+            haproxy: find("haproxy", &mut notes),
+            nginx: find("nginx", &mut notes),
+            h2load: find("h2load", &mut notes),
+            wrk: find("wrk", &mut notes),
+            rig,
+            notes,
+        })
+    }
+}
+
+/// `rig` next to this binary (target/<profile>/), built with cargo in the same profile if absent.
+fn default_rig() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me.parent().context("binary without folder")?;
+    // Test binaries live one level down, in target/<profile>/deps.
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let rig = dir.join("rig");
+    if rig.is_file() {
+        return Ok(rig);
+    }
+    let release = dir.ends_with("release");
+    tracing::info!(
+        path = %rig.display(),
+        "rig binary missing: building it with cargo build -p rigging-cli{}",
+        if release { " --release" } else { "" }
+    );
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["build", "-p", "rigging-cli"])
+        .current_dir(workspace_root());
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("run cargo")?;
+    anyhow::ensure!(status.success() && rig.is_file(), "building rig failed");
+    Ok(rig)
+}
+
+/// The workspace root: this crate's parent folder.
+pub fn workspace_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    tracing::info!(packages = %packages.join(" "), "installing missing contenders and tools with apt-get");
+    let quiet = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .context("run apt-get")?;
+        anyhow::ensure!(status.success(), "apt-get {} failed: {status}", args[0]);
+        Ok(())
+    };
+    quiet(&["update"])?;
+    let mut args = vec!["install", "-y"];
+    args.extend_from_slice(packages);
+    quiet(&args)
+}
+
+/// The first line a command prints (to stdout or stderr), or "not available".
+pub fn version(program: Option<&Path>, arg: &str) -> String {
+    let Some(p) = program else {
+        return "not available".into();
+    };
+    match Command::new(p).arg(arg).output() {
+        Ok(out) => {
+            let text = if out.stdout.is_empty() {
+                out.stderr
+            } else {
+                out.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+/// rig's version: `git describe` of the workspace (read only), else `rig --version`.
+pub fn rig_version(rig: &Path) -> String {
+    let git = Command::new("git")
+        .args(["describe", "--always", "--dirty", "--tags"])
+        .current_dir(workspace_root())
+        .stderr(Stdio::null())
+        .output();
+    let from_rig = version(Some(rig), "--version");
+    match git {
+        Ok(out) if out.status.success() => format!(
+            "{from_rig}, commit {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        _ => from_rig,
+    }
+}
