@@ -9,9 +9,10 @@ mod resources;
 
 use std::time::Duration;
 
-use rigging_mesh_model::{Catalog, Protocol, ProxyId, ServiceName};
+use rigging_mesh_model::{Catalog, Protocol, Proxy, ProxyId, ServiceName, Upstream};
+use rigging_mesh_xds::{Cluster, ClusterLoadAssignment, Listener, RouteConfiguration};
 
-pub use resources::{ProxyResources, VersionedResources};
+pub use resources::{ProxyResources, VersionedResources, combine_version, content_hash};
 
 /// Route timeout for HTTP services: Envoy's default, so a stock Envoy and our proxy agree.
 pub const DEFAULT_HTTP_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,9 +34,23 @@ pub fn compile(catalog: &Catalog, id: &ProxyId) -> Result<ProxyResources, Compil
     let proxy = catalog
         .proxy(id)
         .ok_or_else(|| CompileError::UnknownProxy(id.clone()))?;
+    let mut out = compile_own(catalog, proxy);
+    for up in &proxy.upstreams {
+        let shared = compile_upstream(catalog, &up.service);
+        out.listeners.push(outbound_listener(up, shared.protocol));
+        out.routes.extend(shared.route);
+        out.clusters.push(shared.cluster);
+        out.endpoints.push(shared.endpoints);
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What a proxy needs of itself: the inbound listener, its route (HTTP services) and the
+/// `local_app` cluster. Depends only on the proxy and its own service's protocol.
+pub fn compile_own(catalog: &Catalog, proxy: &Proxy) -> ProxyResources {
     let own_protocol = protocol_of(catalog, &proxy.service);
     let mut out = ProxyResources::default();
-
     out.listeners
         .push(emit::inbound_listener(proxy, own_protocol));
     if own_protocol.is_http() {
@@ -47,25 +62,37 @@ pub fn compile(catalog: &Catalog, id: &ProxyId) -> Result<ProxyResources, Compil
     }
     out.clusters
         .push(emit::local_app_cluster(proxy, own_protocol));
+    out
+}
 
-    for up in &proxy.upstreams {
-        let service = catalog.service(&up.service);
-        let protocol = protocol_of(catalog, &up.service);
-        out.listeners.push(emit::outbound_listener(up, protocol));
-        if protocol.is_http() {
-            out.routes.push(emit::route_config(
-                up.service.as_str(),
-                up.service.as_str(),
-                protocol,
-            ));
-        }
-        out.clusters
-            .push(emit::eds_cluster(&up.service, service, protocol));
-        out.endpoints
-            .push(emit::load_assignment(&up.service, service));
+/// The resources of one upstream service that every proxy calling it shares: the same route,
+/// cluster and endpoints whoever the caller is. Only the outbound listener (its bind address)
+/// differs per proxy; see [`outbound_listener`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamResources {
+    pub protocol: Protocol,
+    /// For HTTP services: the route configuration named after the service.
+    pub route: Option<RouteConfiguration>,
+    pub cluster: Cluster,
+    pub endpoints: ClusterLoadAssignment,
+}
+
+pub fn compile_upstream(catalog: &Catalog, name: &ServiceName) -> UpstreamResources {
+    let service = catalog.service(name);
+    let protocol = protocol_of(catalog, name);
+    UpstreamResources {
+        protocol,
+        route: protocol
+            .is_http()
+            .then(|| emit::route_config(name.as_str(), name.as_str(), protocol)),
+        cluster: emit::eds_cluster(name, service, protocol),
+        endpoints: emit::load_assignment(name, service),
     }
-    out.sort();
-    Ok(out)
+}
+
+/// The listener on `127.0.0.1:<local_bind_port>` through which a proxy's application calls `up`.
+pub fn outbound_listener(up: &Upstream, protocol: Protocol) -> Listener {
+    emit::outbound_listener(up, protocol)
 }
 
 /// A service missing from the catalog is compiled as TCP with no endpoints: calls to it fail

@@ -59,20 +59,37 @@ fn named<M: Message>(items: &[M], name: impl Fn(&M) -> &String, url: &str) -> Ve
 /// FNV-1a over names and encodings. Encodings are deterministic because every map the compiler
 /// fills holds at most one entry (prost encodes maps in iteration order).
 fn version_of(resources: &[(String, Any)]) -> String {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    for (name, any) in resources {
-        for b in name
-            .as_bytes()
-            .iter()
-            .chain([0u8].iter())
-            .chain(any.value.iter())
-            .chain([0u8].iter())
-        {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(PRIME);
-        }
+    let hashes: Vec<(&str, u64)> = resources
+        .iter()
+        .map(|(n, a)| (n.as_str(), content_hash(&a.value)))
+        .collect();
+    combine_version(hashes.iter().copied())
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The hash of one encoded resource (FNV-1a, 64 bits).
+pub fn content_hash(encoded: &[u8]) -> u64 {
+    fnv(FNV_OFFSET, encoded)
+}
+
+/// The version of a set of resources from their names and content hashes, in order: cheap to
+/// recompute for every proxy, since each resource is hashed once.
+pub fn combine_version<'a>(items: impl IntoIterator<Item = (&'a str, u64)>) -> String {
+    let mut h = FNV_OFFSET;
+    for (name, hash) in items {
+        h = fnv(h, name.as_bytes());
+        h = fnv(h, &[0]);
+        h = fnv(h, &hash.to_le_bytes());
     }
     format!("{h:016x}")
 }

@@ -14,13 +14,14 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 use futures::Stream;
 use rigging_mesh_model::ProxyId;
 use rigging_mesh_xds::ResourceType;
-use rigging_pilot_compiler::{CompileError, ProxyResources, compile};
+use rigging_pilot_compiler::CompileError;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::Snapshot;
+use crate::cache::{Own, ProxyView};
 use crate::metrics::{Metrics, TypeLabel};
 use crate::status::StatusRegistry;
 
@@ -73,7 +74,8 @@ impl AggregatedDiscoveryService for Ads {
             proxy: None,
             peer,
             subs: HashMap::new(),
-            compiled: None,
+            view: None,
+            own: None,
             tx,
             status: self.status.clone(),
             metrics: self.metrics.clone(),
@@ -110,8 +112,10 @@ struct Connection {
     proxy: Option<ProxyId>,
     peer: String,
     subs: HashMap<ResourceType, Subscription>,
-    /// The resources compiled from one snapshot version, reused by every type's push.
-    compiled: Option<(u64, Result<ProxyResources, CompileError>)>,
+    /// The proxy's view of one snapshot version, reused by every type's push.
+    view: Option<(u64, Option<ProxyView>)>,
+    /// The proxy's own packed pieces, kept across snapshots while its registration holds.
+    own: Option<Own>,
     tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
     status: Arc<StatusRegistry>,
     metrics: Arc<Metrics>,
@@ -233,49 +237,37 @@ impl Connection {
         let Some(proxy) = self.proxy.clone() else {
             return Ok(());
         };
-        if self
-            .compiled
-            .as_ref()
-            .is_none_or(|(v, _)| *v != snap.version)
-        {
-            self.compiled = Some((snap.version, compile(&snap.catalog, &proxy)));
+        if self.view.as_ref().is_none_or(|(v, _)| *v != snap.version) {
+            let view = snap
+                .catalog
+                .proxy(&proxy)
+                .map(|p| ProxyView::build(&snap.catalog, &snap.shared, p, &mut self.own));
+            self.view = Some((snap.version, view));
         }
-        let resources = match self.compiled.as_ref().map(|(_, r)| r) {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => {
-                let problem = e.to_string();
-                self.status
-                    .update(proxy.as_str(), |p| p.problem = Some(problem));
-                return Ok(());
-            }
-            None => return Ok(()),
+        let Some((_, Some(view))) = self.view.as_ref() else {
+            let problem = CompileError::UnknownProxy(proxy.clone()).to_string();
+            self.status
+                .update(proxy.as_str(), |p| p.problem = Some(problem));
+            return Ok(());
         };
         let Some(sub) = self.subs.get_mut(&ty) else {
             return Ok(());
         };
-        let selected = resources.packed(ty).select(&sub.names);
-        if !force && sub.sent_version.as_deref() == Some(selected.version.as_str()) {
+        let (version, items) = view.select(ty, &sub.names);
+        if !force && sub.sent_version.as_deref() == Some(version.as_str()) {
             return Ok(());
         }
         let nonce = NONCE.fetch_add(1, Ordering::Relaxed).to_string();
-        let version = selected.version.clone();
         let resp = DiscoveryResponse {
             version_info: version.clone(),
-            resources: selected.into_any(),
+            resources: items.iter().map(|p| p.any.clone()).collect(),
             type_url: ty.type_url().to_owned(),
             nonce: nonce.clone(),
             ..Default::default()
         };
         sub.sent_version = Some(version.clone());
         sub.nonce = Some(nonce);
-        self.status.update(proxy.as_str(), |p| {
-            p.problem = None;
-            p.snapshot_version = snap.version;
-            p.types
-                .entry(ty.short().to_owned())
-                .or_default()
-                .sent_version = Some(version.clone());
-        });
+        self.status.sent(proxy.as_str(), ty, snap.version, &version);
         self.metrics
             .pushes
             .get_or_create(&TypeLabel { r#type: ty.short() })

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rigging_mesh_model::Catalog;
+
+use crate::cache::Shared;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -13,6 +15,19 @@ use tokio::time::Instant;
 pub struct Snapshot {
     pub version: u64,
     pub catalog: Arc<Catalog>,
+    /// Every service packed once as an upstream, for all the streams to share.
+    pub(crate) shared: Shared,
+}
+
+impl Snapshot {
+    pub(crate) fn new(version: u64, catalog: Arc<Catalog>) -> Self {
+        let shared = Shared::build(&catalog);
+        Self {
+            version,
+            catalog,
+            shared,
+        }
+    }
 }
 
 /// Publishes a snapshot once `quiet` has passed with no change, or `max` after the first
@@ -23,10 +38,7 @@ pub(crate) fn spawn(
     max: Duration,
 ) -> (watch::Receiver<Arc<Snapshot>>, JoinHandle<()>) {
     let first = input.borrow_and_update().clone();
-    let (tx, rx) = watch::channel(Arc::new(Snapshot {
-        version: 1,
-        catalog: first,
-    }));
+    let (tx, rx) = watch::channel(Arc::new(Snapshot::new(1, first)));
     let task = tokio::spawn(async move {
         let mut version = 1;
         while input.changed().await.is_ok() {
@@ -47,7 +59,7 @@ pub(crate) fn spawn(
             }
             version += 1;
             tracing::debug!(version, "catalog changed");
-            if tx.send(Arc::new(Snapshot { version, catalog })).is_err() {
+            if tx.send(Arc::new(Snapshot::new(version, catalog))).is_err() {
                 return;
             }
         }

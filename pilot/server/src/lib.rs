@@ -5,6 +5,7 @@
 //! snapshot and sends only the types whose version changed.
 
 mod ads;
+mod cache;
 mod debounce;
 mod debug;
 mod metrics;

@@ -100,14 +100,25 @@ impl StatusRegistry {
         }
     }
 
+    /// Records a push: the proxy is known, and `ty` was sent at `version`.
+    pub(crate) fn sent(&self, proxy: &str, ty: ResourceType, snapshot: u64, version: &str) {
+        self.update(proxy, |p| {
+            p.problem = None;
+            p.snapshot_version = snapshot;
+        });
+        self.update_type(proxy, ty, |t| t.sent_version = Some(version.to_owned()));
+    }
+
     pub(crate) fn update_type(
         &self,
         proxy: &str,
         ty: ResourceType,
         f: impl FnOnce(&mut TypeStatus),
     ) {
-        self.update(proxy, |p| {
-            f(p.types.entry(ty.short().to_owned()).or_default())
+        // Only the first update of a type allocates its key.
+        self.update(proxy, |p| match p.types.get_mut(ty.short()) {
+            Some(t) => f(t),
+            None => f(p.types.entry(ty.short().to_owned()).or_default()),
         });
     }
 

@@ -1,0 +1,309 @@
+//! Packed resources built once per snapshot and shared by every proxy that uses them.
+//!
+//! An upstream service's route, cluster and endpoints are the same for every caller, so a
+//! snapshot packs them once; a proxy's own pieces (its listeners, inbound route and
+//! `local_app` cluster) are packed once per stream and rebuilt only when the proxy's
+//! registration or a protocol it depends on changes. A push then only assembles references
+//! and combines precomputed hashes into versions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
+use rigging_mesh_model::{Catalog, Protocol, Proxy, ServiceName};
+use rigging_mesh_xds::{ResourceType, pack};
+use rigging_pilot_compiler::{
+    ProxyResources, combine_version, compile_own, compile_upstream, content_hash, outbound_listener,
+};
+
+/// One resource, encoded once, with its hash.
+#[derive(Debug)]
+pub(crate) struct Packed {
+    pub name: String,
+    pub any: Any,
+    pub hash: u64,
+}
+
+impl Packed {
+    fn new<M: Message>(ty: ResourceType, name: &str, msg: &M) -> Arc<Self> {
+        let any = pack(ty.type_url(), msg);
+        let hash = content_hash(&any.value);
+        Arc::new(Self {
+            name: name.to_owned(),
+            any,
+            hash,
+        })
+    }
+}
+
+/// What every caller of one service receives for it.
+#[derive(Debug)]
+pub(crate) struct SharedUpstream {
+    pub protocol: Protocol,
+    pub route: Option<Arc<Packed>>,
+    pub cluster: Arc<Packed>,
+    pub endpoints: Arc<Packed>,
+}
+
+impl SharedUpstream {
+    fn build(catalog: &Catalog, name: &ServiceName) -> Arc<Self> {
+        let up = compile_upstream(catalog, name);
+        Arc::new(Self {
+            protocol: up.protocol,
+            route: up
+                .route
+                .map(|r| Packed::new(ResourceType::Route, &r.name, &r)),
+            cluster: Packed::new(ResourceType::Cluster, &up.cluster.name, &up.cluster),
+            endpoints: Packed::new(
+                ResourceType::Endpoint,
+                &up.endpoints.cluster_name,
+                &up.endpoints,
+            ),
+        })
+    }
+}
+
+/// Every service of one snapshot, packed as an upstream.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    upstreams: HashMap<ServiceName, Arc<SharedUpstream>>,
+}
+
+impl Shared {
+    pub(crate) fn build(catalog: &Catalog) -> Self {
+        Self {
+            upstreams: catalog
+                .services
+                .keys()
+                .map(|n| (n.clone(), SharedUpstream::build(catalog, n)))
+                .collect(),
+        }
+    }
+
+    /// A service no registry knows is packed on the spot (TCP, no endpoints); that is rare.
+    fn upstream(&self, catalog: &Catalog, name: &ServiceName) -> Arc<SharedUpstream> {
+        self.upstreams
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| SharedUpstream::build(catalog, name))
+    }
+}
+
+/// A proxy's own resources, and what they were built from.
+#[derive(Debug)]
+pub(crate) struct Own {
+    key: (Proxy, Vec<Protocol>),
+    listeners: Vec<Arc<Packed>>,
+    routes: Vec<Arc<Packed>>,
+    clusters: Vec<Arc<Packed>>,
+}
+
+/// The resources of one type for one proxy, sorted by name, with their version.
+#[derive(Debug, Default)]
+pub(crate) struct TypeSet {
+    items: Vec<Arc<Packed>>,
+}
+
+/// A proxy's whole configuration as references into packed resources.
+#[derive(Debug, Default)]
+pub(crate) struct ProxyView {
+    sets: [TypeSet; 4],
+}
+
+impl ProxyView {
+    /// Assembles `proxy`'s view, reusing `own` when the proxy and the protocols it depends on
+    /// are unchanged.
+    pub(crate) fn build(
+        catalog: &Catalog,
+        shared: &Shared,
+        proxy: &Proxy,
+        own: &mut Option<Own>,
+    ) -> Self {
+        let ups: Vec<Arc<SharedUpstream>> = proxy
+            .upstreams
+            .iter()
+            .map(|u| shared.upstream(catalog, &u.service))
+            .collect();
+        let own_protocol = catalog
+            .service(&proxy.service)
+            .map(|s| s.protocol)
+            .unwrap_or_default();
+        let mut protocols = vec![own_protocol];
+        protocols.extend(ups.iter().map(|u| u.protocol));
+        let key = (proxy.clone(), protocols);
+        if own.as_ref().is_none_or(|o| o.key != key) {
+            *own = Some(build_own(catalog, proxy, &ups, key));
+        }
+        let Some(own) = own.as_ref() else {
+            return Self::default();
+        };
+
+        let mut view = Self::default();
+        view.sets[index(ResourceType::Listener)].items = own.listeners.clone();
+        let mut routes = own.routes.clone();
+        routes.extend(ups.iter().filter_map(|u| u.route.clone()));
+        view.sets[index(ResourceType::Route)].items = routes;
+        let mut clusters = own.clusters.clone();
+        clusters.extend(ups.iter().map(|u| u.cluster.clone()));
+        view.sets[index(ResourceType::Cluster)].items = clusters;
+        view.sets[index(ResourceType::Endpoint)].items =
+            ups.iter().map(|u| u.endpoints.clone()).collect();
+        for set in &mut view.sets {
+            set.items.sort_by(|a, b| a.name.cmp(&b.name));
+            set.items.dedup_by(|a, b| a.name == b.name);
+        }
+        view
+    }
+
+    /// The version and resources of `ty`, restricted to `names` when it is not empty (EDS and
+    /// RDS subscribe by name).
+    pub(crate) fn select(&self, ty: ResourceType, names: &[String]) -> (String, Vec<&Packed>) {
+        let items: Vec<&Packed> = self.sets[index(ty)]
+            .items
+            .iter()
+            .map(Arc::as_ref)
+            .filter(|p| names.is_empty() || names.contains(&p.name))
+            .collect();
+        let version = combine_version(items.iter().map(|p| (p.name.as_str(), p.hash)));
+        (version, items)
+    }
+}
+
+fn build_own(
+    catalog: &Catalog,
+    proxy: &Proxy,
+    ups: &[Arc<SharedUpstream>],
+    key: (Proxy, Vec<Protocol>),
+) -> Own {
+    let ProxyResources {
+        listeners,
+        routes,
+        clusters,
+        endpoints: _,
+    } = compile_own(catalog, proxy);
+    let mut packed_listeners: Vec<Arc<Packed>> = listeners
+        .iter()
+        .map(|l| Packed::new(ResourceType::Listener, &l.name, l))
+        .collect();
+    for (up, shared) in proxy.upstreams.iter().zip(ups) {
+        let l = outbound_listener(up, shared.protocol);
+        packed_listeners.push(Packed::new(ResourceType::Listener, &l.name, &l));
+    }
+    Own {
+        key,
+        listeners: packed_listeners,
+        routes: routes
+            .iter()
+            .map(|r| Packed::new(ResourceType::Route, &r.name, r))
+            .collect(),
+        clusters: clusters
+            .iter()
+            .map(|c| Packed::new(ResourceType::Cluster, &c.name, c))
+            .collect(),
+    }
+}
+
+fn index(ty: ResourceType) -> usize {
+    match ty {
+        ResourceType::Cluster => 0,
+        ResourceType::Endpoint => 1,
+        ResourceType::Listener => 2,
+        ResourceType::Route => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rigging_mesh_model::{Health, ProxyId};
+    use rigging_mesh_test_util::{catalog, endpoint, proxy, service};
+    use rigging_pilot_compiler::compile;
+
+    fn demo() -> Catalog {
+        catalog(
+            vec![
+                service("web", Protocol::Http, vec![]),
+                service(
+                    "api",
+                    Protocol::Grpc,
+                    vec![endpoint("api-1", "127.0.0.1:21001", Health::Passing, "a")],
+                ),
+                service("db", Protocol::Tcp, vec![]),
+            ],
+            vec![proxy(
+                "web-1",
+                "web",
+                21000,
+                8080,
+                &[("api", 9191), ("db", 9192), ("ghost", 9193)],
+            )],
+        )
+    }
+
+    /// The shared, cached assembly sends exactly what the pure compiler compiles.
+    #[test]
+    fn view_equals_the_compiler_output() {
+        let cat = demo();
+        let id = ProxyId::new("web-1").unwrap();
+        let shared = Shared::build(&cat);
+        let mut own = None;
+        let view = ProxyView::build(&cat, &shared, cat.proxy(&id).unwrap(), &mut own);
+        let compiled = compile(&cat, &id).unwrap();
+        for ty in ResourceType::ALL {
+            let want = compiled.packed(ty);
+            let (version, items) = view.select(ty, &[]);
+            let got: Vec<Any> = items.iter().map(|p| p.any.clone()).collect();
+            assert_eq!(got, want.clone().into_any(), "{ty}");
+            assert_eq!(version, want.version, "{ty}");
+        }
+    }
+
+    #[test]
+    fn own_pieces_are_rebuilt_only_when_their_inputs_change() {
+        let mut cat = demo();
+        let id = ProxyId::new("web-1").unwrap();
+        let mut own = None;
+        let _ = ProxyView::build(
+            &cat,
+            &Shared::build(&cat),
+            cat.proxy(&id).unwrap(),
+            &mut own,
+        );
+        let first = own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0]));
+
+        // An endpoint change leaves the proxy's own pieces alone.
+        cat.services
+            .get_mut(&rigging_mesh_test_util::name("api"))
+            .unwrap()
+            .endpoints
+            .clear();
+        let _ = ProxyView::build(
+            &cat,
+            &Shared::build(&cat),
+            cat.proxy(&id).unwrap(),
+            &mut own,
+        );
+        assert_eq!(own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0])), first);
+
+        // A protocol change of an upstream rebuilds them (the outbound listener changes).
+        cat.services
+            .get_mut(&rigging_mesh_test_util::name("db"))
+            .unwrap()
+            .protocol = Protocol::Http;
+        let view = ProxyView::build(
+            &cat,
+            &Shared::build(&cat),
+            cat.proxy(&id).unwrap(),
+            &mut own,
+        );
+        assert_ne!(own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0])), first);
+        assert_eq!(
+            view.select(ResourceType::Listener, &[]).0,
+            compile(&cat, &id)
+                .unwrap()
+                .packed(ResourceType::Listener)
+                .version
+        );
+    }
+}
