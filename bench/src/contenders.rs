@@ -67,12 +67,21 @@ impl Contender {
     /// Resident memory in KiB of the processes carrying the traffic (nginx: master and
     /// workers); `None` for direct.
     pub fn rss_kib(&self) -> anyhow::Result<Option<u64>> {
+        self.status_kib("VmRSS")
+    }
+
+    /// Private anonymous memory in KiB (`RssAnon`): VmRSS without the binaries' pages.
+    pub fn rss_anon_kib(&self) -> anyhow::Result<Option<u64>> {
+        self.status_kib("RssAnon")
+    }
+
+    fn status_kib(&self, field: &str) -> anyhow::Result<Option<u64>> {
         let Some(i) = self.main else { return Ok(None) };
         let pid = self.guards[i].pid();
-        let mut total = procs::rss_kib(pid)?;
+        let mut total = procs::status_kib(pid, field)?;
         if self.kind == Kind::Nginx {
             for child in procs::children(pid) {
-                total += procs::rss_kib(child).unwrap_or(0);
+                total += procs::status_kib(child, field).unwrap_or(0);
             }
         }
         Ok(Some(total))
@@ -158,7 +167,7 @@ impl Setup {
                 Ok(c) => contenders.push(c),
                 Err(e) => {
                     tracing::warn!(contender = kind.name(), error = %format!("{e:#}"), "not available");
-                    unavailable.push((kind, format!("not available: {e:#}")));
+                    unavailable.push((kind, format!("not available: {e:#}").replace('\n', " ")));
                 }
             }
         }
@@ -181,7 +190,11 @@ impl Setup {
 }
 
 /// `rig up` on a generated registry, then `rig proxy --id bench-client` pinned to the proxy CPU.
-fn start_rig(tools: &Tools, upstream: SocketAddr, dir: &Path) -> anyhow::Result<(Guard, Contender)> {
+fn start_rig(
+    tools: &Tools,
+    upstream: SocketAddr,
+    dir: &Path,
+) -> anyhow::Result<(Guard, Contender)> {
     let outbound = procs::free_addr()?;
     let registry = dir.join("registry.hcl");
     let text = render(
@@ -194,7 +207,11 @@ fn start_rig(tools: &Tools, upstream: SocketAddr, dir: &Path) -> anyhow::Result<
         ],
     );
     std::fs::write(&registry, text)?;
-    let (xds, debug, admin) = (procs::free_addr()?, procs::free_addr()?, procs::free_addr()?);
+    let (xds, debug, admin) = (
+        procs::free_addr()?,
+        procs::free_addr()?,
+        procs::free_addr()?,
+    );
     let log = [("RUST_LOG", RIG_LOG)];
     let mut control = Guard::spawn(
         "rig-up",
@@ -230,7 +247,9 @@ fn start_rig(tools: &Tools, upstream: SocketAddr, dir: &Path) -> anyhow::Result<
         &log,
     )?;
     proxy.wait_port(admin)?;
-    proxy.wait_port(outbound).context("rig's outbound listener")?;
+    proxy
+        .wait_port(outbound)
+        .context("rig's outbound listener")?;
     Ok((
         control,
         Contender {

@@ -49,7 +49,11 @@ pub async fn run(opts: &ControlPlaneOptions) -> anyhow::Result<Vec<Section>> {
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for &n in &opts.proxies {
-        tracing::info!(proxies = n, changes = opts.changes, "control plane: push benchmark");
+        tracing::info!(
+            proxies = n,
+            changes = opts.changes,
+            "control plane: push benchmark"
+        );
         match push::run_size(&opts.rig, n, opts.changes).await {
             Ok(r) => {
                 if let Some(e) = &r.error {
@@ -66,13 +70,18 @@ pub async fn run(opts: &ControlPlaneOptions) -> anyhow::Result<Vec<Section>> {
     if results.iter().all(|r| r.latencies.is_empty()) && !opts.proxies.is_empty() {
         let mut why: Vec<String> = results
             .iter()
-            .filter_map(|r| r.error.as_ref().map(|e| format!("{} proxies: {e}", r.proxies)))
+            .filter_map(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| format!("{} proxies: {e}", r.proxies))
+            })
             .collect();
         why.extend(failures);
         anyhow::bail!("no control-plane measurement succeeded: {}", why.join("; "));
     }
     let mut push = push_section(&results, opts.changes);
-    push.notes.extend(failures.iter().map(|f| format!("Failed: {f}")));
+    push.notes
+        .extend(failures.iter().map(|f| format!("Failed: {f}")));
     if nofile < wanted {
         push.notes.push(format!(
             "Open-file limit is {nofile}, below the {wanted} wanted: large sizes may fail to connect."
@@ -90,6 +99,8 @@ fn push_section(results: &[SizeResult], changes: usize) -> Section {
         "p90 ms",
         "p99 ms",
         "max ms",
+        "first proxy, p50 ms",
+        "first → last proxy, p50 ms",
         "write → Pilot snapshot, p50 ms",
         "snapshot → all pushes queued, p50 ms",
         "connect + sync s",
@@ -113,8 +124,11 @@ fn push_section(results: &[SizeResult], changes: usize) -> Section {
         ),
         format!(
             "Included by design: the file watcher's debounce ({} ms quiet) and Pilot's debounce \
-             ({} ms quiet, at most {} ms); \"write → Pilot snapshot\" is that part (read from \
-             Pilot's /metrics every 5 ms), \"snapshot → all pushes queued\" is Pilot's own fan-out.",
+             ({} ms quiet, at most {} ms). \"First proxy\" is that fixed part plus one reload and \
+             one push; \"first → last proxy\" is Pilot's fan-out to every stream as the proxies \
+             saw it. \"Write → Pilot snapshot\" and \"snapshot → all pushes queued\" come from \
+             Pilot's /metrics read every 5 ms (so ± 5 ms): when it published the debounced \
+             catalog, and when its EDS push counter had grown by N.",
             FILE_DEBOUNCE.as_millis(),
             rigging_pilot_server::DEFAULT_DEBOUNCE.as_millis(),
             rigging_pilot_server::DEFAULT_DEBOUNCE_MAX.as_millis()
@@ -125,6 +139,8 @@ fn push_section(results: &[SizeResult], changes: usize) -> Section {
     ];
     for r in results {
         let summary = Summary::of(r.latencies.clone());
+        let first = Summary::of(r.first.clone()).map(|s| s.p50);
+        let spread = Summary::of(r.spread.clone()).map(|s| s.p50);
         let to_snapshot = Summary::of(r.to_snapshot.clone()).map(|s| s.p50);
         let fan_out = Summary::of(r.fan_out.clone()).map(|s| s.p50);
         let cell = |f: fn(&Summary) -> Duration| summary.as_ref().map(f);
@@ -136,6 +152,8 @@ fn push_section(results: &[SizeResult], changes: usize) -> Section {
             ms_opt(cell(|s| s.p90)),
             ms_opt(cell(|s| s.p99)),
             ms_opt(cell(|s| s.max)),
+            ms_opt(first),
+            ms_opt(spread),
             ms_opt(to_snapshot),
             ms_opt(fan_out),
             r.sync_time
@@ -182,7 +200,9 @@ fn push_section(results: &[SizeResult], changes: usize) -> Section {
 }
 
 fn memory_section(results: &[SizeResult]) -> Section {
-    let mb = |kb: Option<u64>| kb.map_or_else(|| "-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let mb = |kb: Option<u64>| {
+        kb.map_or_else(|| "-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0))
+    };
     let mut rows = Vec::new();
     let mut chart = Chart {
         title: "Pilot resident memory".to_owned(),

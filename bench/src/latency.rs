@@ -43,8 +43,10 @@ pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome
         .map(|c| c.kind)
         .filter(|k| *k != Kind::Direct)
         .collect();
-    let mut series: Vec<(String, Vec<f64>)> =
-        proxies.iter().map(|k| (k.name().to_owned(), Vec::new())).collect();
+    let mut series: Vec<(String, Vec<f64>)> = proxies
+        .iter()
+        .map(|k| (k.name().to_owned(), Vec::new()))
+        .collect();
     let mut targets = Section::new(
         "Targets: added latency per hop at most HAProxy's",
         &["rate", "quantile", "rig added", "haproxy added", "verdict"],
@@ -84,8 +86,18 @@ pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome
         let mut s = Section::new(
             format!("Latency at {rate} requests/s"),
             &[
-                "contender", "p50", "p90", "p99", "p99.9", "max", "added p50", "added p90",
-                "added p99", "added p99.9", "requests", "errors",
+                "contender",
+                "p50",
+                "p90",
+                "p99",
+                "p99.9",
+                "max",
+                "added p50",
+                "added p90",
+                "added p99",
+                "added p99.9",
+                "requests",
+                "errors",
             ],
         );
         let added_of = |kind: Kind| -> Option<[f64; 4]> {
@@ -132,7 +144,9 @@ pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome
         out.sections.push(s);
     }
     if targets.rows.is_empty() {
-        targets.notes.push("HAProxy not available: no comparison.".into());
+        targets
+            .notes
+            .push("HAProxy not available: no comparison.".into());
     }
     chart.series = series;
     if let Some(first) = out.sections.first_mut() {

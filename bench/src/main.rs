@@ -43,7 +43,10 @@ const DEFAULT_CP_CHANGES: usize = 20;
 const DEFAULT_EDITS: usize = 10;
 
 #[derive(Debug, Parser)]
-#[command(name = "rig-bench", about = "Rigging's proxy and control plane beside HAProxy and nginx")]
+#[command(
+    name = "rig-bench",
+    about = "Rigging's proxy and control plane beside HAProxy and nginx"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

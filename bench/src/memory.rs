@@ -32,6 +32,7 @@ pub struct MemoryParams {
 #[derive(Debug, Default)]
 struct Reading {
     idle_kib: u64,
+    idle_anon_kib: u64,
     loaded_kib: u64,
     before_conns_kib: u64,
     after_conns_kib: u64,
@@ -43,14 +44,23 @@ pub async fn run(setup: &mut Setup, p: &MemoryParams) -> anyhow::Result<Outcome>
     let mut readings: Vec<(Kind, Reading)> = Vec::new();
     for c in &setup.contenders {
         if let Some(kib) = c.rss_kib()? {
-            readings.push((c.kind, Reading { idle_kib: kib, ..Reading::default() }));
+            readings.push((
+                c.kind,
+                Reading {
+                    idle_kib: kib,
+                    idle_anon_kib: c.rss_anon_kib()?.unwrap_or(0),
+                    ..Reading::default()
+                },
+            ));
         }
     }
     setup.wait_serving().await?;
     let logdir = setup.dir.path().to_owned();
     let mut out = Outcome::default();
     for c in &mut setup.contenders {
-        let Some((_, r)) = readings.iter_mut().find(|(k, _)| *k == c.kind) else { continue };
+        let Some((_, r)) = readings.iter_mut().find(|(k, _)| *k == c.kind) else {
+            continue;
+        };
         tracing::info!(contender = c.kind.name(), "memory");
         r.loaded_kib = under_load(c, p, &logdir, &mut out.failures).await?;
         tokio::time::sleep(SETTLE).await;
@@ -140,6 +150,7 @@ fn sections(readings: &[(Kind, Reading)], p: &MemoryParams) -> Vec<Section> {
         &[
             "contender",
             "idle",
+            "idle, anonymous only",
             &format!("at {} rps", p.rate),
             &format!("with {} idle connections", p.idle_connections),
             "per 1,000 idle connections",
@@ -149,6 +160,7 @@ fn sections(readings: &[(Kind, Reading)], p: &MemoryParams) -> Vec<Section> {
         s.rows.push(vec![
             k.name().into(),
             format!("{:.1} MiB", mib(r.idle_kib)),
+            format!("{:.1} MiB", mib(r.idle_anon_kib)),
             format!("{:.1} MiB", mib(r.loaded_kib)),
             format!("{:.1} MiB", mib(r.after_conns_kib)),
             format!("{:.2} MiB", per_1000(r)),
@@ -157,7 +169,9 @@ fn sections(readings: &[(Kind, Reading)], p: &MemoryParams) -> Vec<Section> {
     s.notes.push(format!(
         "Idle: started and configured, no request yet. Under load: the highest reading during \
          {:?} at {} requests/s. Per 1,000 connections: the growth after opening {} keep-alive \
-         connections (one request each, then idle), scaled. nginx: master + worker.",
+         connections (one request each, then idle), scaled. nginx: master + worker. \
+         Anonymous only (RssAnon): without the pages of the program and its libraries, which \
+         the page cache shares between processes running the same binary.",
         p.duration, p.rate, p.idle_connections
     ));
     s.chart = Some(Chart {
@@ -171,7 +185,10 @@ fn sections(readings: &[(Kind, Reading)], p: &MemoryParams) -> Vec<Section> {
         series: readings
             .iter()
             .map(|(k, r)| {
-                (k.name().into(), vec![mib(r.idle_kib), mib(r.loaded_kib), per_1000(r)])
+                (
+                    k.name().into(),
+                    vec![mib(r.idle_kib), mib(r.loaded_kib), per_1000(r)],
+                )
             })
             .collect(),
     });

@@ -89,7 +89,11 @@ impl Guard {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        anyhow::bail!("{} did not listen on {addr}: {}", self.name, tail(&self.log))
+        anyhow::bail!(
+            "{} did not listen on {addr}: {}",
+            self.name,
+            tail(&self.log)
+        )
     }
 }
 
@@ -136,15 +140,16 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Resident memory of a process in KiB, from `/proc/<pid>/status`.
-pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+/// A `… kB` field of `/proc/<pid>/status`: `VmRSS`, `RssAnon` (private memory, without the
+/// program's file-backed pages).
+pub fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("read /proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 /// The children of `pid` (nginx's workers), from every `/proc/<n>/stat`.
@@ -171,7 +176,12 @@ pub fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(15);
-    format!("{} (log {}):\n{}", "", path.display(), lines[start..].join("\n"))
+    format!(
+        "{} (log {}):\n{}",
+        "",
+        path.display(),
+        lines[start..].join("\n")
+    )
 }
 
 /// CPU time (user + system) a process has used, in seconds (clock ticks of 1/100 s, Linux's

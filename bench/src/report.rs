@@ -41,13 +41,21 @@ impl Section {
 
 /// Writes `<dir>/<scenario>.md` (command, machine, every section) and one SVG per chart:
 /// `<scenario>.svg`, then `<scenario>-2.svg`, ….
-pub fn write(dir: &Path, scenario: &str, command: &str, sections: &[Section]) -> anyhow::Result<()> {
+pub fn write(
+    dir: &Path,
+    scenario: &str,
+    command: &str,
+    sections: &[Section],
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let mut md = String::new();
     writeln!(md, "# rig-bench: {scenario}\n")?;
     writeln!(md, "Produced by:\n\n```sh\n{command}\n```\n")?;
     writeln!(md, "## Machine\n")?;
-    let facts: Vec<Vec<String>> = machine::facts().into_iter().map(|(k, v)| vec![k, v]).collect();
+    let facts: Vec<Vec<String>> = machine::facts()
+        .into_iter()
+        .map(|(k, v)| vec![k, v])
+        .collect();
     table(&mut md, &["fact".into(), "value".into()], &facts)?;
     let mut charts = 0;
     for s in sections {

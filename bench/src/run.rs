@@ -164,11 +164,21 @@ async fn one(w: Which, opts: &RunOpts, tools: &Tools) -> anyhow::Result<Outcome>
                 rig,
             })
             .await?;
-            return Ok(Outcome { sections, failures: Vec::new() });
+            return Ok(Outcome {
+                sections,
+                failures: Vec::new(),
+            });
         }
         Which::RegistryEdit => {
-            let s = registry_edit::run(&RegistryEditOptions { edits: opts.edits, rig }).await?;
-            return Ok(Outcome { sections: vec![s], failures: Vec::new() });
+            let s = registry_edit::run(&RegistryEditOptions {
+                edits: opts.edits,
+                rig,
+            })
+            .await?;
+            return Ok(Outcome {
+                sections: vec![s],
+                failures: Vec::new(),
+            });
         }
         _ => {}
     }
@@ -207,6 +217,10 @@ async fn one(w: Which, opts: &RunOpts, tools: &Tools) -> anyhow::Result<Outcome>
     let mut notes = Section::new("Contenders not measured", &[]);
     for (kind, why) in &setup.unavailable {
         notes.notes.push(format!("{}: {why}", kind.name()));
+        // Installed but failed to start: the report is written, the run still fails.
+        if !why.starts_with("skipped") {
+            outcome.failures.push(format!("{}: {why}", kind.name()));
+        }
     }
     if !notes.notes.is_empty() {
         outcome.sections.push(notes);

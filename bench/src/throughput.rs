@@ -33,7 +33,11 @@ struct Measured {
     cpu_pct: Option<f64>,
 }
 
-pub async fn run(setup: &mut Setup, tools: &Tools, p: &ThroughputParams) -> anyhow::Result<Outcome> {
+pub async fn run(
+    setup: &mut Setup,
+    tools: &Tools,
+    p: &ThroughputParams,
+) -> anyhow::Result<Outcome> {
     let mut out = Outcome::default();
     let mut h1 = Vec::new();
     for c in &mut setup.contenders {
@@ -42,7 +46,10 @@ pub async fn run(setup: &mut Setup, tools: &Tools, p: &ThroughputParams) -> anyh
     }
     let (tool, how) = match &tools.wrk {
         Some(_) => ("wrk", format!("wrk -t1 -c{}", p.connections)),
-        None => ("rig-bench loadgen", format!("{} connections", p.connections)),
+        None => (
+            "rig-bench loadgen",
+            format!("{} connections", p.connections),
+        ),
     };
     let mut s = table(
         "Throughput, HTTP/1.1, proxy on one core",
@@ -57,7 +64,10 @@ pub async fn run(setup: &mut Setup, tools: &Tools, p: &ThroughputParams) -> anyh
         title: "Requests per second, proxy on one core (higher is better)".into(),
         y_label: "requests/s".into(),
         groups: vec!["HTTP/1.1".into()],
-        series: h1.iter().map(|m| (m.kind.name().into(), vec![m.rps])).collect(),
+        series: h1
+            .iter()
+            .map(|m| (m.kind.name().into(), vec![m.rps]))
+            .collect(),
     };
     let mut sections = vec![];
     let targets = targets(&h1);
@@ -68,8 +78,15 @@ pub async fn run(setup: &mut Setup, tools: &Tools, p: &ThroughputParams) -> anyh
             tracing::info!(contender = c.kind.name(), "throughput h2c");
             let cpu0 = c.cpu_secs();
             let t0 = Instant::now();
-            let r = external::h2load(h2load, addr, p.h2_connections, p.h2_streams, p.duration, p.warmup)
-                .await?;
+            let r = external::h2load(
+                h2load,
+                addr,
+                p.h2_connections,
+                p.h2_streams,
+                p.duration,
+                p.warmup,
+            )
+            .await?;
             let cpu = cpu_pct(c, cpu0, t0);
             c.check_alive()?;
             if r.errors > 0 {
@@ -80,10 +97,19 @@ pub async fn run(setup: &mut Setup, tools: &Tools, p: &ThroughputParams) -> anyh
                     r.first_error.unwrap_or_default()
                 ));
             }
-            h2.push(Measured { kind: c.kind, rps: r.rps, errors: r.errors, cpu_pct: cpu });
+            h2.push(Measured {
+                kind: c.kind,
+                rps: r.rps,
+                errors: r.errors,
+                cpu_pct: cpu,
+            });
         }
         for (name, vals) in &mut chart.series {
-            vals.push(h2.iter().find(|m| m.kind.name() == name).map_or(0.0, |m| m.rps));
+            vals.push(
+                h2.iter()
+                    .find(|m| m.kind.name() == name)
+                    .map_or(0.0, |m| m.rps),
+            );
         }
         chart.groups.push("h2c".into());
         let mut t = table(
@@ -94,12 +120,12 @@ pub async fn run(setup: &mut Setup, tools: &Tools, p: &ThroughputParams) -> anyh
                 p.h2_connections, p.h2_streams, p.duration, p.warmup
             ),
         );
-        t.notes.push(
-            "nginx is not measured over h2c: nginx 1.22 serves HTTP/2 only over TLS.".into(),
-        );
+        t.notes
+            .push("nginx is not measured over h2c: nginx 1.22 serves HTTP/2 only over TLS.".into());
         sections.push(t);
     } else {
-        s.notes.push("h2load not installed: h2c not measured.".into());
+        s.notes
+            .push("h2load not installed: h2c not measured.".into());
     }
     s.chart = Some(chart);
     sections.insert(0, s);
@@ -149,7 +175,12 @@ async fn h1_one(
             first.unwrap_or_default()
         ));
     }
-    Ok(Measured { kind: c.kind, rps, errors, cpu_pct: cpu })
+    Ok(Measured {
+        kind: c.kind,
+        rps,
+        errors,
+        cpu_pct: cpu,
+    })
 }
 
 fn cpu_pct(c: &Contender, before: Option<f64>, since: Instant) -> Option<f64> {
@@ -158,7 +189,17 @@ fn cpu_pct(c: &Contender, before: Option<f64>, since: Instant) -> Option<f64> {
 }
 
 fn table(title: &str, ms: &[Measured], note: &str) -> Section {
-    let mut s = Section::new(title, &["contender", "requests/s", "vs direct", "proxy CPU", "errors"]);
+    let mut s = Section::new(
+        title,
+        &[
+            "contender",
+            "requests/s",
+            "vs direct",
+            "proxy CPU",
+            "requests per proxy CPU-second",
+            "errors",
+        ],
+    );
     let direct = ms.iter().find(|m| m.kind == Kind::Direct).map(|m| m.rps);
     for m in ms {
         s.rows.push(vec![
@@ -166,13 +207,17 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
             format!("{:.0}", m.rps),
             direct.map_or("–".into(), |d| format!("{:.2}", m.rps / d)),
             m.cpu_pct.map_or("–".into(), |c| format!("{c:.0} %")),
+            m.cpu_pct
+                .filter(|c| *c > 0.0)
+                .map_or("–".into(), |c| format!("{:.0}", m.rps * 100.0 / c)),
             m.errors.to_string(),
         ]);
     }
     s.notes.push(note.into());
     s.notes.push(
         "Proxy CPU is user + system time over wall time (100 % = its one core saturated; lower \
-         means the client side on CPU 0 was the limit)."
+         means the client side on CPU 0, or another process on CPU 1, was the limit). Requests \
+         per proxy CPU-second is the cost of a request, comparable even then."
             .into(),
     );
     s
@@ -181,7 +226,13 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
 fn targets(ms: &[Measured]) -> Section {
     let mut t = Section::new(
         "Targets: requests per second on one core at least HAProxy's and nginx's",
-        &["versus", "rig requests/s", "theirs", "ratio rig/theirs", "verdict"],
+        &[
+            "versus",
+            "rig requests/s",
+            "theirs",
+            "ratio rig/theirs",
+            "verdict",
+        ],
     );
     let rps = |k: Kind| ms.iter().find(|m| m.kind == k).map(|m| m.rps);
     let Some(rig) = rps(Kind::Rig) else { return t };

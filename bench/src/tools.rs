@@ -40,11 +40,15 @@ impl Tools {
             .map(|(_, pkg)| *pkg)
             .collect();
         let mut notes = Vec::new();
-        if !missing.is_empty() && install {
-            if let Err(e) = apt_install(&missing) {
-                tracing::warn!(error = %format!("{e:#}"), "installing failed");
-                notes.push(format!("apt-get install {} failed: {e:#}", missing.join(" ")));
-            }
+        if !missing.is_empty()
+            && install
+            && let Err(e) = apt_install(&missing)
+        {
+            tracing::warn!(error = %format!("{e:#}"), "installing failed");
+            notes.push(format!(
+                "apt-get install {} failed: {e:#}",
+                missing.join(" ")
+            ));
         }
         let find = |p: &str, notes: &mut Vec<String>| {
             let found = crate::procs::which(p);

@@ -1,6 +1,7 @@
 //! `rig`: one binary for every part of the Rigging mesh.
 
 mod app;
+mod citadel;
 mod control;
 mod demo;
 mod logging;
@@ -29,6 +30,8 @@ enum Command {
     Up(control::ControlArgs),
     /// Pilot alone: registries in, xDS out.
     Pilot(control::ControlArgs),
+    /// Citadel, the certificate authority: serve, bootstrap tokens, root rotation, trust bundle.
+    Citadel(citadel::CitadelArgs),
     /// The sidecar proxy of one workload.
     Proxy(proxy::ProxyArgs),
     /// What Pilot sent each proxy, and what each proxy ACKed or NACKed.
@@ -45,10 +48,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Proxy(args) = &cli.command
+        && let Some(n) = args.workers
     {
+        builder.worker_threads(n.get());
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rig: cannot start the async runtime: {e}");
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Pilot(args) => control::run(args).await,
+            Command::Citadel(args) => citadel::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Validate(args) => validate::run(&args),

@@ -19,6 +19,10 @@ pub struct ProxyArgs {
     /// Admin listener: /ready, /metrics, /config_dump.
     #[arg(long, env = "RIG_ADMIN_ADDR", default_value_t = rigging_proxy_app::DEFAULT_ADMIN_ADDR)]
     admin: SocketAddr,
+    /// Threads carrying traffic (default: one per CPU this process may run on, so
+    /// `taskset -c 1 rig proxy …` runs one).
+    #[arg(long, env = "RIG_PROXY_WORKERS")]
+    pub workers: Option<std::num::NonZeroUsize>,
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {

@@ -99,6 +99,8 @@ fn dependencies_point_the_allowed_way() {
                 // The compiler is pure: the model and the xDS vocabulary only.
                 "pilot" if name == "rigging-pilot-compiler" => theirs == "mesh",
                 "pilot" => theirs == "mesh" || theirs == "pilot" || theirs == "adapters",
+                // Citadel builds on the kernel and on itself, never on Pilot or the proxy.
+                "citadel" => theirs == "mesh" || theirs == "citadel",
                 "examples" => theirs == "mesh" || theirs == "examples",
                 "cli" | "tests" | "bench" => true,
                 other => {

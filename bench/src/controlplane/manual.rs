@@ -38,9 +38,21 @@ async fn manual() -> anyhow::Result<()> {
     let edits = env_or("EDITS", "2").parse()?;
     let started = std::time::Instant::now();
     if edits > 0 {
-        show(&run_edits(&RegistryEditOptions { edits, rig: rig.clone() }).await?);
+        show(
+            &run_edits(&RegistryEditOptions {
+                edits,
+                rig: rig.clone(),
+            })
+            .await?,
+        );
     }
-    for s in run(&ControlPlaneOptions { proxies, changes, rig }).await? {
+    for s in run(&ControlPlaneOptions {
+        proxies,
+        changes,
+        rig,
+    })
+    .await?
+    {
         show(&s);
     }
     eprintln!("\ntook {:?}", started.elapsed());

@@ -38,6 +38,9 @@ pub(crate) struct SizeResult {
     pub latencies: Vec<Duration>,
     /// (proxy, round) pairs that never received the change in time.
     pub missing: usize,
+    /// Per round: write → the first proxy had the change, and first → last proxy.
+    pub first: Vec<Duration>,
+    pub spread: Vec<Duration>,
     /// Per round: write → Pilot published the debounced snapshot (seen on `/metrics`).
     pub to_snapshot: Vec<Duration>,
     /// Per round: snapshot published → Pilot had queued the EDS push to every stream.
@@ -54,11 +57,7 @@ pub(crate) struct SizeResult {
 }
 
 /// Runs one size; failures after `rig up` started are recorded in the result.
-pub(crate) async fn run_size(
-    rig: &Path,
-    n: usize,
-    changes: usize,
-) -> anyhow::Result<SizeResult> {
+pub(crate) async fn run_size(rig: &Path, n: usize, changes: usize) -> anyhow::Result<SizeResult> {
     let dir = tempfile::Builder::new()
         .prefix("rig-bench-push-")
         .tempdir()
@@ -126,10 +125,14 @@ async fn measure(
         up.proc.check_alive()?;
         out.rounds += 1;
         out.missing += n - arrived;
+        let arrivals = board.arrivals();
+        if let (Some(first), Some(last)) = (arrivals.iter().min(), arrivals.iter().max()) {
+            out.first.push(first.saturating_duration_since(written));
+            out.spread.push(last.saturating_duration_since(*first));
+        }
         out.latencies.extend(
-            board
-                .arrivals()
-                .into_iter()
+            arrivals
+                .iter()
                 .map(|t| t.saturating_duration_since(written)),
         );
         if let Some(s) = snapshot_at {
@@ -213,7 +216,10 @@ mod tests {
     fn reads_prometheus_text() {
         let text = "# HELP x\npilot_snapshot_version 7\npilot_xds_pushes_total{type=\"EDS\"} 1200\npilot_xds_pushes_total{type=\"CDS\"} 3\n";
         assert_eq!(metric(text, "pilot_snapshot_version"), Some(7));
-        assert_eq!(metric(text, "pilot_xds_pushes_total{type=\"EDS\"}"), Some(1200));
+        assert_eq!(
+            metric(text, "pilot_xds_pushes_total{type=\"EDS\"}"),
+            Some(1200)
+        );
         assert_eq!(metric(text, "pilot_xds_pushes_total{type=\"RDS\"}"), None);
     }
 }

@@ -30,7 +30,12 @@ pub(crate) struct Proc {
 
 impl Proc {
     /// Starts `rig <args>` with stdout and stderr going to `<dir>/<name>.log`.
-    pub(crate) fn spawn(rig: &Path, args: &[String], dir: &Path, name: &str) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(
+        rig: &Path,
+        args: &[String],
+        dir: &Path,
+        name: &str,
+    ) -> anyhow::Result<Self> {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
 use rigging_mesh_xds::{ClusterLoadAssignment, ResourceType, unpack};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
@@ -166,9 +166,13 @@ async fn stream(
         id: name,
         ..Default::default()
     };
-    for (i, ty) in [ResourceType::Cluster, ResourceType::Listener, ResourceType::Endpoint]
-        .into_iter()
-        .enumerate()
+    for (i, ty) in [
+        ResourceType::Cluster,
+        ResourceType::Listener,
+        ResourceType::Endpoint,
+    ]
+    .into_iter()
+    .enumerate()
     {
         tx.send(DiscoveryRequest {
             // Pilot needs the node on the first request of a stream only.

@@ -46,7 +46,10 @@ pub async fn run(
             if t > now {
                 std::thread::sleep(t - now);
             }
-            if senders[(i % senders.len() as u64) as usize].send(t).is_err() {
+            if senders[(i % senders.len() as u64) as usize]
+                .send(t)
+                .is_err()
+            {
                 break;
             }
         }

@@ -79,10 +79,8 @@ pub fn draw(chart: &Chart, path: &Path) -> anyhow::Result<()> {
         c.draw_series(bars)?
             .label(name.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], col.filled()));
-        let style = TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(
-            HPos::Center,
-            VPos::Bottom,
-        ));
+        let style = TextStyle::from(("sans-serif", 12).into_font())
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
         let texts = vals.iter().enumerate().map(|(g, v)| {
             let x = g as f64 + 0.1 + s as f64 * w + w * 0.46;
             Text::new(fmt_value(*v), (x, v.max(0.0)), style.clone())

@@ -35,7 +35,10 @@ pub fn facts() -> Vec<(String, String)> {
             "haproxy".into(),
             tools::version(which("haproxy").as_deref(), "-v"),
         ),
-        ("nginx".into(), tools::version(which("nginx").as_deref(), "-v")),
+        (
+            "nginx".into(),
+            tools::version(which("nginx").as_deref(), "-v"),
+        ),
         (
             "h2load".into(),
             tools::version(which("h2load").as_deref(), "--version"),

@@ -106,7 +106,10 @@ pub async fn h2load(
         .and_then(|p| p.split_whitespace().next()?.parse().ok())
         .context("no req/s in h2load's output")?;
     // "requests: 100 total, 100 started, 100 done, 100 succeeded, 0 failed, 0 errored, 0 timeout"
-    let line = text.lines().find(|l| l.starts_with("requests:")).unwrap_or("");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .unwrap_or("");
     let count = |what: &str| -> u64 {
         line.split(',')
             .find(|p| p.trim().ends_with(what))
@@ -115,7 +118,11 @@ pub async fn h2load(
     };
     let succeeded = count("succeeded");
     let errors = count("failed") + count("errored") + count("timeout");
-    let errors = if succeeded == 0 { errors.max(1) } else { errors };
+    let errors = if succeeded == 0 {
+        errors.max(1)
+    } else {
+        errors
+    };
     Ok(ToolResult {
         rps,
         errors,

@@ -1,0 +1,494 @@
+//! The authority: its roots, which one signs, and issuing leaf SVIDs. Pure: time is a parameter.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use rigging_mesh_spiffe::{SpiffeId, TrustDomain};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::csr::{CsrError, CsrKey};
+
+/// Leaf lifetime when nothing else is configured: short, so a leaked key is useful for a day at
+/// most, and renewal at half-life leaves twelve hours to ride out a Citadel outage.
+pub const DEFAULT_LEAF_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest leaf Citadel will issue, whatever the configuration says: a week bounds the
+/// damage of a stolen key, since SVIDs are not revoked.
+pub const MAX_LEAF_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// The shortest leaf: below a minute, renewal traffic would dominate; rotation tests use 60 s.
+pub const MIN_LEAF_TTL: Duration = Duration::from_secs(60);
+/// How far notBefore is set in the past, so that a peer whose clock runs a little behind
+/// Citadel's does not refuse a fresh certificate as "not yet valid".
+pub const CLOCK_SKEW_BACKDATE: Duration = Duration::from_secs(5 * 60);
+/// Lifetime of a root Citadel creates: long, because replacing one is the three-step rotation.
+pub const ROOT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+/// Serial numbers are 16 random bytes (RFC 5280 allows up to 20; CA/B asks for 64 random bits).
+const SERIAL_BYTES: usize = 16;
+
+/// A leaf lifetime within [`MIN_LEAF_TTL`]..=[`MAX_LEAF_TTL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafTtl(Duration);
+
+/// The number that names a root in the state folder (`roots/<n>.pem`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RootId(pub u32);
+
+/// A CA certificate (root or intermediate) with its key, able to sign leaves.
+pub struct SigningRoot {
+    id: RootId,
+    /// The signing certificate first, then its issuers; the last one is the trust anchor.
+    chain: Vec<CertificateDer<'static>>,
+    key: KeyPair,
+    /// The earliest notAfter along `chain`: no leaf may outlive it.
+    not_after: SystemTime,
+}
+
+/// Every root of the trust domain, and the one that signs.
+#[derive(Debug)]
+pub struct Authority {
+    trust_domain: TrustDomain,
+    roots: BTreeMap<RootId, SigningRoot>,
+    signer: RootId,
+}
+
+/// A signed leaf and what the caller needs to use it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IssuedCert {
+    /// Leaf first, then intermediates; never the trust anchor.
+    pub chain: Vec<CertificateDer<'static>>,
+    pub identity: SpiffeId,
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
+    pub serial: Vec<u8>,
+}
+
+/// Why a leaf was not issued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    #[error("refused the csr")]
+    Csr(#[from] CsrError),
+    #[error("identity {identity} is not in this authority's trust domain {trust_domain}")]
+    ForeignTrustDomain {
+        identity: SpiffeId,
+        trust_domain: TrustDomain,
+    },
+    #[error("leaf ttl {0:?} is outside {MIN_LEAF_TTL:?}..={MAX_LEAF_TTL:?}")]
+    TtlOutOfRange(Duration),
+    #[error("the signer expires before the leaf could start")]
+    SignerExpired,
+    #[error("time {0:?} cannot be represented in a certificate")]
+    Time(SystemTime),
+    #[error("no randomness for the serial number: {0}")]
+    Random(String),
+    #[error("signing the leaf for {identity}")]
+    Sign {
+        identity: String,
+        #[source]
+        source: rcgen::Error,
+    },
+}
+
+/// Why a root could not be made, loaded or chosen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RootError {
+    #[error("generating the root key or certificate")]
+    Generate(#[source] rcgen::Error),
+    #[error("no certificate in the root's PEM")]
+    NoCertificate,
+    #[error("reading the root's PEM certificates")]
+    Pem(#[source] rustls_pki_types::pem::Error),
+    #[error("reading the root's private key")]
+    Key(#[source] rcgen::Error),
+    #[error("certificate {index} of the root's chain does not parse")]
+    Parse { index: usize },
+    #[error("the signing certificate is not a CA (basicConstraints cA is not true)")]
+    NotCa,
+    #[error("the private key does not belong to the signing certificate")]
+    KeyMismatch,
+    #[error("root {0} is not in the trust bundle")]
+    Unknown(RootId),
+    #[error("time {0:?} cannot be represented in a certificate")]
+    Time(SystemTime),
+    #[error("no randomness for the serial number: {0}")]
+    Random(String),
+}
+
+impl LeafTtl {
+    /// A validated leaf lifetime.
+    pub fn new(ttl: Duration) -> Result<Self, IssueError> {
+        if (MIN_LEAF_TTL..=MAX_LEAF_TTL).contains(&ttl) {
+            Ok(Self(ttl))
+        } else {
+            Err(IssueError::TtlOutOfRange(ttl))
+        }
+    }
+
+    /// The lifetime.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl Default for LeafTtl {
+    fn default() -> Self {
+        Self(DEFAULT_LEAF_TTL)
+    }
+}
+
+impl fmt::Display for RootId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for RootId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim().parse().map(Self)
+    }
+}
+
+impl fmt::Debug for SigningRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The key is left out on purpose.
+        f.debug_struct("SigningRoot")
+            .field("id", &self.id)
+            .field("chain_len", &self.chain.len())
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningRoot {
+    /// A new self-signed ECDSA P-256 root for `trust_domain`, valid from `now` for [`ROOT_TTL`].
+    pub fn generate(
+        id: RootId,
+        trust_domain: &TrustDomain,
+        now: SystemTime,
+    ) -> Result<Self, RootError> {
+        let key =
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(RootError::Generate)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Rigging");
+        dn.push(
+            DnType::CommonName,
+            format!("Rigging Citadel root {id} for {trust_domain}"),
+        );
+        params.distinguished_name = dn;
+        // Path length 0: roots sign leaves directly, never an intermediate.
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let not_before = now.checked_sub(CLOCK_SKEW_BACKDATE).unwrap_or(now);
+        let not_after = now.checked_add(ROOT_TTL).ok_or(RootError::Time(now))?;
+        params.not_before = not_before.into();
+        params.not_after = not_after.into();
+        params.serial_number = Some(random_serial().map_err(RootError::Random)?);
+        let cert = params.self_signed(&key).map_err(RootError::Generate)?;
+        Ok(Self {
+            id,
+            chain: vec![cert.der().clone()],
+            key,
+            not_after,
+        })
+    }
+
+    /// A given root or intermediate: `cert_pem` holds the signing certificate first, then
+    /// optionally its issuers up to the root; `key_pem` the signing certificate's key.
+    pub fn from_pem(id: RootId, cert_pem: &[u8], key_pem: &str) -> Result<Self, RootError> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RootError::Pem)?;
+        let key = KeyPair::from_pem(key_pem).map_err(RootError::Key)?;
+        Self::from_parts(id, chain, key)
+    }
+
+    fn from_parts(
+        id: RootId,
+        chain: Vec<CertificateDer<'static>>,
+        key: KeyPair,
+    ) -> Result<Self, RootError> {
+        let first = chain.first().ok_or(RootError::NoCertificate)?;
+        let (_, signing) =
+            X509Certificate::from_der(first).map_err(|_| RootError::Parse { index: 0 })?;
+        if !signing.is_ca() {
+            return Err(RootError::NotCa);
+        }
+        if signing.public_key().subject_public_key.data.as_ref()
+            != rcgen::PublicKeyData::der_bytes(&key)
+        {
+            return Err(RootError::KeyMismatch);
+        }
+        let mut not_after: Option<SystemTime> = None;
+        for (index, der) in chain.iter().enumerate() {
+            let (_, cert) =
+                X509Certificate::from_der(der).map_err(|_| RootError::Parse { index })?;
+            let t = asn1_to_system(cert.validity().not_after.timestamp());
+            not_after = Some(not_after.map_or(t, |n| n.min(t)));
+        }
+        Ok(Self {
+            id,
+            chain,
+            key,
+            not_after: not_after.ok_or(RootError::NoCertificate)?,
+        })
+    }
+
+    /// The root's number.
+    pub fn id(&self) -> RootId {
+        self.id
+    }
+
+    /// The certificate that signs leaves.
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        &self.chain[0]
+    }
+
+    /// The signing certificate and its issuers.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// The certificate workloads must trust: the last of the chain.
+    pub fn trust_anchor(&self) -> &CertificateDer<'static> {
+        // `from_parts` and `generate` never build an empty chain.
+        &self.chain[self.chain.len() - 1]
+    }
+
+    /// The chain as PEM, for the state folder.
+    pub fn chain_pem(&self) -> String {
+        self.chain
+            .iter()
+            .map(|c| pem_encode("CERTIFICATE", c))
+            .collect()
+    }
+
+    /// The private key as PKCS#8 PEM, for the state folder (written with mode 0600).
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+}
+
+impl Authority {
+    /// An authority over `roots`, signing with `signer`.
+    pub fn new(
+        trust_domain: TrustDomain,
+        roots: Vec<SigningRoot>,
+        signer: RootId,
+    ) -> Result<Self, RootError> {
+        let roots: BTreeMap<_, _> = roots.into_iter().map(|r| (r.id, r)).collect();
+        if !roots.contains_key(&signer) {
+            return Err(RootError::Unknown(signer));
+        }
+        Ok(Self {
+            trust_domain,
+            roots,
+            signer,
+        })
+    }
+
+    /// The trust domain every issued identity must belong to.
+    pub fn trust_domain(&self) -> &TrustDomain {
+        &self.trust_domain
+    }
+
+    /// The root that signs new leaves.
+    pub fn signer_id(&self) -> RootId {
+        self.signer
+    }
+
+    /// Every root, in id order.
+    pub fn roots(&self) -> impl Iterator<Item = &SigningRoot> {
+        self.roots.values()
+    }
+
+    /// The trust bundle: each root's trust anchor, once, in id order.
+    pub fn trust_bundle(&self) -> Vec<CertificateDer<'static>> {
+        let mut out: Vec<CertificateDer<'static>> = Vec::new();
+        for root in self.roots.values() {
+            let anchor = root.trust_anchor();
+            if !out.contains(anchor) {
+                out.push(anchor.clone());
+            }
+        }
+        out
+    }
+
+    fn signer(&self) -> &SigningRoot {
+        // `new` checks the signer is among the roots, and nothing removes it after.
+        &self.roots[&self.signer]
+    }
+
+    /// Issues a leaf SVID for `identity` to the key in `csr_der`.
+    ///
+    /// The CSR's signature must verify; everything else it asks for (subject, SANs, key usage,
+    /// basic constraints) is ignored. The leaf carries exactly one URI SAN, `identity`.
+    pub fn issue(
+        &self,
+        csr_der: &[u8],
+        identity: &SpiffeId,
+        ttl: LeafTtl,
+        now: SystemTime,
+    ) -> Result<IssuedCert, IssueError> {
+        if !identity.is_member_of(&self.trust_domain) {
+            return Err(IssueError::ForeignTrustDomain {
+                identity: identity.clone(),
+                trust_domain: self.trust_domain.clone(),
+            });
+        }
+        let key = CsrKey::from_der(csr_der)?;
+        let mut params = self.leaf_params(ttl, now)?;
+        let uri = identity
+            .as_str()
+            .try_into()
+            .map_err(|source| IssueError::Sign {
+                identity: identity.to_string(),
+                source,
+            })?;
+        params.subject_alt_names = vec![SanType::URI(uri)];
+        params.key_usages = if key.is_rsa() {
+            vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ]
+        } else {
+            vec![KeyUsagePurpose::DigitalSignature]
+        };
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let signed = self.sign(&params, &key, identity.as_str())?;
+        Ok(IssuedCert {
+            chain: signed,
+            identity: identity.clone(),
+            not_before: params.not_before.into(),
+            not_after: params.not_after.into(),
+            serial: params
+                .serial_number
+                .as_ref()
+                .map(|s| s.to_bytes())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Citadel's own TLS server certificate: a fresh key, DNS and IP SANs, serverAuth only.
+    /// Not an SVID: workloads check it by name against the trust bundle.
+    pub fn issue_server_cert(
+        &self,
+        dns_names: &[&str],
+        ips: &[std::net::IpAddr],
+        ttl: LeafTtl,
+        now: SystemTime,
+    ) -> Result<(Vec<CertificateDer<'static>>, KeyPair, SystemTime), IssueError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+            IssueError::Sign {
+                identity: "citadel".to_owned(),
+                source,
+            }
+        })?;
+        let mut params = self.leaf_params(ttl, now)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::CommonName,
+            dns_names.first().copied().unwrap_or("citadel"),
+        );
+        params.distinguished_name = dn;
+        for name in dns_names {
+            let name = (*name).try_into().map_err(|source| IssueError::Sign {
+                identity: (*name).to_owned(),
+                source,
+            })?;
+            params.subject_alt_names.push(SanType::DnsName(name));
+        }
+        params
+            .subject_alt_names
+            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let chain = self.sign(&params, &key, "citadel")?;
+        Ok((chain, key, params.not_after.into()))
+    }
+
+    /// The parts every leaf shares: validity, serial, cA=false, AKI; an empty subject.
+    fn leaf_params(&self, ttl: LeafTtl, now: SystemTime) -> Result<CertificateParams, IssueError> {
+        let signer = self.signer();
+        let not_before = now.checked_sub(CLOCK_SKEW_BACKDATE).unwrap_or(now);
+        let not_after = now
+            .checked_add(ttl.get())
+            .ok_or(IssueError::Time(now))?
+            .min(signer.not_after);
+        if not_after <= now {
+            return Err(IssueError::SignerExpired);
+        }
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = not_before.into();
+        params.not_after = not_after.into();
+        params.serial_number = Some(random_serial().map_err(IssueError::Random)?);
+        Ok(params)
+    }
+
+    fn sign(
+        &self,
+        params: &CertificateParams,
+        key: &impl rcgen::PublicKeyData,
+        what: &str,
+    ) -> Result<Vec<CertificateDer<'static>>, IssueError> {
+        let signer = self.signer();
+        let err = |source| IssueError::Sign {
+            identity: what.to_owned(),
+            source,
+        };
+        let issuer = Issuer::from_ca_cert_der(signer.certificate(), &signer.key).map_err(err)?;
+        let leaf = params.signed_by(key, &issuer).map_err(err)?;
+        let mut chain = vec![leaf.der().clone()];
+        // Intermediates go along; the trust anchor does not, the peer already has it.
+        chain.extend(signer.chain[..signer.chain.len() - 1].iter().cloned());
+        Ok(chain)
+    }
+}
+
+/// A positive random serial: the top bit is cleared so the DER INTEGER needs no sign byte.
+fn random_serial() -> Result<SerialNumber, String> {
+    let mut bytes = [0u8; SERIAL_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    bytes[0] &= 0x7f;
+    // A leading zero byte would shorten the encoding; keep the serial its full length.
+    bytes[0] |= 0x01;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+fn asn1_to_system(unix_seconds: i64) -> SystemTime {
+    if unix_seconds >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(unix_seconds.unsigned_abs())
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(unix_seconds.unsigned_abs())
+    }
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    /// PEM's line length (RFC 7468).
+    const LINE: usize = 64;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(LINE) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}

@@ -1,0 +1,154 @@
+//! [`GrpcSigner`]: Citadel's `Sign` over TLS 1.3, Citadel's server certificate checked against
+//! the configured roots, and the current workload certificate (if any) as mTLS client
+//! credential — the credential of a renewal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use rigging_mesh_api::citadel::v1 as pb;
+use rigging_mesh_spiffe::TrustBundle;
+use rustls::ClientConfig;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tonic::transport::Endpoint;
+
+use crate::signer::{Credential, SignError, SignFuture, SignRequest, Signed, Signer};
+use crate::store::CertStore;
+
+/// Citadel is local or one hop away; a connection that takes longer is not coming.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Signing is one CSR and one signature; anything slower is a stuck server.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Calls Citadel over gRPC. A new connection per call, so that each `Sign` presents the
+/// certificate held at that moment (none on first issuance, the current one on renewal).
+#[derive(Debug, Clone)]
+pub struct GrpcSigner {
+    addr: String,
+    server_name: ServerName<'static>,
+    tls: Arc<ClientConfig>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+/// Why a [`GrpcSigner`] cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrpcSignerError {
+    #[error("citadel's roots are unusable")]
+    Roots(#[source] rustls::Error),
+    #[error("tls config for citadel failed")]
+    Tls(#[source] rustls::Error),
+}
+
+impl GrpcSigner {
+    /// A signer for Citadel at `addr` (`host:port`), whose server certificate must be valid for
+    /// `server_name` and chain to one of `citadel_roots`; `store` provides the client
+    /// certificate for renewals.
+    pub fn new(
+        addr: impl Into<String>,
+        server_name: ServerName<'static>,
+        citadel_roots: &TrustBundle,
+        store: Arc<CertStore>,
+    ) -> Result<Self, GrpcSignerError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for root in citadel_roots.roots() {
+            roots.add(root.clone()).map_err(GrpcSignerError::Roots)?;
+        }
+        let mut tls = ClientConfig::builder_with_provider(rigging_mesh_spiffe::config::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(GrpcSignerError::Tls)?
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(store);
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Self {
+            addr: addr.into(),
+            server_name,
+            tls: Arc::new(tls),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        })
+    }
+
+    async fn call(&self, request: SignRequest) -> Result<Signed, SignError> {
+        let unreachable =
+            |source: Box<dyn std::error::Error + Send + Sync>| SignError::Unreachable {
+                endpoint: self.addr.clone(),
+                source,
+            };
+        let connector = TlsConnector::from(self.tls.clone());
+        let (addr, name) = (self.addr.clone(), self.server_name.clone());
+        // TLS is done by our connector, so the URI only names the authority.
+        let channel = Endpoint::from_shared(format!("http://{}", self.addr))
+            .map_err(|e| unreachable(e.into()))?
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+                let (connector, addr, name) = (connector.clone(), addr.clone(), name.clone());
+                async move {
+                    let tcp = TcpStream::connect(&*addr).await?;
+                    let tls = connector.connect(name, tcp).await?;
+                    Ok::<_, std::io::Error>(TokioIo::new(tls))
+                }
+            }))
+            .await
+            .map_err(|e| unreachable(e.into()))?;
+        let mut client = pb::citadel_client::CitadelClient::new(channel);
+        let response = client
+            .sign(pb::SignRequest {
+                csr_der: request.csr_der,
+                credential: request.credential.map(into_proto),
+            })
+            .await
+            .map_err(|status| match status.code() {
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
+                    unreachable(status.into())
+                }
+                code => SignError::Refused { code },
+            })?;
+        Signed::try_from(response.into_inner())
+    }
+}
+
+impl Signer for GrpcSigner {
+    fn sign(&self, request: SignRequest) -> SignFuture<'_> {
+        Box::pin(self.call(request))
+    }
+}
+
+impl TryFrom<pb::SignResponse> for Signed {
+    type Error = SignError;
+
+    fn try_from(response: pb::SignResponse) -> Result<Self, SignError> {
+        let ders = |v: Vec<Vec<u8>>| -> Vec<CertificateDer<'static>> {
+            v.into_iter().map(CertificateDer::from).collect()
+        };
+        if response.chain_der.is_empty() {
+            return Err(SignError::BadResponse {
+                field: "chain_der",
+                problem: "is empty",
+            });
+        }
+        if response.trust_bundle_der.is_empty() {
+            return Err(SignError::BadResponse {
+                field: "trust_bundle_der",
+                problem: "is empty",
+            });
+        }
+        Ok(Self {
+            chain: ders(response.chain_der),
+            trust_bundle: ders(response.trust_bundle_der),
+        })
+    }
+}
+
+fn into_proto(credential: Credential) -> pb::sign_request::Credential {
+    use pb::sign_request::Credential as P;
+    match credential {
+        Credential::BootstrapToken(t) => P::BootstrapToken(t),
+        Credential::NomadWorkloadJwt(t) => P::NomadWorkloadJwt(t),
+        Credential::KubernetesSaToken(t) => P::KubernetesSaToken(t),
+    }
+}

@@ -1,0 +1,26 @@
+//! Citadel's server: the `rigging.citadel.v1.Citadel` gRPC service over TLS, and the
+//! authenticators that turn a workload's credential into the one SPIFFE ID it may receive.
+//!
+//! The identity always comes from the credential — a one-time bootstrap token, a Nomad
+//! workload identity JWT, a Kubernetes service-account token, or (for renewal) the caller's
+//! still-valid mTLS certificate — and never from the CSR. Every refusal answers
+//! `UNAUTHENTICATED` with no detail and logs the real reason.
+
+mod auth;
+mod bootstrap;
+mod jwks;
+mod jwt;
+mod renewal;
+mod server;
+mod service;
+mod tls;
+
+pub use auth::{
+    AuthError, Authenticator, Clock, Credential, CredentialKind, DEFAULT_NAMESPACE, IdentityLayout,
+    SystemClock,
+};
+pub use bootstrap::{BootstrapAuthenticator, TokenError, TokenStore};
+pub use jwks::{JwksError, JwksSource};
+pub use jwt::{ClaimsMapping, DEFAULT_JWT_LEEWAY, JwtAuthenticator, JwtConfig};
+pub use renewal::RenewalAuthenticator;
+pub use server::{CITADEL_DNS_NAME, CitadelConfig, CitadelServer, ServeError};

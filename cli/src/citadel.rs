@@ -1,0 +1,268 @@
+//! `rig citadel`: the certificate authority — serve, bootstrap tokens, root rotation, bundle.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use rigging_citadel_ca::{CaStore, DEFAULT_LEAF_TTL, LeafTtl, RootId, TrustDomain};
+use rigging_citadel_server::{
+    Authenticator, CitadelConfig, CitadelServer, ClaimsMapping, DEFAULT_JWT_LEEWAY,
+    DEFAULT_NAMESPACE, JwksSource, JwtAuthenticator, JwtConfig, SystemClock, TokenStore,
+};
+
+/// Citadel's gRPC (TLS) address, as in ARCHITECTURE.md's port table.
+const DEFAULT_CITADEL_ADDR: SocketAddr =
+    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 15012);
+/// The trust domain of a mesh that names none.
+const DEFAULT_TRUST_DOMAIN: &str = "rigging.local";
+/// Consul's default datacenter name, so IDs match a default Consul's.
+const DEFAULT_DATACENTER: &str = "dc1";
+/// The audience Citadel expects in workload JWTs unless told otherwise.
+const DEFAULT_AUDIENCE: &str = "rigging-citadel";
+
+#[derive(Debug, clap::Args)]
+pub struct CitadelArgs {
+    #[command(subcommand)]
+    command: CitadelCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CitadelCommand {
+    /// Run Citadel: issue SPIFFE certificates to authenticated workloads.
+    Serve(ServeArgs),
+    /// One-time bootstrap tokens for VMs.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The three-step root rotation: add a root, switch the signer to it, drop the old one.
+    RotateRoot(RotateArgs),
+    /// Print the trust bundle (PEM).
+    Bundle(StateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StateArgs {
+    /// Citadel's state folder (roots, keys, tokens).
+    #[arg(long, env = "RIG_CITADEL_STATE", default_value = "citadel-state")]
+    state: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// gRPC (TLS) address.
+    #[arg(long, default_value_t = DEFAULT_CITADEL_ADDR)]
+    addr: SocketAddr,
+    /// SPIFFE trust domain.
+    #[arg(long, default_value = DEFAULT_TRUST_DOMAIN)]
+    trust_domain: TrustDomain,
+    /// Datacenter segment of issued IDs.
+    #[arg(long, default_value = DEFAULT_DATACENTER)]
+    datacenter: String,
+    /// Leaf certificate lifetime (e.g. 24h, 60s); at most 7d.
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    leaf_ttl: Duration,
+    /// Nomad's JWKS URL (e.g. http://127.0.0.1:4646/.well-known/jwks.json).
+    #[arg(long, requires = "nomad_issuer")]
+    nomad_jwks: Option<String>,
+    /// The `iss` Nomad's workload identities carry.
+    #[arg(long, requires = "nomad_jwks")]
+    nomad_issuer: Option<String>,
+    /// The `aud` Nomad workload identities must carry for Citadel.
+    #[arg(long, default_value = DEFAULT_AUDIENCE)]
+    nomad_audience: String,
+    /// The Kubernetes API server's JWKS URL.
+    #[arg(long, requires = "k8s_issuer")]
+    k8s_jwks: Option<String>,
+    /// The `iss` of projected service-account tokens.
+    #[arg(long, requires = "k8s_jwks")]
+    k8s_issuer: Option<String>,
+    /// The `aud` service-account tokens must carry for Citadel.
+    #[arg(long, default_value = DEFAULT_AUDIENCE)]
+    k8s_audience: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints it once (only its hash is stored).
+    Create {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The service the token's holder will be.
+        #[arg(long)]
+        service: String,
+        /// The namespace of that service.
+        #[arg(long, default_value = DEFAULT_NAMESPACE)]
+        namespace: String,
+        /// How long the token may be used (e.g. 1h).
+        #[arg(long, value_parser = parse_duration, default_value = "1h")]
+        ttl: Duration,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(subcommand)]
+    step: RotateStep,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RotateStep {
+    /// 1. Add a new root to the bundle (it does not sign yet).
+    Add,
+    /// 2. Make root <id> the signer.
+    Switch { id: u32 },
+    /// 3. Drop root <id> from the bundle (refused for the signer).
+    Drop { id: u32 },
+}
+
+pub async fn run(args: CitadelArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        CitadelCommand::Serve(a) => serve(a).await,
+        CitadelCommand::Token(TokenCommand::Create {
+            state,
+            service,
+            namespace,
+            ttl,
+        }) => {
+            let token = TokenStore::new(&state.state)
+                .create(&namespace, &service, ttl, SystemTime::now())
+                .context("creating a bootstrap token")?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{token}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CitadelCommand::RotateRoot(a) => rotate(a),
+        CitadelCommand::Bundle(a) => {
+            let ca = CaStore::new(&a.state).load().context("loading the ca")?;
+            let pem: String = ca.roots().map(|r| r.chain_pem()).collect();
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{pem}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
+    let store = CaStore::new(&args.state.state);
+    let msg = match args.step {
+        RotateStep::Add => format!("added root {}", store.add_root(SystemTime::now())?),
+        RotateStep::Switch { id } => {
+            store.switch_signer(RootId(id))?;
+            format!("root {id} signs now")
+        }
+        RotateStep::Drop { id } => {
+            store.drop_root(RootId(id))?;
+            format!("dropped root {id}")
+        }
+    };
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{msg}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let leaf_ttl = LeafTtl::new(args.leaf_ttl)
+        .with_context(|| format!("--leaf-ttl (default {DEFAULT_LEAF_TTL:?})"))?;
+    let clock = Arc::new(SystemClock);
+    let config = CitadelConfig {
+        state_dir: args.state.state.clone(),
+        trust_domain: args.trust_domain.clone(),
+        datacenter: args.datacenter.clone(),
+        leaf_ttl,
+        server_ips: vec![args.addr.ip()]
+            .into_iter()
+            .filter(|ip| !ip.is_unspecified())
+            .collect(),
+    };
+    let mut server = CitadelServer::open(config, clock.clone()).context("opening the ca")?;
+    let jwt = [
+        (
+            args.nomad_jwks,
+            args.nomad_issuer,
+            args.nomad_audience,
+            ClaimsMapping::Nomad,
+        ),
+        (
+            args.k8s_jwks,
+            args.k8s_issuer,
+            args.k8s_audience,
+            ClaimsMapping::Kubernetes,
+        ),
+    ];
+    for (url, issuer, audience, mapping) in jwt {
+        let (Some(url), Some(issuer)) = (url, issuer) else {
+            continue;
+        };
+        let jwks = JwksSource::new(&url).with_context(|| format!("jwks url {url}"))?;
+        let auth: Arc<dyn Authenticator> = Arc::new(JwtAuthenticator::new(
+            JwtConfig {
+                issuer,
+                audience,
+                leeway: DEFAULT_JWT_LEEWAY,
+                mapping,
+            },
+            jwks,
+            server.layout(),
+            clock.clone(),
+        ));
+        server = server.with_authenticator(auth);
+    }
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
+    server
+        .serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `90s`, `15m`, `1h`, `7d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 1h or 7d"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("unknown duration unit {other:?}: use s, m, h or d")),
+    };
+    n.checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+}
