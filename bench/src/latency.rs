@@ -124,6 +124,28 @@ pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome
                 vals.push(added_of(*kind).map_or(0.0, |a| a[i]));
             }
         }
+        let noisy_direct: Vec<&str> = QUANTILES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                results
+                    .iter()
+                    .any(|(k, _)| *k != Kind::Direct && added_of(*k).is_some_and(|a| a[*i] < 0.0))
+            })
+            .map(|(_, q)| *q)
+            .collect();
+        if !noisy_direct.is_empty() {
+            let warning = format!(
+                "At {rate} rps the direct run's own {} exceeded a proxied contender's: that run \
+                 caught a stall of the machine, so the added values at those percentiles \
+                 are negative and mean nothing alone. Comparing two contenders' added values \
+                 still compares their raw percentiles (direct cancels out); rerun for clean \
+                 figures.",
+                noisy_direct.join(", ")
+            );
+            s.notes.push(warning.clone());
+            targets.notes.push(warning);
+        }
         if let (Some(rig), Some(ha)) = (added_of(Kind::Rig), added_of(Kind::Haproxy)) {
             for i in [0, 2] {
                 targets.rows.push(vec![

