@@ -8,6 +8,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use rigging_proxy_balance::InFlight;
 
+use crate::pool::Lease;
+
 /// Either the upstream's body, streamed frame by frame (trailers included) with the endpoint's
 /// in-flight guard held until it ends, or a body the proxy generated.
 #[derive(Debug)]
@@ -15,15 +17,30 @@ pub(crate) enum ResponseBody {
     Upstream {
         inner: Incoming,
         guard: Option<InFlight>,
+        /// The HTTP/1.1 connection the body arrives on, back to its pool once the body ended.
+        lease: Option<Lease>,
     },
     Local(Option<Bytes>),
 }
 
 impl ResponseBody {
     pub fn upstream(inner: Incoming, guard: Option<InFlight>) -> Self {
-        let mut body = Self::Upstream { inner, guard };
+        let mut body = Self::Upstream {
+            inner,
+            guard,
+            lease: None,
+        };
         body.release_if_done();
         body
+    }
+
+    /// Gives `lease` back to its pool when the body ends (at once if it already has).
+    pub fn with_lease(mut self, lease: Option<Lease>) -> Self {
+        if let Self::Upstream { lease: slot, .. } = &mut self {
+            *slot = lease;
+        }
+        self.release_if_done();
+        self
     }
 
     pub fn local(text: impl Into<Bytes>) -> Self {
@@ -31,11 +48,17 @@ impl ResponseBody {
     }
 
     fn release_if_done(&mut self) {
-        if let Self::Upstream { inner, guard } = self
-            && guard.is_some()
+        if let Self::Upstream {
+            inner,
+            guard,
+            lease,
+        } = self
             && inner.is_end_stream()
         {
             *guard = None;
+            if let Some(l) = lease.take() {
+                l.release();
+            }
         }
     }
 }
@@ -50,12 +73,25 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         match this {
-            Self::Upstream { inner, guard } => {
+            Self::Upstream {
+                inner,
+                guard,
+                lease,
+            } => {
                 let polled = Pin::new(inner).poll_frame(cx);
-                if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
-                    *guard = None;
-                } else {
-                    this.release_if_done();
+                match &polled {
+                    Poll::Ready(None) => {
+                        *guard = None;
+                        if let Some(l) = lease.take() {
+                            l.release();
+                        }
+                    }
+                    // A broken body leaves the connection in an unknown state: drop it.
+                    Poll::Ready(Some(Err(_))) => {
+                        *guard = None;
+                        *lease = None;
+                    }
+                    _ => this.release_if_done(),
                 }
                 polled
             }

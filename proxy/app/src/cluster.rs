@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use rigging_proxy_config::{Cluster, Endpoint, LbPolicy, UpstreamProtocol};
 use tokio::net::TcpStream;
 
 use crate::metrics::ClusterMetrics;
+use crate::pool::Http1Pool;
 
 /// How long an idle pooled upstream connection is kept: long enough to carry bursts, shorter
 /// than the usual 60 s+ server idle timeouts so the proxy closes first and never reuses a
@@ -27,8 +29,17 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const H2_STREAM_WINDOW: u32 = 1024 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 
-/// The pooled client of one endpoint; request bodies are the downstream bodies, passed through.
-pub(crate) type HttpClient = Client<EndpointConnector, Incoming>;
+/// The pooled HTTP/2 client of one endpoint; request bodies are the downstream bodies, passed
+/// through.
+pub(crate) type Http2Client = Client<EndpointConnector, Incoming>;
+
+/// How requests reach one endpoint: our own LIFO pool for HTTP/1.1, hyper_util's client
+/// (one multiplexed connection) for HTTP/2.
+#[derive(Debug, Clone)]
+pub(crate) enum UpstreamClient {
+    Http1(Arc<Http1Pool>),
+    Http2(Box<Http2Client>),
+}
 
 /// One endpoint as the forwarding code needs it: its authority precomputed so a request URI is
 /// built without formatting, and its own pooled client.
@@ -36,7 +47,7 @@ pub(crate) type HttpClient = Client<EndpointConnector, Incoming>;
 pub(crate) struct Upstream {
     pub addr: SocketAddr,
     pub authority: Authority,
-    pub client: HttpClient,
+    pub client: UpstreamClient,
 }
 
 /// Connects every request of a client to one endpoint, whatever its URI says. With one client
@@ -148,19 +159,20 @@ impl tower::Service<Uri> for EndpointConnector {
     }
 }
 
-fn http_client(def: &Cluster, addr: SocketAddr) -> HttpClient {
+fn http_client(def: &Cluster, addr: SocketAddr) -> UpstreamClient {
+    let connector = EndpointConnector::new(addr, def.connect_timeout);
+    if def.protocol != UpstreamProtocol::Http2 {
+        return UpstreamClient::Http1(Http1Pool::new(connector));
+    }
     let mut builder = Client::builder(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT);
-    if def.protocol == UpstreamProtocol::Http2 {
-        builder
-            .http2_only(true)
-            .http2_initial_stream_window_size(H2_STREAM_WINDOW)
-            .http2_initial_connection_window_size(H2_CONNECTION_WINDOW);
-    }
-    builder.build(EndpointConnector::new(addr, def.connect_timeout))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .http2_only(true)
+        .http2_initial_stream_window_size(H2_STREAM_WINDOW)
+        .http2_initial_connection_window_size(H2_CONNECTION_WINDOW);
+    UpstreamClient::Http2(Box::new(builder.build(connector)))
 }
 
 fn authority(addr: SocketAddr) -> Authority {

@@ -12,9 +12,10 @@ use hyper::body::Incoming;
 use rigging_proxy_config::UpstreamProtocol;
 
 use crate::body::ResponseBody;
-use crate::cluster::{ClusterState, Upstream};
-use crate::error::{ErrorKind, ForwardError};
+use crate::cluster::{ClusterState, Upstream, UpstreamClient};
+use crate::error::{BoxError, ErrorKind, ForwardError};
 use crate::headers::{is_upgrade, is_websocket, strip_hop_by_hop};
+use crate::pool::{Lease, PoolError};
 use crate::routing::strip_port;
 use crate::snapshot::Snapshot;
 use crate::upgrade;
@@ -71,23 +72,40 @@ async fn forward(
     cluster.metrics.request(
         result
             .as_ref()
-            .map_or_else(|e| e.kind().status(), Response::status),
+            .map_or_else(|e| e.kind().status(), |(r, _)| r.status()),
         start.elapsed(),
     );
-    let mut resp = result?;
+    let (mut resp, lease) = result?;
     strip_hop_by_hop(resp.headers_mut(), false);
-    Ok(resp.map(|b| ResponseBody::upstream(b, Some(pick.guard))))
+    Ok(resp.map(|b| ResponseBody::upstream(b, Some(pick.guard)).with_lease(lease)))
 }
 
 /// Sends the request through the endpoint's pool, waiting at most `timeout` for the response
-/// headers.
+/// headers. HTTP/1.1 responses come with the lease of their connection, given back to the pool
+/// when the body ends.
 async fn send(
     cluster: &ClusterState,
     endpoint: &Upstream,
     req: Request<Incoming>,
     timeout: Option<Duration>,
-) -> Result<Response<Incoming>, ForwardError> {
-    let sent = endpoint.client.request(req);
+) -> Result<(Response<Incoming>, Option<Lease>), ForwardError> {
+    let sent = async {
+        match &endpoint.client {
+            UpstreamClient::Http1(pool) => pool
+                .send(req)
+                .await
+                .map(|(resp, lease)| (resp, Some(lease)))
+                .map_err(|e| {
+                    let connect = matches!(e, PoolError::Connect(_));
+                    (connect, BoxError::from(e))
+                }),
+            UpstreamClient::Http2(client) => client
+                .request(req)
+                .await
+                .map(|resp| (resp, None))
+                .map_err(|e| (e.is_connect(), BoxError::from(e))),
+        }
+    };
     let result = match timeout {
         Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| {
             ForwardError::new(
@@ -100,8 +118,8 @@ async fn send(
         })?,
         None => sent.await,
     };
-    result.map_err(|e| {
-        let kind = if e.is_connect() {
+    result.map_err(|(connect, e)| {
+        let kind = if connect {
             cluster.metrics.connect_failures.inc();
             ErrorKind::ConnectFailed
         } else {
@@ -190,16 +208,26 @@ fn prepare(
             }
         }
     };
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = Some(authority);
     if parts.path_and_query.is_none() {
         parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    match protocol {
+        // Our HTTP/1.1 pool writes the URI as is: origin-form, the host is in `Host`.
+        UpstreamProtocol::Http1 => {
+            parts.scheme = None;
+            parts.authority = None;
+        }
+        // hyper_util's HTTP/2 client takes `:scheme` and `:authority` from the URI.
+        UpstreamProtocol::Http2 => {
+            parts.scheme = Some(Scheme::HTTP);
+            parts.authority = Some(authority);
+        }
     }
     *req.uri_mut() = Uri::from_parts(parts).map_err(bad_request)?;
     Ok(())
 }
 
-fn bad_request(e: impl Into<crate::error::BoxError>) -> ForwardError {
+fn bad_request(e: impl Into<BoxError>) -> ForwardError {
     ForwardError::new(
         ErrorKind::BadRequest,
         "the request's host is not a valid authority",

@@ -12,6 +12,7 @@ mod headers;
 mod http;
 mod listeners;
 mod metrics;
+mod pool;
 mod routing;
 mod runtime;
 mod snapshot;

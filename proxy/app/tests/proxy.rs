@@ -9,6 +9,7 @@ mod proxy {
     mod admin;
     mod config;
     mod http;
+    mod pool;
     mod tcp;
     mod upgrade;
     mod xds;

@@ -1,0 +1,146 @@
+//! HTTP/1.1 connections to one endpoint, reused last-in first-out.
+//!
+//! hyper_util's general client keys its pool by scheme and authority behind a mutex, wraps
+//! every checkout in futures and reformats the URI per request; with one pool per endpoint none
+//! of that is needed (bench profile). A request takes the most recently used idle connection
+//! (its buffers are warm), and gives it back when its response body ends.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+
+use crate::cluster::EndpointConnector;
+
+/// Idle connections kept per endpoint: enough for a burst of concurrency to come back to warm
+/// connections, bounded so a spike does not pin file descriptors forever.
+const MAX_IDLE: usize = 256;
+/// How long an idle connection is kept: shorter than the usual 60 s+ server idle timeouts, so
+/// the proxy closes first and does not send on a connection the upstream is closing.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a request did not get a response from the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PoolError {
+    #[error("connect failed")]
+    Connect(#[source] io::Error),
+    #[error("upstream connection failed")]
+    Http(#[source] hyper::Error),
+}
+
+/// The HTTP/1.1 connections of one endpoint.
+#[derive(Debug)]
+pub(crate) struct Http1Pool {
+    connector: EndpointConnector,
+    idle: Mutex<VecDeque<Idle>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: SendRequest<Incoming>,
+    since: Instant,
+}
+
+/// A connection lent to one request; [`Lease::release`] gives it back once the response is
+/// complete. Dropped without release (an error, a client gone mid-body), the connection closes.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pool: Arc<Http1Pool>,
+    sender: SendRequest<Incoming>,
+}
+
+impl Http1Pool {
+    pub(crate) fn new(connector: EndpointConnector) -> Arc<Self> {
+        Arc::new(Self {
+            connector,
+            idle: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set) on an idle connection or a new one. A request
+    /// that a pooled connection could not take (closed meanwhile) is sent again on another: it
+    /// was never written, so this is safe for any method.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+    ) -> Result<(Response<Incoming>, Lease), PoolError> {
+        loop {
+            let (mut sender, fresh) = match self.take_idle() {
+                Some(s) => (s, false),
+                None => (self.connect().await?, true),
+            };
+            if !fresh && sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let lease = Lease {
+                        pool: Arc::clone(self),
+                        sender,
+                    };
+                    return Ok((resp, lease));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !fresh => req = unsent,
+                    _ => return Err(PoolError::Http(e.into_error())),
+                },
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Incoming>, PoolError> {
+        let stream = self.connector.connect().await.map_err(PoolError::Connect)?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(PoolError::Http)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    fn take_idle(&self) -> Option<SendRequest<Incoming>> {
+        let mut idle = self.lock();
+        while let Some(i) = idle.pop_back() {
+            if !i.sender.is_closed() && i.since.elapsed() < IDLE_TIMEOUT {
+                return Some(i.sender);
+            }
+        }
+        None
+    }
+
+    fn put(&self, sender: SendRequest<Incoming>) {
+        if sender.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        let mut idle = self.lock();
+        while idle
+            .front()
+            .is_some_and(|i| now.duration_since(i.since) >= IDLE_TIMEOUT || idle.len() >= MAX_IDLE)
+        {
+            idle.pop_front();
+        }
+        idle.push_back(Idle { sender, since: now });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Idle>> {
+        // The queue holds no invariant a panic could break; keep using it.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Lease {
+    /// The response ended cleanly: the connection may carry the next request.
+    pub(crate) fn release(self) {
+        self.pool.put(self.sender);
+    }
+}

@@ -1,0 +1,92 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http::StatusCode;
+use rigging_proxy_config::{LbPolicy, UpstreamProtocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::support::*;
+
+/// A raw HTTP/1.1 upstream that counts its connections; with `close`, it ends every connection
+/// after one response, so the proxy's pooled connection goes stale between requests.
+async fn counting_upstream(close: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut pending = Vec::new();
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let resp: &[u8] = if close {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                        };
+                        if s.write_all(resp).await.is_err() || close {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let (addr, accepted) = counting_upstream(false).await;
+    let config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(addr)],
+        None,
+    );
+    let (proxy, url) = proxy_with(config).await;
+    let client = h1_client();
+    for _ in 0..10 {
+        let (resp, _) = get(&client, format!("{url}/")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the pool should reuse its connection"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_the_upstream_closed_are_not_reused() {
+    let (addr, accepted) = counting_upstream(true).await;
+    let config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(addr)],
+        None,
+    );
+    let (proxy, url) = proxy_with(config).await;
+    let client = h1_client();
+    for _ in 0..10 {
+        let (resp, _) = get(&client, format!("{url}/")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        // Let the upstream's close reach the pooled connection, or not: both must work.
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 10);
+    proxy.shutdown().await;
+}
