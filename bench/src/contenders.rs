@@ -218,6 +218,7 @@ fn start_rig(
         &tools.rig,
         &[
             "up".into(),
+            "--plaintext".into(),
             "--registry".into(),
             registry.display().to_string(),
             "--xds-addr".into(),

@@ -14,12 +14,12 @@ use rigging_citadel_server::{
 };
 
 /// Citadel's gRPC (TLS) address, as in ARCHITECTURE.md's port table.
-const DEFAULT_CITADEL_ADDR: SocketAddr =
+pub(crate) const DEFAULT_CITADEL_ADDR: SocketAddr =
     SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 15012);
 /// The trust domain of a mesh that names none.
-const DEFAULT_TRUST_DOMAIN: &str = "rigging.local";
+pub(crate) const DEFAULT_TRUST_DOMAIN: &str = "rigging.local";
 /// Consul's default datacenter name, so IDs match a default Consul's.
-const DEFAULT_DATACENTER: &str = "dc1";
+pub(crate) const DEFAULT_DATACENTER: &str = "dc1";
 /// The audience Citadel expects in workload JWTs unless told otherwise.
 const DEFAULT_AUDIENCE: &str = "rigging-citadel";
 
@@ -232,7 +232,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `90s`, `15m`, `1h`, `7d`, or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit())

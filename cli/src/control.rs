@@ -12,6 +12,9 @@ use rigging_mesh_model::Catalog;
 use rigging_pilot_server::{DEFAULT_DEBUG_ADDR, DEFAULT_XDS_ADDR, PilotOptions, RegistryReport};
 use tokio::sync::watch;
 
+use crate::embedded::{self, EmbeddedCitadelArgs};
+use crate::identity::IdentityArgs;
+
 #[derive(Debug, clap::Args)]
 pub struct ControlArgs {
     /// Static-file registry: an HCL file or a folder of them (watched). Repeat for several.
@@ -30,7 +33,52 @@ pub struct ControlArgs {
     debug_addr: SocketAddr,
 }
 
-pub async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
+/// `rig up`: Pilot and Citadel in one process.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    control: ControlArgs,
+    #[command(flatten)]
+    citadel: EmbeddedCitadelArgs,
+}
+
+/// `rig pilot`: Pilot alone; with a workload credential it gets its certificate from a Citadel
+/// elsewhere (issued to the service `rigging-pilot`) and serves xDS over mTLS.
+#[derive(Debug, clap::Args)]
+pub struct PilotArgs {
+    #[command(flatten)]
+    control: ControlArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let secured = if args.citadel.plaintext {
+        tracing::warn!("--plaintext: no citadel, no mTLS between proxies or to pilot");
+        None
+    } else {
+        Some(embedded::start(&args.citadel, shutdown_signal()).await?)
+    };
+    if let Some(s) = &secured {
+        tracing::info!(
+            pilot = %s.pilot_id,
+            bundle = %s.bundle_file.display(),
+            "mTLS on: proxies need a credential, e.g. `rig citadel token create --state {} --service <name>`",
+            args.citadel.citadel_state.display()
+        );
+    }
+    run(args.control, secured).await
+}
+
+pub async fn pilot(args: PilotArgs) -> anyhow::Result<ExitCode> {
+    let secured = match crate::identity::start(&args.identity).await? {
+        None => None,
+        Some(identity) => Some(embedded::pilot_tls(&identity)?),
+    };
+    run(args.control, secured).await
+}
+
+async fn run(args: ControlArgs, secured: Option<embedded::Secured>) -> anyhow::Result<ExitCode> {
     let mut files = Vec::new();
     for (i, path) in args.registries.iter().enumerate() {
         let name = if i == 0 {
@@ -63,9 +111,15 @@ pub async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
                 .collect(),
         )
     });
+    let (security, tls) = match secured {
+        Some(s) => (Some(s.security), Some(s.tls)),
+        None => (None, None),
+    };
     let opts = PilotOptions {
         xds_addr: args.xds_addr,
         debug_addr: args.debug_addr,
+        security,
+        tls,
         ..PilotOptions::default()
     };
     let pilot = rigging_pilot_server::start(opts, catalog, Some(report)).await?;

@@ -6,9 +6,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use rigging_citadel_server::{DEFAULT_NAMESPACE, TokenStore};
 use tokio::process::{Child, Command};
 
 /// The demo's registry; the same file documented in `examples/demo/`.
@@ -19,6 +20,9 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const TRAFFIC_INTERVAL: Duration = Duration::from_secs(1);
 
 const XDS: &str = "127.0.0.1:15010";
+const CITADEL: &str = "127.0.0.1:15012";
+/// How long the bootstrap tokens the demo makes for its proxies may be used.
+const TOKEN_TTL: Duration = Duration::from_secs(600);
 const PILOT_DEBUG: &str = "127.0.0.1:15014";
 const CLIENT_WEB: &str = "127.0.0.1:9090";
 const CLIENT_API: &str = "127.0.0.1:9091";
@@ -31,13 +35,13 @@ const APPS: [(&str, &str, &str, &str, u16); 4] = [
     ("http", "api", "v2", "api-v2-1", 18082),
     ("tcp", "db", "v1", "db-1", 18083),
 ];
-/// `(proxy id, admin port)`.
-const PROXIES: [(&str, u16); 5] = [
-    ("web-1", 19000),
-    ("api-v1-1", 19001),
-    ("api-v2-1", 19002),
-    ("db-1", 19003),
-    ("client-1", 19009),
+/// `(proxy id, service, admin port)`.
+const PROXIES: [(&str, &str, u16); 5] = [
+    ("web-1", "web", 19000),
+    ("api-v1-1", "api", 19001),
+    ("api-v2-1", "api", 19002),
+    ("db-1", "db", 19003),
+    ("client-1", "client", 19009),
 ];
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +52,9 @@ pub struct DemoArgs {
     /// Stop after this many requests instead of running until Ctrl-C.
     #[arg(long)]
     requests: Option<u64>,
+    /// Run the mesh without Citadel and mTLS.
+    #[arg(long)]
+    plaintext: bool,
 }
 
 struct Mesh {
@@ -90,7 +97,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut mesh = Mesh {
         children: Vec::new(),
     };
-    let result = run_mesh(&mut mesh, &dir, &registry, args.requests).await;
+    let result = run_mesh(&mut mesh, &dir, &registry, args.requests, !args.plaintext).await;
     mesh.stop().await;
     println!("\nstopped every process; logs are in {}", dir.display());
     result
@@ -102,6 +109,7 @@ async fn run_mesh(
     dir: &Path,
     registry: &Path,
     requests: Option<u64>,
+    mtls: bool,
 ) -> anyhow::Result<ExitCode> {
     let rig = std::env::current_exe().context("cannot find the rig binary")?;
     println!("Rigging demo: a service mesh on this machine\n");
@@ -111,21 +119,29 @@ async fn run_mesh(
     );
 
     let reg = registry.display().to_string();
-    spawn(
-        mesh,
-        &rig,
-        dir,
-        "control-plane",
-        &[
-            "up",
-            "--registry",
-            &reg,
-            "--xds-addr",
-            XDS,
-            "--debug-addr",
-            PILOT_DEBUG,
-        ],
-    )?;
+    let state = dir.join("citadel");
+    let state_arg = state.display().to_string();
+    let mut up = vec![
+        "up",
+        "--registry",
+        &reg,
+        "--xds-addr",
+        XDS,
+        "--debug-addr",
+        PILOT_DEBUG,
+        "--citadel-addr",
+        CITADEL,
+        "--citadel-state",
+        &state_arg,
+    ];
+    if !mtls {
+        up.push("--plaintext");
+    }
+    spawn(mesh, &rig, dir, "control-plane", &up)?;
+    let bundle = state.join(crate::embedded::TRUST_BUNDLE_FILE);
+    if mtls {
+        wait_for_file(mesh, &bundle).await?;
+    }
     for (kind, service, version, instance, port) in APPS {
         let listen = format!("127.0.0.1:{port}");
         let mut a = vec![
@@ -144,15 +160,37 @@ async fn run_mesh(
         spawn(mesh, &rig, dir, instance, &a)?;
     }
     let pilot = format!("http://{XDS}");
-    for (id, admin) in PROXIES {
+    let bundle_arg = bundle.display().to_string();
+    for (id, service, admin) in PROXIES {
         let admin = format!("127.0.0.1:{admin}");
-        spawn(
-            mesh,
-            &rig,
-            dir,
-            &format!("{id}-proxy"),
-            &["proxy", "--id", id, "--pilot", &pilot, "--admin", &admin],
-        )?;
+        let mut a = vec![
+            "proxy".to_owned(),
+            "--id".to_owned(),
+            id.to_owned(),
+            "--pilot".to_owned(),
+            pilot.clone(),
+            "--admin".to_owned(),
+            admin,
+        ];
+        if mtls {
+            // Each proxy proves who it is with a one-time token, as a VM would.
+            let token = TokenStore::new(&state)
+                .create(DEFAULT_NAMESPACE, service, TOKEN_TTL, SystemTime::now())
+                .with_context(|| format!("creating a bootstrap token for {id}"))?;
+            let token_file = dir.join(format!("{id}.token"));
+            std::fs::write(&token_file, token)
+                .with_context(|| format!("cannot write {}", token_file.display()))?;
+            a.extend([
+                "--citadel".to_owned(),
+                CITADEL.to_owned(),
+                "--citadel-ca".to_owned(),
+                bundle_arg.clone(),
+                "--token-file".to_owned(),
+                token_file.display().to_string(),
+            ]);
+        }
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        spawn(mesh, &rig, dir, &format!("{id}-proxy"), &a)?;
     }
 
     wait_ready(mesh).await?;
@@ -177,6 +215,16 @@ async fn run_mesh(
     if let Ok(table) = crate::status::get(parse(PILOT_DEBUG)?, "/debug/syncz").await {
         let n = table.matches("\"connected\": true").count();
         println!("\nPilot: {n} proxies connected");
+    }
+    if mtls {
+        println!("\nidentities (mTLS between every pair of proxies, and to Pilot):");
+        for (id, _, admin) in PROXIES {
+            let (spiffe, expires) = identity_of(admin).await;
+            println!("  {id:<10} {spiffe}  (certificate expires {expires})");
+        }
+        println!(
+            "  the apps below name their caller as the mesh tells them (x-forwarded-client-cert)"
+        );
     }
     println!(
         "\ntraffic (client -> web -> api and db, every hop through a rig proxy); Ctrl-C stops the demo:"
@@ -256,7 +304,7 @@ async fn wait_ready(mesh: &mut Mesh) -> anyhow::Result<()> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     let mut pending: Vec<(&str, SocketAddr)> = PROXIES
         .iter()
-        .map(|(id, port)| (*id, SocketAddr::from(([127, 0, 0, 1], *port))))
+        .map(|(id, _, port)| (*id, SocketAddr::from(([127, 0, 0, 1], *port))))
         .collect();
     while !pending.is_empty() {
         if let Some(exit) = mesh.exited() {
@@ -281,9 +329,9 @@ async fn wait_ready(mesh: &mut Mesh) -> anyhow::Result<()> {
 
 /// Fails early, with the port's owner named, when a port the demo needs is taken.
 async fn check_ports_free() -> anyhow::Result<()> {
-    let mut ports: Vec<u16> = vec![15010, 15014, 9090, 9091, 9092, 9191, 9192];
+    let mut ports: Vec<u16> = vec![15010, 15012, 15014, 9090, 9091, 9092, 9191, 9192];
     ports.extend(APPS.iter().map(|a| a.4));
-    ports.extend(PROXIES.iter().map(|p| p.1));
+    ports.extend(PROXIES.iter().map(|p| p.2));
     ports.extend([21000, 21001, 21002, 21003, 21009]);
     for port in ports {
         tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -291,6 +339,47 @@ async fn check_ports_free() -> anyhow::Result<()> {
             .with_context(|| format!("port {port} on 127.0.0.1 is taken; the demo needs it (is another demo or `rig up` running?)"))?;
     }
     Ok(())
+}
+
+/// Waits for `rig up` to write `path` (its trust bundle), or for it to fail.
+async fn wait_for_file(mesh: &mut Mesh, path: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while !path.exists() {
+        if let Some(exit) = mesh.exited() {
+            anyhow::bail!("{exit} during startup");
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} did not appear within {STARTUP_TIMEOUT:?}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// A proxy's SPIFFE ID and certificate expiry, from its `/config_dump`.
+async fn identity_of(admin: u16) -> (String, String) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], admin));
+    let dump = crate::status::get(addr, "/config_dump").await.ok();
+    let json: Option<serde_json::Value> = dump.and_then(|d| serde_json::from_str(&d).ok());
+    let identity = json.as_ref().and_then(|j| j.get("identity"));
+    let id = identity
+        .and_then(|i| i["spiffe_id"].as_str())
+        .unwrap_or("(none)")
+        .to_owned();
+    let expires = identity
+        .and_then(|i| i["not_after"].as_u64())
+        .map(|secs| {
+            let left = secs.saturating_sub(
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            );
+            format!("in {}h{:02}m", left / 3600, left % 3600 / 60)
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    (id, expires)
 }
 
 fn parse(addr: &str) -> anyhow::Result<SocketAddr> {

@@ -4,6 +4,8 @@ mod app;
 mod citadel;
 mod control;
 mod demo;
+mod embedded;
+mod identity;
 mod logging;
 mod proxy;
 mod status;
@@ -27,9 +29,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole control plane in one process, on the embedded defaults (static registry, loopback).
-    Up(control::ControlArgs),
+    Up(control::UpArgs),
     /// Pilot alone: registries in, xDS out.
-    Pilot(control::ControlArgs),
+    Pilot(control::PilotArgs),
     /// Citadel, the certificate authority: serve, bootstrap tokens, root rotation, trust bundle.
     Citadel(citadel::CitadelArgs),
     /// The sidecar proxy of one workload.
@@ -71,7 +73,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) | Command::Pilot(args) => control::run(args).await,
+            Command::Up(args) => control::up(args).await,
+            Command::Pilot(args) => control::pilot(args).await,
             Command::Citadel(args) => citadel::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Status(args) => status::run(args).await,

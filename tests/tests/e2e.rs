@@ -334,6 +334,7 @@ async fn bad_arguments_give_clear_errors() -> anyhow::Result<()> {
     let (xds, debug) = (free_addr(), free_addr());
     let up = [
         "up",
+        "--plaintext",
         "--registry",
         "/nonexistent/registry.hcl",
         "--xds-addr",
@@ -367,7 +368,7 @@ async fn bad_arguments_give_clear_errors() -> anyhow::Result<()> {
         "{stderr}"
     );
 
-    let stderr = stderr_of(&["up", "--xds-addr", "nowhere"]).await?;
+    let stderr = stderr_of(&["up", "--plaintext", "--xds-addr", "nowhere"]).await?;
     assert!(
         stderr.contains("nowhere") && stderr.contains("--xds-addr"),
         "{stderr}"

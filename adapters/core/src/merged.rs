@@ -127,6 +127,7 @@ mod tests {
                 health: Health::Passing,
                 locality: Locality::default(),
                 metadata: Default::default(),
+                sidecar: false,
             })
             .collect();
         let mut c = Catalog::default();

@@ -19,7 +19,12 @@ pub const DEFAULT_LOCAL_SERVICE_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST
 /// `local_bind_address` default, so only the local application can use it.
 pub const DEFAULT_LOCAL_BIND_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-const SERVICE_ATTRS: &[&str] = &["protocol", "load_balancer", "connect_timeout"];
+const SERVICE_ATTRS: &[&str] = &[
+    "protocol",
+    "load_balancer",
+    "connect_timeout",
+    "mutual_tls_mode",
+];
 const SERVICE_BLOCKS: &[&str] = &["instance"];
 const INSTANCE_ATTRS: &[&str] = &["address", "port", "health", "meta", "locality"];
 const INSTANCE_BLOCKS: &[&str] = &["meta", "locality", "sidecar"];
@@ -145,6 +150,9 @@ fn settings(body: &Body<'_>, name: ServiceName) -> Result<Service, HclError> {
             return Err(v.error("expected a duration greater than zero"));
         }
     }
+    if let Some(v) = body.attr("mutual_tls_mode") {
+        service.mutual_tls_mode = v.parse()?;
+    }
     Ok(service)
 }
 
@@ -192,6 +200,7 @@ fn instance(
         health,
         locality,
         metadata,
+        sidecar: proxy.is_some(),
     };
     Ok((endpoint, proxy, label.location().clone()))
 }

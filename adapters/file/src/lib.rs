@@ -9,6 +9,7 @@
 //!   protocol        = "http"           # tcp (default) | http | http2 | grpc
 //!   load_balancer   = "least_request"  # round_robin (default) | least_request
 //!   connect_timeout = "5s"             # default 5s
+//!   mutual_tls_mode = "permissive"     # strict (default) | permissive
 //!
 //!   instance "api-1" {                 # unique across the registry
 //!     address  = "127.0.0.1"           # required, an IP address
@@ -30,6 +31,12 @@
 //!
 //! An instance with a sidecar is reached at `address:sidecar.port` and yields a
 //! proxy whose id is the instance name; one without is reached at `address:port`.
+//!
+//! `mutual_tls_mode` is Consul's service-defaults `MutualTLSMode`: when the mesh
+//! runs mTLS, the sidecars of a `strict` service accept only mTLS from other
+//! sidecars, while those of a `permissive` one also take plaintext (callers
+//! without a sidecar, during a migration into the mesh). It has no effect on a
+//! mesh without mTLS.
 
 mod decode;
 mod registry;

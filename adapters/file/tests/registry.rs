@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rigging_adapters_core::{Registry, RegistrySnapshot};
 use rigging_adapters_file::{FileError, FileRegistry, LoadError, load, validate_files};
-use rigging_mesh_model::{ProxyId, ServiceName};
+use rigging_mesh_model::{MutualTlsMode, ProxyId, ServiceName};
 use tokio::sync::watch;
 
 /// How long a test waits for the watcher: the brief's bound on edit-to-snapshot latency.
@@ -50,6 +50,14 @@ fn example_file_loads() {
     let c = load(&example()).unwrap();
     assert_eq!(c.services.len(), 3);
     assert_eq!(c.services[&svc("api")].endpoints.len(), 2);
+    assert_eq!(
+        c.services[&svc("web")].mutual_tls_mode,
+        MutualTlsMode::Permissive
+    );
+    assert_eq!(
+        c.services[&svc("api")].mutual_tls_mode,
+        MutualTlsMode::Strict
+    );
     assert_eq!(c.proxies.len(), 3);
     let web = &c.proxies[&ProxyId::new("web-1").unwrap()];
     assert_eq!(

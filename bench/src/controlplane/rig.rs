@@ -141,6 +141,7 @@ impl RigUp {
         let debug = free_addr()?;
         let args = [
             "up".to_owned(),
+            "--plaintext".to_owned(),
             "--registry".to_owned(),
             registry.display().to_string(),
             "--xds-addr".to_owned(),

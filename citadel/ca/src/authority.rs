@@ -22,8 +22,10 @@ pub const DEFAULT_LEAF_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest leaf Citadel will issue, whatever the configuration says: a week bounds the
 /// damage of a stolen key, since SVIDs are not revoked.
 pub const MAX_LEAF_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-/// The shortest leaf: below a minute, renewal traffic would dominate; rotation tests use 60 s.
-pub const MIN_LEAF_TTL: Duration = Duration::from_secs(60);
+/// The shortest leaf: ten seconds, so end-to-end tests can watch rotation and expiry happen.
+/// Renewal at half-life then means a `Sign` every five seconds per workload: fine for tests and
+/// demos, too much for a large mesh, where the 24 h default belongs.
+pub const MIN_LEAF_TTL: Duration = Duration::from_secs(10);
 /// How far notBefore is set in the past, so that a peer whose clock runs a little behind
 /// Citadel's does not refuse a fresh certificate as "not yet valid".
 pub const CLOCK_SKEW_BACKDATE: Duration = Duration::from_secs(5 * 60);

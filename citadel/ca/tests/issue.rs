@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
 use rigging_citadel_ca::{
     Authority, CLOCK_SKEW_BACKDATE, CsrError, DEFAULT_LEAF_TTL, IssueError, LeafTtl, MAX_LEAF_TTL,
-    RootId, SigningRoot, SpiffeId, TrustDomain,
+    MIN_LEAF_TTL, RootId, SigningRoot, SpiffeId, TrustDomain,
 };
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -223,12 +223,19 @@ fn identity_of_another_trust_domain_is_refused() {
 fn ttl_is_configurable_and_capped() {
     assert_eq!(LeafTtl::default().get(), DEFAULT_LEAF_TTL);
     assert!(LeafTtl::new(MAX_LEAF_TTL + Duration::from_secs(1)).is_err());
-    assert!(LeafTtl::new(Duration::from_secs(59)).is_err());
+    assert!(LeafTtl::new(MIN_LEAF_TTL - Duration::from_secs(1)).is_err());
+    assert!(LeafTtl::new(Duration::ZERO).is_err());
+    assert_eq!(LeafTtl::new(MAX_LEAF_TTL).unwrap().get(), MAX_LEAF_TTL);
     let ca = authority();
-    let ttl = LeafTtl::new(Duration::from_secs(60)).unwrap();
-    let issued = ca.issue(&plain_csr(), &web(), ttl, now()).unwrap();
-    let (_, leaf) = X509Certificate::from_der(&issued.chain[0]).unwrap();
-    assert_eq!(leaf.validity().not_after.timestamp(), unix(now()) + 60);
+    for secs in [10, 60] {
+        let ttl = LeafTtl::new(Duration::from_secs(secs)).unwrap();
+        let issued = ca.issue(&plain_csr(), &web(), ttl, now()).unwrap();
+        let (_, leaf) = X509Certificate::from_der(&issued.chain[0]).unwrap();
+        assert_eq!(
+            leaf.validity().not_after.timestamp(),
+            unix(now()) + i64::try_from(secs).unwrap()
+        );
+    }
 }
 
 #[test]

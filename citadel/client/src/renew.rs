@@ -1,5 +1,5 @@
-//! The renewal loop: fetch a certificate at start, renew it at half its lifetime (with jitter),
-//! back off while Citadel is away, and report each step on a `watch` channel.
+//! The renewal loop: fetch a certificate at start, renew it at half its remaining lifetime
+//! (with jitter), back off while Citadel is away, and report each step on a `watch` channel.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,19 +10,9 @@ use rustls_pki_types::UnixTime;
 use tokio::sync::watch;
 
 use crate::key::{KeyError, WorkloadKey};
+use crate::schedule::{renew_delay, retry_delay};
 use crate::signer::{Credential, SignError, SignRequest, Signer};
 use crate::store::{CertStore, IssueError, Issued};
-
-/// Renew at half the lifetime: a renewal that fails still leaves half a TTL to retry in.
-pub const RENEW_AT_FRACTION: f64 = 0.5;
-/// ±10% around the renewal point, so proxies started together do not all renew together.
-pub const RENEW_JITTER: f64 = 0.1;
-/// First retry soon after a failure: most failures (a Citadel restart) are short.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
-/// Each consecutive failure doubles the wait, sparing a Citadel that is coming back.
-pub const BACKOFF_FACTOR: u32 = 2;
-/// Never wait longer than this between tries: small against a 24 h (or 60 s test) TTL's half.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Wall-clock time for certificate validity; injected so tests can move it with tokio's clock.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -83,6 +73,8 @@ impl Clock for SystemClock {
 impl Renewer {
     /// A renewer for `store`; `credential` is used when no valid certificate is held (first
     /// issuance, or after expiry), renewal otherwise authenticates with the current certificate.
+    /// Without a credential, first issuance fails with [`SignError::NoCredential`] unless the
+    /// signer [needs none](Signer::needs_credential).
     pub fn new(
         store: Arc<CertStore>,
         signer: Arc<dyn Signer>,
@@ -122,14 +114,15 @@ impl Renewer {
                 Ok(svid) => {
                     failures = 0;
                     let sample = self.rng.f64() * 2.0 - 1.0;
-                    let wait =
-                        renew_delay(svid.not_before, svid.not_after, self.clock.now(), sample);
+                    // Just installed: now is when the certificate was received.
+                    let now = self.clock.now();
+                    let wait = renew_delay(svid.not_before, svid.not_after, now, now, sample);
                     tracing::info!(id = %svid.id, renew_in = ?wait, "workload certificate renewed");
                     wait
                 }
                 Err(err) => {
                     failures = failures.saturating_add(1);
-                    let wait = backoff(failures);
+                    let wait = retry_delay(failures, self.remaining());
                     tracing::warn!(error = %err, failures, retry_in = ?wait, "getting a workload certificate failed");
                     self.report(Some(err.to_string()), failures);
                     wait
@@ -148,10 +141,12 @@ impl Renewer {
             .store
             .svid()
             .is_some_and(|svid| svid.not_after > now.as_secs());
-        let credential = if holds_valid {
-            None
-        } else {
-            Some(self.credential.clone().ok_or(SignError::NoCredential)?)
+        let credential = match (&self.credential, holds_valid) {
+            (_, true) => None,
+            (Some(credential), false) => Some(credential.clone()),
+            // A signer inside Citadel's process knows its caller; any other needs a credential.
+            (None, false) if !self.signer.needs_credential() => None,
+            (None, false) => return Err(SignError::NoCredential.into()),
         };
         let signed = self
             .signer
@@ -167,6 +162,15 @@ impl Renewer {
         Ok(svid)
     }
 
+    /// How long the held certificate stays valid, if one is held and valid.
+    fn remaining(&self) -> Option<Duration> {
+        let now = self.clock.now().as_secs();
+        self.store
+            .svid()
+            .map(|svid| Duration::from_secs(svid.not_after.saturating_sub(now)))
+            .filter(|left| !left.is_zero())
+    }
+
     fn report(&self, last_error: Option<String>, consecutive_failures: u32) {
         let svid = self.store.svid();
         let now = self.clock.now().as_secs();
@@ -177,50 +181,5 @@ impl Renewer {
             last_error,
             consecutive_failures,
         });
-    }
-}
-
-/// How long from `now` until a certificate valid in `[not_before, not_after]` (Unix seconds)
-/// should be renewed: at half its lifetime, moved by `sample` (in -1..=1) times the jitter.
-pub fn renew_delay(not_before: u64, not_after: u64, now: UnixTime, sample: f64) -> Duration {
-    let lifetime = not_after.saturating_sub(not_before) as f64;
-    let fraction = RENEW_AT_FRACTION * (1.0 + RENEW_JITTER * sample.clamp(-1.0, 1.0));
-    let at = not_before as f64 + lifetime * fraction;
-    Duration::from_secs_f64((at - now.as_secs() as f64).max(0.0))
-}
-
-/// The wait after `failures` consecutive failures (1 or more).
-pub fn backoff(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    INITIAL_BACKOFF
-        .saturating_mul(BACKOFF_FACTOR.saturating_pow(doublings))
-        .min(MAX_BACKOFF)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        assert_eq!(backoff(1), INITIAL_BACKOFF);
-        assert_eq!(backoff(2), INITIAL_BACKOFF * 2);
-        assert_eq!(backoff(3), INITIAL_BACKOFF * 4);
-        assert_eq!(backoff(100), MAX_BACKOFF);
-        assert!((1..200).all(|n| backoff(n) <= backoff(n + 1)));
-    }
-
-    #[test]
-    fn renewal_is_at_half_life_within_the_jitter() {
-        let now = UnixTime::since_unix_epoch(Duration::from_secs(1_000));
-        let at = |sample| renew_delay(1_000, 1_000 + 86_400, now, sample);
-        assert_eq!(at(0.0), Duration::from_secs(43_200));
-        assert_eq!(at(-1.0), Duration::from_secs(38_880));
-        assert_eq!(at(1.0), Duration::from_secs(47_520));
-        let late = UnixTime::since_unix_epoch(Duration::from_secs(1_000 + 50_000));
-        assert_eq!(
-            renew_delay(1_000, 1_000 + 86_400, late, 0.0),
-            Duration::ZERO
-        );
     }
 }

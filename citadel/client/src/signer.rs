@@ -58,6 +58,10 @@ pub enum SignError {
     BadCertificate(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("no certificate to renew with and no credential configured")]
     NoCredential,
+    #[error("cannot set up tls to citadel")]
+    Setup(#[source] crate::grpc::GrpcSignerError),
+    #[error("the in-process certificate authority did not issue")]
+    Local(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{0}")]
     Other(String),
 }
@@ -65,10 +69,18 @@ pub enum SignError {
 /// The boxed future a [`Signer`] returns.
 pub type SignFuture<'a> = Pin<Box<dyn Future<Output = Result<Signed, SignError>> + Send + 'a>>;
 
-/// Something that signs CSRs: Citadel over gRPC, or a fake in tests.
+/// Something that signs CSRs: Citadel over gRPC, Citadel in the same process, or a fake in
+/// tests.
 pub trait Signer: Send + Sync + fmt::Debug {
     /// Sends one `Sign` request.
     fn sign(&self, request: SignRequest) -> SignFuture<'_>;
+
+    /// Whether a first issuance (no valid certificate held) must carry a [`Credential`]. True
+    /// for any signer across a process boundary; a signer inside Citadel's own process, bound
+    /// to one identity when it was built, answers false.
+    fn needs_credential(&self) -> bool {
+        true
+    }
 }
 
 impl Credential {

@@ -1,5 +1,6 @@
 //! The renewal loop against a fake signer, on tokio's paused clock: readiness, renewal at half
-//! life, renewal without a token, and backoff while Citadel is away.
+//! life (also of leaves backdated as Citadel backdates them), renewal without a token, backoff
+//! while Citadel is away, and signers that need no credential.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,8 @@ use tokio::time::Instant;
 const WEB: &str = "spiffe://rigging.local/ns/default/dc/dc1/svc/web";
 /// A short TTL, as in the rotation-under-load tests of the issue.
 const TTL: Duration = Duration::from_secs(60);
+/// How far Citadel sets notBefore in the past (`CLOCK_SKEW_BACKDATE`).
+const BACKDATE: Duration = Duration::from_secs(5 * 60);
 
 /// Wall-clock time that moves with tokio's (paused) clock.
 #[derive(Debug)]
@@ -26,11 +29,14 @@ struct TokioClock {
     start: Instant,
 }
 
-/// A Citadel stand-in: signs every CSR as `WEB` for `TTL`, after failing `fail_first` times.
+/// A Citadel stand-in: signs every CSR as `WEB` for `TTL` (notBefore `backdate` before now),
+/// after failing `fail_first` times.
 #[derive(Debug)]
 struct FakeSigner {
     ca: TestCa,
     clock: Arc<TokioClock>,
+    backdate: Duration,
+    needs_credential: bool,
     fail_first: AtomicU32,
     /// When each call came, since the start, and whether it carried a credential.
     calls: Mutex<Vec<(Duration, bool)>>,
@@ -59,7 +65,7 @@ impl FakeSigner {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(self.clock.now().as_secs());
         let leaf = self
             .ca
-            .sign_csr(&request.csr_der, WEB, now, now + TTL)
+            .sign_csr(&request.csr_der, WEB, now - self.backdate, now + TTL)
             .map_err(|e| SignError::Other(e.to_string()))?;
         Ok(Signed {
             chain: vec![leaf],
@@ -77,6 +83,10 @@ impl Signer for FakeSigner {
         let result = self.sign_now(request);
         Box::pin(async move { result })
     }
+
+    fn needs_credential(&self) -> bool {
+        self.needs_credential
+    }
 }
 
 struct Setup {
@@ -85,7 +95,24 @@ struct Setup {
     status: tokio::sync::watch::Receiver<CertStatus>,
 }
 
+/// How the fake Citadel and the renewer are set up.
+struct Options {
+    fail_first: u32,
+    backdate: Duration,
+    credential: Option<Credential>,
+    needs_credential: bool,
+}
+
 fn start(fail_first: u32) -> anyhow::Result<Setup> {
+    start_with(Options {
+        fail_first,
+        backdate: Duration::ZERO,
+        credential: Some(Credential::BootstrapToken("one-time".into())),
+        needs_credential: true,
+    })
+}
+
+fn start_with(options: Options) -> anyhow::Result<Setup> {
     let ca = TestCa::new("citadel root")?;
     let store = Arc::new(CertStore::new(TrustBundle::new(vec![ca.root()])?));
     let clock = Arc::new(TokioClock {
@@ -95,21 +122,29 @@ fn start(fail_first: u32) -> anyhow::Result<Setup> {
     let signer = Arc::new(FakeSigner {
         ca,
         clock: clock.clone(),
-        fail_first: AtomicU32::new(fail_first),
+        backdate: options.backdate,
+        needs_credential: options.needs_credential,
+        fail_first: AtomicU32::new(options.fail_first),
         calls: Mutex::new(Vec::new()),
     });
-    let (renewer, status) = Renewer::new(
-        store.clone(),
-        signer.clone(),
-        Some(Credential::BootstrapToken("one-time".into())),
-        clock,
-    );
+    let (renewer, status) = Renewer::new(store.clone(), signer.clone(), options.credential, clock);
     tokio::spawn(renewer.jitter_seed(7).run());
     Ok(Setup {
         store,
         signer,
         status,
     })
+}
+
+/// Asserts every gap between Sign calls is half of `TTL` ±10% (in whole seconds).
+fn assert_half_life_gaps(calls: &[(Duration, bool)]) {
+    for pair in calls.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_secs(26) && gap <= Duration::from_secs(34),
+            "renewal gap {gap:?} is not half of {TTL:?} ±10%: {calls:?}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -150,16 +185,71 @@ async fn renews_at_half_life_with_jitter_and_without_a_token() -> anyhow::Result
         (Duration::ZERO, true),
         "first issuance uses the token"
     );
-    for pair in calls.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
-        // Whole seconds: certificates count time in seconds.
-        assert!(
-            gap >= Duration::from_secs(26) && gap <= Duration::from_secs(34),
-            "renewal gap {gap:?} is not half of {TTL:?} ±10%: {calls:?}"
-        );
-        assert!(!pair[1].1, "renewal must not send a token: {calls:?}");
-    }
+    assert_half_life_gaps(&calls);
+    assert!(
+        calls[1..].iter().all(|c| !c.1),
+        "renewal must not send a token: {calls:?}"
+    );
     assert!(s.status.borrow().ready);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backdated_short_leaf_renews_at_half_its_remaining_life_not_in_a_loop()
+-> anyhow::Result<()> {
+    let s = start_with(Options {
+        fail_first: 0,
+        backdate: BACKDATE,
+        credential: Some(Credential::BootstrapToken("one-time".into())),
+        needs_credential: true,
+    })?;
+    tokio::time::sleep(TTL * 3).await;
+    let calls = s.signer.calls();
+    // t=0, then about every 30 s: 6 or 7 calls in 180 s, not thousands.
+    assert!((5..=7).contains(&calls.len()), "{calls:?}");
+    assert_half_life_gaps(&calls);
+    assert!(s.status.borrow().ready);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_credential_a_signer_that_needs_one_is_not_called() -> anyhow::Result<()> {
+    let mut s = start_with(Options {
+        fail_first: 0,
+        backdate: Duration::ZERO,
+        credential: None,
+        needs_credential: true,
+    })?;
+    let status = s
+        .status
+        .wait_for(|st| st.consecutive_failures > 0)
+        .await?
+        .clone();
+    assert!(
+        status
+            .last_error
+            .as_ref()
+            .is_some_and(|e| e.contains("no credential")),
+        "{status:?}"
+    );
+    assert!(s.signer.calls().is_empty());
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signer_that_needs_no_credential_issues_and_renews_without_one() -> anyhow::Result<()> {
+    let mut s = start_with(Options {
+        fail_first: 0,
+        backdate: BACKDATE,
+        credential: None,
+        needs_credential: false,
+    })?;
+    s.status.wait_for(|st| st.ready).await?;
+    tokio::time::sleep(TTL * 2).await;
+    let calls = s.signer.calls();
+    assert!(calls.len() >= 4, "{calls:?}");
+    assert!(calls.iter().all(|c| !c.1), "{calls:?}");
+    assert_half_life_gaps(&calls);
     Ok(())
 }
 

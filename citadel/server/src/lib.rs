@@ -5,11 +5,16 @@
 //! workload identity JWT, a Kubernetes service-account token, or (for renewal) the caller's
 //! still-valid mTLS certificate — and never from the CSR. Every refusal answers
 //! `UNAUTHENTICATED` with no detail and logs the real reason.
+//!
+//! A component in Citadel's own process gets its certificate from a [`LocalSigner`] instead,
+//! bound to one identity by the code that builds it from [`CitadelServer::local_signer`].
 
 mod auth;
 mod bootstrap;
+mod handle;
 mod jwks;
 mod jwt;
+mod local;
 mod renewal;
 mod server;
 mod service;
@@ -20,7 +25,11 @@ pub use auth::{
     SystemClock,
 };
 pub use bootstrap::{BootstrapAuthenticator, TokenError, TokenStore};
+pub use handle::AuthorityHandle;
 pub use jwks::{JwksError, JwksSource};
 pub use jwt::{ClaimsMapping, DEFAULT_JWT_LEEWAY, JwtAuthenticator, JwtConfig};
+pub use local::{LocalSigner, LocalSignerError};
 pub use renewal::RenewalAuthenticator;
-pub use server::{CITADEL_DNS_NAME, CitadelConfig, CitadelServer, ServeError};
+pub use server::{
+    CITADEL_DNS_NAME, CitadelConfig, CitadelServer, DEFAULT_RELOAD_INTERVAL, ServeError,
+};

@@ -11,22 +11,29 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use rigging_citadel_ca::{Authority, CaStore, LeafTtl, StoreError, TrustDomain};
 use rigging_mesh_api::citadel::v1::citadel_server::CitadelServer as CitadelGrpc;
+use rigging_mesh_spiffe::SpiffeId;
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
+use tokio::time::MissedTickBehavior;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{Authenticator, Clock, CredentialKind, IdentityLayout};
 use crate::bootstrap::{BootstrapAuthenticator, TokenStore};
+use crate::handle::AuthorityHandle;
+use crate::local::{LocalSigner, LocalSignerError};
 use crate::renewal::RenewalAuthenticator;
 use crate::service::CitadelService;
 use crate::tls::{self, BundleClientVerifier, SwappableCert};
 
 /// The DNS name in Citadel's server certificate; workloads verify Citadel by it.
 pub const CITADEL_DNS_NAME: &str = "citadel.rigging";
-/// How often the state folder is re-read, so `rig citadel rotate-root` in another process
-/// takes effect without a restart.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the state folder is re-read by default, so `rig citadel rotate-root` in another
+/// process takes effect within seconds and without a restart.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// When renewing Citadel's own certificate fails, the next try comes this soon: with a short
+/// leaf TTL the current one may not outlive a full reload interval.
+const SERVER_CERT_RETRY: Duration = Duration::from_secs(1);
 
 /// What Citadel needs to start.
 #[derive(Debug, Clone)]
@@ -61,6 +68,7 @@ pub struct CitadelServer {
     authority: Arc<ArcSwap<Authority>>,
     authenticators: HashMap<CredentialKind, Arc<dyn Authenticator>>,
     clock: Arc<dyn Clock>,
+    reload_interval: Duration,
 }
 
 impl CitadelServer {
@@ -81,6 +89,7 @@ impl CitadelServer {
             authenticators: HashMap::new(),
             clock: clock.clone(),
             config,
+            reload_interval: DEFAULT_RELOAD_INTERVAL,
         };
         let tokens = TokenStore::new(&server.config.state_dir);
         server = server
@@ -108,9 +117,47 @@ impl CitadelServer {
         }
     }
 
+    /// Re-reads the state folder every `every` instead of [`DEFAULT_RELOAD_INTERVAL`]; a zero
+    /// interval is taken as one millisecond.
+    #[must_use]
+    pub fn with_reload_interval(mut self, every: Duration) -> Self {
+        // tokio's interval panics on a zero period.
+        self.reload_interval = every.max(Duration::from_millis(1));
+        self
+    }
+
     /// The CA as it is now.
     pub fn authority(&self) -> Arc<Authority> {
         self.authority.load_full()
+    }
+
+    /// A handle on the CA that stays current across root rotations, for in-process users
+    /// (a [`LocalSigner`], a trust bundle for in-process workloads). Take it before
+    /// [`Self::serve`]; it follows the state folder while `serve` runs.
+    pub fn authority_handle(&self) -> AuthorityHandle {
+        AuthorityHandle::new(self.authority.clone())
+    }
+
+    /// The trust bundle now: every root, DER — what an in-process workload's `CertStore`
+    /// starts with.
+    pub fn trust_bundle(&self) -> Vec<CertificateDer<'static>> {
+        self.authority.load().trust_bundle()
+    }
+
+    /// The configured leaf lifetime.
+    pub fn leaf_ttl(&self) -> LeafTtl {
+        self.config.leaf_ttl
+    }
+
+    /// A [`LocalSigner`] for `identity` on this CA, with the configured leaf TTL and clock:
+    /// how a component in this process (Pilot under `rig up`) gets and renews its SVID.
+    pub fn local_signer(&self, identity: SpiffeId) -> Result<LocalSigner, LocalSignerError> {
+        LocalSigner::new(
+            self.authority_handle(),
+            identity,
+            self.config.leaf_ttl,
+            self.clock.clone(),
+        )
     }
 
     /// Serves on `listener` until `shutdown` resolves.
@@ -161,46 +208,63 @@ impl CitadelServer {
         Ok((Arc::new(certified), renew_at))
     }
 
-    /// Re-reads the state folder; on a rotation swaps the CA, the client verifier and the server
-    /// certificate; renews the server certificate at half-life.
+    /// Re-reads the state folder every reload interval; on a rotation swaps the CA, the client
+    /// verifier and the server certificate; renews the server certificate at half-life (waking
+    /// for it between reloads, as a short TTL may not outlive an interval).
     async fn follow_state(
         self,
         cert: Arc<SwappableCert>,
         verifier: Arc<BundleClientVerifier>,
         mut renew_at: SystemTime,
     ) {
-        let mut ticker = tokio::time::interval(RELOAD_INTERVAL);
+        let mut ticker = tokio::time::interval(self.reload_interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            let mut changed = false;
-            match self.store.load() {
-                Ok(fresh) => {
-                    let current = self.authority.load();
-                    if fresh.signer_id() != current.signer_id()
-                        || fresh.trust_bundle() != current.trust_bundle()
-                    {
-                        tracing::info!(signer = %fresh.signer_id(), roots = fresh.trust_bundle().len(), "the ca changed on disk");
-                        match BundleClientVerifier::build(fresh.trust_bundle()) {
-                            Ok(v) => verifier.0.store(Arc::new(v)),
-                            Err(e) => tracing::warn!(error = %e, "new trust bundle refused"),
-                        }
-                        self.authority.store(Arc::new(fresh));
-                        changed = true;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot re-read the ca state; keeping the last one")
-                }
+            let until_renewal = renew_at
+                .duration_since(self.clock.now())
+                .unwrap_or_default();
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = tokio::time::sleep(until_renewal) => {}
             }
+            let changed = self.reload(&verifier);
             if changed || self.clock.now() >= renew_at {
                 match self.server_cert() {
                     Ok((key, at)) => {
                         cert.0.store(key);
                         renew_at = at;
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot renew citadel's certificate"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot renew citadel's certificate");
+                        renew_at = self.clock.now() + SERVER_CERT_RETRY;
+                    }
                 }
             }
         }
+    }
+
+    /// Loads the state folder; if the signer or the bundle changed, swaps in the new CA and a
+    /// client verifier over its bundle. True if it changed.
+    fn reload(&self, verifier: &BundleClientVerifier) -> bool {
+        let fresh = match self.store.load() {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-read the ca state; keeping the last one");
+                return false;
+            }
+        };
+        let current = self.authority.load();
+        if fresh.signer_id() == current.signer_id()
+            && fresh.trust_bundle() == current.trust_bundle()
+        {
+            return false;
+        }
+        tracing::info!(signer = %fresh.signer_id(), roots = fresh.trust_bundle().len(), "the ca changed on disk");
+        match BundleClientVerifier::build(fresh.trust_bundle()) {
+            Ok(v) => verifier.0.store(Arc::new(v)),
+            Err(e) => tracing::warn!(error = %e, "new trust bundle refused"),
+        }
+        self.authority.store(Arc::new(fresh));
+        true
     }
 }

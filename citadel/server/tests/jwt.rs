@@ -3,56 +3,28 @@
 
 #[path = "shared/harness.rs"]
 mod harness;
+#[path = "shared/jwks.rs"]
+mod jwks;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use base64::Engine as _;
 use harness::{
     Harness, assert_refused, evil_csr, layout, leaf_identity, sign_request, start, web_id,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jwks::{b64, jwks_server};
 use rcgen::KeyPair;
 use rigging_citadel_server::{
     ClaimsMapping, DEFAULT_JWT_LEEWAY, JwksSource, JwtAuthenticator, JwtConfig,
 };
 use rigging_mesh_api::citadel::v1::sign_request::Credential;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const NOMAD_ISS: &str = "https://nomad.test:4646";
 const K8S_ISS: &str = "https://kubernetes.default.svc";
 const AUD: &str = "rigging-citadel";
 const KID: &str = "key-1";
-
-/// Serves `jwks` on 127.0.0.1:0 to every request; returns its URL.
-async fn jwks_server(jwks: Value) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let body = jwks.to_string();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}/.well-known/jwks.json")
-}
-
-fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
-}
 
 fn jwk_of(key: &KeyPair) -> Value {
     let raw = key.public_key_raw();

@@ -130,8 +130,11 @@ impl App {
                 None => text(
                     StatusCode::OK,
                     format!(
-                        "hello from {} {} ({})\n",
-                        self.id.service, self.id.version, self.id.instance
+                        "hello from {} {} ({}){}\n",
+                        self.id.service,
+                        self.id.version,
+                        self.id.instance,
+                        caller_note(req.headers())
                     ),
                 ),
             },
@@ -216,6 +219,20 @@ fn status(code: &str) -> Response<BoxBody> {
             format!("not a final status code: {code}\n"),
         ),
     }
+}
+
+/// `"; caller <spiffe id>"` when the mesh said who called (the `URI` element of the
+/// `x-forwarded-client-cert` header its proxy sets on mTLS connections), else nothing.
+pub(crate) fn caller_note(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-forwarded-client-cert")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(';')
+                .find_map(|element| element.trim().strip_prefix("URI="))
+        })
+        .map(|uri| format!("; caller {uri}"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -352,5 +369,16 @@ mod tests {
             .expect("body")
             .to_bytes();
         assert_eq!(body, "over h2");
+    }
+
+    #[test]
+    fn caller_note_names_the_uri_element() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(super::caller_note(&headers), "");
+        headers.insert(
+            "x-forwarded-client-cert",
+            http::HeaderValue::from_static("By=spiffe://td/svc/api;URI=spiffe://td/svc/web"),
+        );
+        assert_eq!(super::caller_note(&headers), "; caller spiffe://td/svc/web");
     }
 }

@@ -81,7 +81,7 @@ impl Frontend {
     /// Calls both backends at once and reports their answers.
     pub(crate) async fn report(&self, id: &AppIdentity, inbound: &HeaderMap) -> Response<BoxBody> {
         let (api, db) = tokio::join!(self.call_api(inbound), self.call_db());
-        let mut report = format!("{id}\n");
+        let mut report = format!("{id}{}\n", crate::http::caller_note(inbound));
         let api_ok = push_line(&mut report, "api", api);
         let db_ok = push_line(&mut report, "db ", db);
         let status = if api_ok && db_ok {

@@ -11,7 +11,8 @@ pub use catalog::{Catalog, CatalogError};
 pub use name::{NameError, ProxyId, ServiceName};
 pub use proxy::{Proxy, Upstream};
 pub use service::{
-    DEFAULT_CONNECT_TIMEOUT, Endpoint, Health, LbPolicy, Locality, Protocol, ProtocolError, Service,
+    DEFAULT_CONNECT_TIMEOUT, Endpoint, Health, LbPolicy, Locality, MutualTlsMode,
+    MutualTlsModeError, Protocol, ProtocolError, Service,
 };
 
 /// Metadata key under which the merge of several registries records which registry an endpoint came from.

@@ -92,6 +92,42 @@ impl LbPolicy {
     }
 }
 
+/// What a service's sidecar accepts on its inbound port when the mesh runs mTLS, with Consul's
+/// `MutualTLSMode` spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MutualTlsMode {
+    /// mTLS only.
+    #[default]
+    Strict,
+    /// mTLS or plaintext, while callers move into the mesh.
+    Permissive,
+}
+
+/// A mutual TLS mode name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown mutual tls mode {0:?}; expected strict or permissive")]
+pub struct MutualTlsModeError(pub String);
+
+impl MutualTlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Permissive => "permissive",
+        }
+    }
+}
+
+impl FromStr for MutualTlsMode {
+    type Err = MutualTlsModeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Strict, Self::Permissive]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| MutualTlsModeError(s.to_owned()))
+    }
+}
+
 /// Health of an endpoint, with Consul's check states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -139,6 +175,11 @@ pub struct Endpoint {
     pub health: Health,
     pub locality: Locality,
     pub metadata: BTreeMap<String, String>,
+    /// Whether `address` is a mesh sidecar's inbound listener (which speaks mTLS) rather than
+    /// the application itself. With mTLS on, callers only get sidecar endpoints, as Consul's
+    /// `/v1/health/connect/:service` only lists connect proxies.
+    #[serde(default)]
+    pub sidecar: bool,
 }
 
 /// A service and every endpoint known for it.
@@ -148,6 +189,10 @@ pub struct Service {
     pub protocol: Protocol,
     pub lb_policy: LbPolicy,
     pub connect_timeout: Duration,
+    /// Whether the service's sidecars also take plaintext connections (Consul's
+    /// `MutualTLSMode`).
+    #[serde(default)]
+    pub mutual_tls_mode: MutualTlsMode,
     pub endpoints: Vec<Endpoint>,
 }
 
@@ -159,6 +204,7 @@ impl Service {
             protocol,
             lb_policy: LbPolicy::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            mutual_tls_mode: MutualTlsMode::default(),
             endpoints: Vec::new(),
         }
     }

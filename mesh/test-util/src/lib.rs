@@ -21,6 +21,15 @@ pub fn endpoint(instance: &str, addr: &str, health: Health, zone: &str) -> Endpo
             zone: zone.to_owned(),
         },
         metadata: Default::default(),
+        sidecar: false,
+    }
+}
+
+/// Like [`endpoint`], for an instance reached through its sidecar (mTLS in a secured mesh).
+pub fn sidecar_endpoint(instance: &str, addr: &str, health: Health, zone: &str) -> Endpoint {
+    Endpoint {
+        sidecar: true,
+        ..endpoint(instance, addr, health, zone)
     }
 }
 

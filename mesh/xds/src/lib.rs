@@ -28,6 +28,38 @@ pub const HTTP_CONNECTION_MANAGER_NAME: &str = "envoy.filters.network.http_conne
 pub const TCP_PROXY_NAME: &str = "envoy.filters.network.tcp_proxy";
 pub const ROUTER_NAME: &str = "envoy.filters.http.router";
 
+/// Type URL of `envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`: mTLS from a
+/// proxy to the endpoints of a cluster.
+pub const UPSTREAM_TLS_CONTEXT: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+/// Type URL of `envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`: mTLS on a
+/// proxy's inbound listener.
+pub const DOWNSTREAM_TLS_CONTEXT: &str =
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+/// Type URL of `envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`.
+pub const TLS_INSPECTOR: &str =
+    "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
+/// Name of the TLS transport socket, as Envoy's well-known name.
+pub const TLS_TRANSPORT_SOCKET_NAME: &str = "envoy.transport_sockets.tls";
+/// Name of the listener filter that tells TLS from plaintext by the first bytes (permissive
+/// mTLS), as Envoy's well-known name.
+pub const TLS_INSPECTOR_NAME: &str = "envoy.filters.listener.tls_inspector";
+/// `filter_chain_match.transport_protocol` of a chain taking connections that start with a TLS
+/// ClientHello (set by the TLS inspector).
+pub const TRANSPORT_PROTOCOL_TLS: &str = "tls";
+/// `filter_chain_match.transport_protocol` of a chain taking plaintext connections.
+pub const TRANSPORT_PROTOCOL_RAW: &str = "raw_buffer";
+/// SDS name of the proxy's own workload certificate and key (its SVID from Citadel). Secrets
+/// are referenced by name only (no `sds_config`): the proxy holds them itself. Istio uses the
+/// same name.
+pub const WORKLOAD_CERT_SECRET: &str = "default";
+/// SDS name of the trust bundle (the roots that peers' SVIDs must chain to), as Istio names it.
+pub const TRUST_BUNDLE_SECRET: &str = "ROOTCA";
+/// Name of the plaintext transport socket, as Envoy's well-known name.
+pub const RAW_BUFFER_TRANSPORT_SOCKET_NAME: &str = "envoy.transport_sockets.raw_buffer";
+/// Same as [`TRANSPORT_PROTOCOL_RAW`].
+pub const TRANSPORT_PROTOCOL_RAW_BUFFER: &str = TRANSPORT_PROTOCOL_RAW;
+
 /// The resource types of the aggregated stream, in the order Envoy subscribes to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceType {

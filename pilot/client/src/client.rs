@@ -1,5 +1,6 @@
 //! The client task: connect, run one aggregated stream, reconnect with backoff; forever, until shutdown.
 
+mod connect;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -14,14 +15,12 @@ use http::Uri;
 use rigging_mesh_xds::ResourceType;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::{Channel, Endpoint};
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
-use crate::config::{
-    ClientConfig, HTTP2_KEEPALIVE_INTERVAL, HTTP2_KEEPALIVE_TIMEOUT, PILOT_CONNECT_TIMEOUT,
-};
+use crate::config::ClientConfig;
 use crate::status::ClientStatus;
+use connect::connect;
 use stream::StreamState;
 
 /// What applies the configuration the client receives: the proxy's data plane, or a test double.
@@ -71,6 +70,7 @@ impl std::fmt::Debug for XdsClient {
 }
 
 impl XdsClient {
+    /// A client for `config` feeding `sink`; nothing happens until [`run`](Self::run).
     pub fn new(config: ClientConfig, sink: Arc<dyn ConfigSink>) -> Self {
         let node = Node {
             id: config.node_id.clone(),
@@ -141,7 +141,7 @@ impl XdsClient {
     /// One connection and one stream, until the stream ends. `progressed` is set once a response
     /// arrived, so that the backoff starts over.
     async fn connect_and_stream(&mut self, progressed: &mut bool) -> Result<(), StreamError> {
-        let channel = connect(&self.config.pilot)
+        let channel = connect(&self.config)
             .await
             .map_err(|source| StreamError::Connect {
                 pilot: self.config.pilot.clone(),
@@ -160,7 +160,7 @@ impl XdsClient {
             .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
             .await?
             .into_inner();
-        info!(pilot = %self.config.pilot, node = %self.node.id, "xDS stream to pilot open");
+        info!(pilot = %self.config.pilot, node = %self.node.id, tls = self.config.tls.is_some(), "xDS stream to pilot open");
         self.status.send_modify(|s| s.connected = true);
         while let Some(resp) = inbound.message().await? {
             *progressed = true;
@@ -172,18 +172,6 @@ impl XdsClient {
         }
         Err(StreamError::Closed)
     }
-}
-
-/// Opens the channel to Pilot. The one place that knows how: TLS will be added here.
-async fn connect(pilot: &Uri) -> Result<Channel, tonic::transport::Error> {
-    Endpoint::from(pilot.clone())
-        .connect_timeout(PILOT_CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT)
-        .keep_alive_while_idle(true)
-        .connect()
-        .await
 }
 
 /// `error: cause: cause`, for one-line logs.

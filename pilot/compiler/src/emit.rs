@@ -1,5 +1,7 @@
 //! One function per emitted resource, each following `pilot/XDS.md`.
 
+mod tls;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::envoy::config::endpoint::v3::{
     Endpoint as XdsEndpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint::HostIdentifier,
 };
-use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, filter};
+use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, FilterChainMatch, filter};
 use envoy_types::pb::envoy::config::route::v3::{
     Route, RouteAction, RouteMatch, VirtualHost, route::Action, route_action::ClusterSpecifier,
     route_match::PathSpecifier,
@@ -37,28 +39,67 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::google::protobuf::{Duration as PbDuration, UInt32Value};
 use rigging_mesh_model::{
-    DEFAULT_CONNECT_TIMEOUT, Health, LbPolicy, Protocol, Proxy, Service, ServiceName, Upstream,
+    DEFAULT_CONNECT_TIMEOUT, Health, LbPolicy, MutualTlsMode, Protocol, Proxy, Service,
+    ServiceName, Upstream,
 };
 use rigging_mesh_xds::{
     Cluster, ClusterLoadAssignment, HTTP_CONNECTION_MANAGER, HTTP_CONNECTION_MANAGER_NAME,
     HTTP_PROTOCOL_OPTIONS, HTTP_PROTOCOL_OPTIONS_KEY, Listener, ROUTER, ROUTER_NAME,
-    RouteConfiguration, TCP_PROXY, TCP_PROXY_NAME, pack,
+    RouteConfiguration, TCP_PROXY, TCP_PROXY_NAME, TRANSPORT_PROTOCOL_RAW, TRANSPORT_PROTOCOL_TLS,
+    pack,
 };
 
-use crate::{DEFAULT_HTTP_ROUTE_TIMEOUT, LOCAL_APP_CLUSTER};
+use crate::{DEFAULT_HTTP_ROUTE_TIMEOUT, LOCAL_APP_CLUSTER, MeshSecurity};
 
 pub(crate) fn inbound_route_name(service: &ServiceName) -> String {
     format!("inbound:{service}")
 }
 
-pub(crate) fn inbound_listener(proxy: &Proxy, protocol: Protocol) -> Listener {
+/// The inbound listener; `mtls` is the service's mode in a secured mesh, `None` without
+/// security (plaintext).
+pub(crate) fn inbound_listener(
+    proxy: &Proxy,
+    protocol: Protocol,
+    mtls: Option<MutualTlsMode>,
+) -> Listener {
     let name = format!("inbound:{}", proxy.inbound);
     let filter = if protocol.is_http() {
         http_filter_for(&name, &inbound_route_name(&proxy.service))
     } else {
         tcp_filter_for(&name, LOCAL_APP_CLUSTER)
     };
-    listener(name, proxy.inbound, TrafficDirection::Inbound, filter)
+    let mut l = listener(name, proxy.inbound, TrafficDirection::Inbound, filter);
+    let Some(mode) = mtls else {
+        return l;
+    };
+    let plain = std::mem::take(&mut l.filter_chains);
+    let secured: Vec<FilterChain> = plain
+        .iter()
+        .cloned()
+        .map(|chain| FilterChain {
+            transport_socket: Some(tls::downstream_socket()),
+            ..chain
+        })
+        .collect();
+    l.filter_chains = match mode {
+        MutualTlsMode::Strict => secured,
+        MutualTlsMode::Permissive => {
+            l.listener_filters = vec![tls::tls_inspector()];
+            let on = |protocol: &str, chain: FilterChain| FilterChain {
+                filter_chain_match: Some(FilterChainMatch {
+                    transport_protocol: protocol.to_owned(),
+                    ..Default::default()
+                }),
+                ..chain
+            };
+            secured
+                .into_iter()
+                .map(|c| on(TRANSPORT_PROTOCOL_TLS, c))
+                .chain(plain.into_iter().map(|c| on(TRANSPORT_PROTOCOL_RAW, c)))
+                .collect()
+        }
+    };
+    l
 }
 
 pub(crate) fn outbound_listener(up: &Upstream, protocol: Protocol) -> Listener {
@@ -176,10 +217,13 @@ pub(crate) fn local_app_cluster(proxy: &Proxy, protocol: Protocol) -> Cluster {
     c
 }
 
+/// An upstream service's cluster; with `security`, its connections are mTLS to the service's
+/// SPIFFE ID.
 pub(crate) fn eds_cluster(
     name: &ServiceName,
     service: Option<&Service>,
     protocol: Protocol,
+    security: Option<&MeshSecurity>,
 ) -> Cluster {
     let (lb, timeout) = service
         .map(|s| (s.lb_policy, s.connect_timeout))
@@ -190,6 +234,7 @@ pub(crate) fn eds_cluster(
         eds_config: Some(ads()),
         service_name: String::new(),
     });
+    c.transport_socket = security.map(|sec| tls::upstream_socket(sec, name, protocol));
     c
 }
 
@@ -224,13 +269,21 @@ fn cluster(name: &str, protocol: Protocol, lb: LbPolicy, connect_timeout: Durati
 }
 
 /// Endpoints grouped by locality, localities in sorted order, endpoints in registry order.
+/// With `sidecars_only` (a secured mesh), only endpoints that are sidecars, since only those
+/// answer mTLS.
 pub(crate) fn load_assignment(
     name: &ServiceName,
     service: Option<&Service>,
+    sidecars_only: bool,
 ) -> ClusterLoadAssignment {
     let mut groups: Vec<LocalityLbEndpoints> = Vec::new();
     let mut endpoints: Vec<_> = service
-        .map(|s| s.endpoints.iter().collect())
+        .map(|s| {
+            s.endpoints
+                .iter()
+                .filter(|e| e.sidecar || !sidecars_only)
+                .collect()
+        })
         .unwrap_or_default();
     endpoints.sort_by(|a, b| a.locality.cmp(&b.locality));
     for ep in endpoints {

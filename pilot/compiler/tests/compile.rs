@@ -2,14 +2,26 @@
 //! `tests/golden/<case>.txt`. Set `UPDATE_GOLDEN=1` to rewrite the files after a deliberate change.
 #![allow(clippy::unwrap_used)]
 
+#[path = "compile/mtls.rs"]
+mod mtls;
 #[path = "compile/support.rs"]
 mod support;
 
 use std::path::PathBuf;
 
-use rigging_mesh_model::{Catalog, Health, Protocol, ProxyId};
-use rigging_pilot_compiler::{CompileError, compile};
+use rigging_mesh_model::{Catalog, Health, MutualTlsMode, Protocol, ProxyId};
+use rigging_mesh_spiffe::TrustDomain;
+use rigging_pilot_compiler::{CompileError, CompileOptions, MeshSecurity, compile};
 use support::*;
+
+/// The mesh of the secured cases: trust domain `rigging.local`, datacenter `dc1`.
+fn secured() -> CompileOptions {
+    CompileOptions {
+        security: Some(
+            MeshSecurity::new(TrustDomain::new("rigging.local").unwrap(), "dc1").unwrap(),
+        ),
+    }
+}
 
 fn demo_catalog() -> Catalog {
     catalog(
@@ -62,6 +74,21 @@ fn demo_catalog() -> Catalog {
     )
 }
 
+/// The demo mesh with sidecars: every instance behind its sidecar but `api-v2-2` (a plain
+/// registration, which a secured mesh must not send), and `db` in permissive mode.
+fn secured_catalog() -> Catalog {
+    let mut cat = demo_catalog();
+    for s in cat.services.values_mut() {
+        for e in &mut s.endpoints {
+            e.sidecar = e.instance != "api-v2-2";
+        }
+        if s.name.as_str() == "db" {
+            s.mutual_tls_mode = MutualTlsMode::Permissive;
+        }
+    }
+    cat
+}
+
 fn check(case: &str, text: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
@@ -94,21 +121,60 @@ fn check(case: &str, text: &str) {
 
 #[test]
 fn golden_web_proxy_with_http_tcp_grpc_and_missing_upstreams() {
-    let res = compile(&demo_catalog(), &ProxyId::new("web-1").unwrap()).unwrap();
+    let opts = CompileOptions::default();
+    let res = compile(&demo_catalog(), &ProxyId::new("web-1").unwrap(), &opts).unwrap();
     check("web-1", &render(&res));
 }
 
 #[test]
 fn golden_tcp_proxy_without_upstreams() {
-    let res = compile(&demo_catalog(), &ProxyId::new("db-1").unwrap()).unwrap();
+    let opts = CompileOptions::default();
+    let res = compile(&demo_catalog(), &ProxyId::new("db-1").unwrap(), &opts).unwrap();
     check("db-1", &render(&res));
+}
+
+/// Strict inbound mTLS, upstream mTLS per destination, only sidecar endpoints.
+#[test]
+fn golden_web_proxy_with_strict_mtls() {
+    let res = compile(
+        &secured_catalog(),
+        &ProxyId::new("web-1").unwrap(),
+        &secured(),
+    )
+    .unwrap();
+    check("web-1-mtls-strict", &render(&res));
+}
+
+/// Permissive inbound: the TLS inspector, a TLS chain and a plaintext chain.
+#[test]
+fn golden_tcp_proxy_with_permissive_mtls() {
+    let res = compile(
+        &secured_catalog(),
+        &ProxyId::new("db-1").unwrap(),
+        &secured(),
+    )
+    .unwrap();
+    check("db-1-mtls-permissive", &render(&res));
+}
+
+/// Sidecar flags and mTLS modes change nothing while security is off.
+#[test]
+fn without_security_sidecars_and_modes_change_nothing() {
+    let opts = CompileOptions::default();
+    for id in ["web-1", "db-1"] {
+        let id = ProxyId::new(id).unwrap();
+        assert_eq!(
+            compile(&secured_catalog(), &id, &opts),
+            compile(&demo_catalog(), &id, &opts)
+        );
+    }
 }
 
 #[test]
 fn unknown_proxy_is_an_error() {
     let id = ProxyId::new("nobody").unwrap();
     assert_eq!(
-        compile(&demo_catalog(), &id),
+        compile(&demo_catalog(), &id, &CompileOptions::default()),
         Err(CompileError::UnknownProxy(id))
     );
 }
@@ -127,16 +193,32 @@ mod properties {
         TcpProxy, tcp_proxy::ClusterSpecifier as TcpCluster,
     };
     use proptest::prelude::*;
-    use rigging_mesh_model::{Catalog, Health, Protocol, ProxyId};
+    use rigging_mesh_model::{Catalog, Health, MutualTlsMode, Protocol, ProxyId};
     use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, ResourceType, TCP_PROXY, unpack};
-    use rigging_pilot_compiler::{ProxyResources, compile};
+    use rigging_pilot_compiler::{CompileOptions, ProxyResources, compile};
 
+    use super::mtls;
     use super::support::*;
 
     const NAMES: [&str; 5] = ["a", "b", "c", "d", "e"];
 
     fn arb_protocol() -> impl Strategy<Value = Protocol> {
         prop::sample::select(Protocol::ALL.to_vec())
+    }
+
+    fn arb_mode() -> impl Strategy<Value = MutualTlsMode> {
+        prop::sample::select(vec![MutualTlsMode::Strict, MutualTlsMode::Permissive])
+    }
+
+    /// No security, or the mesh of the secured goldens.
+    fn arb_options() -> impl Strategy<Value = CompileOptions> {
+        prop::bool::ANY.prop_map(|on| {
+            if on {
+                super::secured()
+            } else {
+                CompileOptions::default()
+            }
+        })
     }
 
     fn arb_health() -> impl Strategy<Value = Health> {
@@ -148,13 +230,15 @@ mod properties {
         ])
     }
 
-    /// Services a..e with random protocols and endpoints; one proxy per service with a random
-    /// subset of the others (and possibly unknown ones) as upstreams.
+    /// Services a..e with random protocols, mTLS modes and endpoints (sidecars or not); one
+    /// proxy per service with a random subset of the others (and possibly unknown ones) as
+    /// upstreams.
     fn arb_catalog() -> impl Strategy<Value = Catalog> {
         let services = prop::collection::vec(
             (
                 arb_protocol(),
-                prop::collection::vec((arb_health(), 0u8..3), 0..5),
+                arb_mode(),
+                prop::collection::vec((arb_health(), 0u8..3, prop::bool::ANY), 0..5),
             ),
             NAMES.len(),
         );
@@ -163,21 +247,25 @@ mod properties {
         (services, upstreams).prop_map(|(services, upstreams)| {
             let mut port = 30000u16;
             let mut svcs = Vec::new();
-            for (i, (protocol, eps)) in services.into_iter().enumerate() {
+            for (i, (protocol, mode, eps)) in services.into_iter().enumerate() {
                 let eps = eps
                     .into_iter()
                     .enumerate()
-                    .map(|(j, (h, zone))| {
+                    .map(|(j, (h, zone, sidecar))| {
                         port += 1;
-                        endpoint(
+                        let mut e = endpoint(
                             &format!("{}-{j}", NAMES[i]),
                             &format!("127.0.0.1:{port}"),
                             h,
                             &zone.to_string(),
-                        )
+                        );
+                        e.sidecar = sidecar;
+                        e
                     })
                     .collect();
-                svcs.push(service(NAMES[i], protocol, eps));
+                let mut s = service(NAMES[i], protocol, eps);
+                s.mutual_tls_mode = mode;
+                svcs.push(s);
             }
             let names7 = ["a", "b", "c", "d", "e", "unknown-x", "unknown-y"];
             let proxies = upstreams
@@ -244,11 +332,36 @@ mod properties {
         (rds, clusters)
     }
 
+    /// Everything compiled for every proxy of `cat` converts into the proxy's own config, and
+    /// every reference resolves.
+    fn proxy_accepts(cat: &Catalog, opts: &CompileOptions) -> Result<(), TestCaseError> {
+        for p in cat.proxies.values() {
+            let res = compile(cat, &p.id, opts).unwrap();
+            let mut config = rigging_proxy_config::ProxyConfig::default();
+            for ty in ResourceType::ALL {
+                let any = res.packed(ty).into_any();
+                config = config
+                    .with_resources(ty, &any)
+                    .map_err(|e| TestCaseError::fail(format!("{ty} refused: {e}")))?;
+            }
+            prop_assert_eq!(config.listeners.len(), res.listeners.len());
+            prop_assert!(
+                config.check_references().is_empty(),
+                "{:?}",
+                config.check_references()
+            );
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
-        fn only_declared_upstreams_and_every_reference_resolves(cat in arb_catalog()) {
+        fn only_declared_upstreams_and_every_reference_resolves(
+            cat in arb_catalog(),
+            opts in arb_options(),
+        ) {
             for p in cat.proxies.values() {
-                let res = compile(&cat, &p.id).unwrap();
+                let res = compile(&cat, &p.id, &opts).unwrap();
                 let n = p.upstreams.len();
                 prop_assert_eq!(res.listeners.len(), 1 + n);
                 prop_assert_eq!(res.clusters.len(), 1 + n);
@@ -269,7 +382,12 @@ mod properties {
                         .services
                         .values()
                         .find(|s| s.name.as_str() == cla.cluster_name)
-                        .map_or(0, |s| s.endpoints.len());
+                        .map_or(0, |s| {
+                            s.endpoints
+                                .iter()
+                                .filter(|e| e.sidecar || opts.security.is_none())
+                                .count()
+                        });
                     prop_assert_eq!(sent, known);
                 }
             }
@@ -278,25 +396,60 @@ mod properties {
         /// Everything Pilot compiles, our proxy accepts, and every reference resolves.
         #[test]
         fn the_proxy_accepts_everything_compiled(cat in arb_catalog()) {
+            proxy_accepts(&cat, &CompileOptions::default())?;
+        }
+
+        /// The same for a secured mesh: mTLS on every inbound listener and upstream cluster.
+        #[test]
+        fn the_proxy_accepts_everything_compiled_with_mtls(cat in arb_catalog()) {
+            proxy_accepts(&cat, &super::secured())?;
+        }
+
+        /// With security, every upstream cluster originates mTLS to its destination's SPIFFE ID,
+        /// no endpoint but a sidecar is sent, and the inbound listener follows the service's mode.
+        #[test]
+        fn secured_mesh_speaks_mtls_to_sidecars_only(cat in arb_catalog()) {
+            let opts = super::secured();
             for p in cat.proxies.values() {
-                let res = compile(&cat, &p.id).unwrap();
-                let mut config = rigging_proxy_config::ProxyConfig::default();
-                for ty in ResourceType::ALL {
-                    let any = res.packed(ty).into_any();
-                    config = config
-                        .with_resources(ty, &any)
-                        .map_err(|e| TestCaseError::fail(format!("{ty} refused: {e}")))?;
+                let res = compile(&cat, &p.id, &opts).unwrap();
+                for c in &res.clusters {
+                    if c.name == "local_app" {
+                        prop_assert!(c.transport_socket.is_none(), "local_app stays plaintext");
+                        continue;
+                    }
+                    mtls::check_upstream(c)?;
                 }
-                prop_assert_eq!(config.listeners.len(), res.listeners.len());
-                prop_assert!(config.check_references().is_empty(), "{:?}", config.check_references());
+                for cla in &res.endpoints {
+                    let sidecars: BTreeSet<String> = cat
+                        .services
+                        .values()
+                        .filter(|s| s.name.as_str() == cla.cluster_name)
+                        .flat_map(|s| &s.endpoints)
+                        .filter(|e| e.sidecar)
+                        .map(|e| e.address.to_string())
+                        .collect();
+                    for addr in mtls::addresses(cla) {
+                        prop_assert!(sidecars.contains(&addr), "{addr} is not a sidecar of {}", cla.cluster_name);
+                    }
+                }
+                let mode = cat.service(&p.service).map(|s| s.mutual_tls_mode).unwrap_or_default();
+                for l in &res.listeners {
+                    if l.name.starts_with("outbound:") {
+                        prop_assert!(l.listener_filters.is_empty());
+                        prop_assert!(l.filter_chains.iter().all(|c| c.transport_socket.is_none()));
+                    } else {
+                        mtls::check_inbound(l, mode)?;
+                    }
+                }
             }
         }
 
         #[test]
         fn versions_are_deterministic_and_track_content(cat in arb_catalog()) {
             let id = ProxyId::new("a-proxy").unwrap();
-            let one = compile(&cat, &id).unwrap();
-            let two = compile(&cat.clone(), &id).unwrap();
+            let opts = CompileOptions::default();
+            let one = compile(&cat, &id, &opts).unwrap();
+            let two = compile(&cat.clone(), &id, &opts).unwrap();
             for ty in ResourceType::ALL {
                 prop_assert_eq!(one.packed(ty), two.packed(ty));
             }
@@ -304,7 +457,7 @@ mod properties {
             let first_up = changed.proxies.get(&id).and_then(|p| p.upstreams.first()).cloned();
             if let Some(s) = first_up.and_then(|up| changed.services.get_mut(&up.service)) {
                 s.endpoints.push(endpoint("new-1", "127.0.0.2:1", Health::Passing, "z"));
-                let three = compile(&changed, &id).unwrap();
+                let three = compile(&changed, &id, &opts).unwrap();
                 prop_assert_ne!(
                     one.packed(ResourceType::Endpoint).version,
                     three.packed(ResourceType::Endpoint).version

@@ -13,17 +13,20 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 use futures::Stream;
 use rigging_mesh_model::ProxyId;
+use rigging_mesh_spiffe::TrustDomain;
 use rigging_mesh_xds::ResourceType;
 use rigging_pilot_compiler::CompileError;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::Snapshot;
 use crate::cache::{Own, ProxyView};
+use crate::identity::PeerIdentity;
 use crate::metrics::{Metrics, TypeLabel};
 use crate::status::StatusRegistry;
+use crate::tls::{self, PeerInfo};
 
 /// Responses queued per stream before the stream task waits for the proxy to read.
 const RESPONSE_QUEUE: usize = 16;
@@ -39,19 +42,34 @@ pub(crate) struct Ads {
     pub status: Arc<StatusRegistry>,
     pub metrics: Arc<Metrics>,
     pub stop: watch::Receiver<bool>,
+    /// Set when xDS is served over mTLS: each stream's certificate must then name the service
+    /// of the proxy it asks for, in this trust domain.
+    pub trust_domain: Option<TrustDomain>,
 }
 
-pub(crate) async fn serve(listener: TcpListener, ads: Ads) {
+/// Serves the aggregated stream on `listener`, over TLS with `tls`, until `ads.stop`.
+pub(crate) async fn serve(listener: TcpListener, ads: Ads, tls: Option<Arc<rustls::ServerConfig>>) {
     let mut stop = ads.stop.clone();
-    let incoming = TcpListenerStream::new(listener);
-    let result = tonic::transport::Server::builder()
+    let shutdown = async move {
+        stopped(&mut stop).await;
+    };
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE))
         .tcp_nodelay(true)
-        .add_service(AggregatedDiscoveryServiceServer::new(ads))
-        .serve_with_incoming_shutdown(incoming, async move {
-            stopped(&mut stop).await;
-        })
-        .await;
+        .add_service(AggregatedDiscoveryServiceServer::new(ads));
+    let result = match tls {
+        None => {
+            router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .await
+        }
+        Some(config) => {
+            let incoming = ReceiverStream::new(tls::accept(listener, config));
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    };
     if let Err(e) = result {
         tracing::error!(error = %e, "xDS server failed");
     }
@@ -66,12 +84,26 @@ impl AggregatedDiscoveryService for Ads {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let tls_peer = request.extensions().get::<PeerInfo>().cloned();
         let peer = request
             .remote_addr()
+            .or_else(|| tls_peer.as_ref().and_then(|p| p.remote))
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let identity = match &self.trust_domain {
+            None => None,
+            Some(td) => {
+                let chain = tls_peer.as_ref().and_then(|p| p.chain.as_deref());
+                let identity = PeerIdentity::from_chain(td.clone(), chain).map_err(|e| {
+                    tracing::warn!(%peer, error = %e, "xDS stream refused");
+                    e.to_status()
+                })?;
+                Some(identity)
+            }
+        };
         let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
         let conn = Connection {
             proxy: None,
+            identity,
             peer,
             subs: HashMap::new(),
             view: None,
@@ -110,6 +142,8 @@ struct Subscription {
 
 struct Connection {
     proxy: Option<ProxyId>,
+    /// What the client certificate proved, on a TLS listener; `None` on a plaintext one.
+    identity: Option<PeerIdentity>,
     peer: String,
     subs: HashMap<ResourceType, Subscription>,
     /// The proxy's view of one snapshot version, reused by every type's push.
@@ -134,8 +168,7 @@ impl Connection {
                     Ok(Some(req)) => {
                         let snap = snapshots.borrow().clone();
                         if let Err(status) = self.on_request(req, &snap).await {
-                            tracing::warn!(peer = %self.peer, reason = %status.message(), "closing xDS stream");
-                            let _ = self.tx.send(Err(status)).await;
+                            self.close(status).await;
                             break;
                         }
                     }
@@ -150,7 +183,10 @@ impl Connection {
                         break;
                     }
                     let snap = snapshots.borrow_and_update().clone();
-                    self.push_changed(&snap).await;
+                    if let Err(status) = self.push_changed(&snap).await {
+                        self.close(status).await;
+                        break;
+                    }
                 }
                 () = stopped(&mut stop) => break,
             }
@@ -162,6 +198,37 @@ impl Connection {
         }
     }
 
+    /// Ends the stream with `status`; the proxy sees it as the stream's error.
+    async fn close(&mut self, status: Status) {
+        let proxy = self.proxy.as_ref().map(ProxyId::as_str).unwrap_or("");
+        // A refused identity was logged where it was found, with its fields; a proxy that went
+        // away needs no warning.
+        if matches!(status.code(), Code::Cancelled | Code::PermissionDenied) {
+            tracing::debug!(proxy, peer = %self.peer, reason = %status.message(), "closing xDS stream");
+        } else {
+            tracing::warn!(proxy, peer = %self.peer, reason = %status.message(), "closing xDS stream");
+        }
+        let _ = self.tx.send(Err(status)).await;
+    }
+
+    /// On a TLS listener, whether the client's certificate may have `id`'s configuration in
+    /// `snap`. A proxy no registry knows yet is checked once it appears (nothing is sent to it
+    /// before).
+    fn authorize(&self, id: &ProxyId, snap: &Snapshot) -> Result<(), Status> {
+        let (Some(identity), Some(proxy)) = (&self.identity, snap.catalog.proxy(id)) else {
+            return Ok(());
+        };
+        identity.authorize(proxy).map_err(|e| {
+            tracing::warn!(proxy = %id, peer = %self.peer, spiffe_id = %identity.id(), error = %e, "xDS stream refused: certificate of another service");
+            // Only a stream already registered as the proxy's may mark its status.
+            if self.proxy.is_some() {
+                self.status
+                    .update(id.as_str(), |p| p.problem = Some(e.to_string()));
+            }
+            e.to_status()
+        })
+    }
+
     async fn on_request(&mut self, req: DiscoveryRequest, snap: &Snapshot) -> Result<(), Status> {
         if self.proxy.is_none() {
             let node = req.node.as_ref().ok_or_else(|| {
@@ -169,6 +236,9 @@ impl Connection {
             })?;
             let id = ProxyId::new(node.id.clone())
                 .map_err(|e| Status::invalid_argument(format!("node.id: {e}")))?;
+            // Before the stream counts as the proxy's, so a foreign certificate leaves no trace
+            // in the proxy's status.
+            self.authorize(&id, snap)?;
             tracing::info!(proxy = %id, peer = %self.peer, "proxy connected");
             self.status.connected(id.as_str(), &self.peer);
             self.metrics.connected.inc();
@@ -224,12 +294,13 @@ impl Connection {
         Ok(())
     }
 
-    async fn push_changed(&mut self, snap: &Snapshot) {
+    async fn push_changed(&mut self, snap: &Snapshot) -> Result<(), Status> {
         for ty in ResourceType::ALL {
-            if self.subs.contains_key(&ty) && self.send(ty, snap, false).await.is_err() {
-                return;
+            if self.subs.contains_key(&ty) {
+                self.send(ty, snap, false).await?;
             }
         }
+        Ok(())
     }
 
     /// Sends the proxy's resources of `ty` if their version changed (or always, with `force`).
@@ -238,6 +309,8 @@ impl Connection {
             return Ok(());
         };
         if self.view.as_ref().is_none_or(|(v, _)| *v != snap.version) {
+            // Every snapshot: the proxy may have appeared, or moved to another service.
+            self.authorize(&proxy, snap)?;
             let view = snap
                 .catalog
                 .proxy(&proxy)

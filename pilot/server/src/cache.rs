@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
-use rigging_mesh_model::{Catalog, Protocol, Proxy, ServiceName};
+use rigging_mesh_model::{Catalog, MutualTlsMode, Protocol, Proxy, ServiceName};
 use rigging_mesh_xds::{ResourceType, pack};
 use rigging_pilot_compiler::{
-    ProxyResources, combine_version, compile_own, compile_upstream, content_hash, outbound_listener,
+    CompileOptions, ProxyResources, combine_version, compile_own, compile_upstream, content_hash,
+    outbound_listener,
 };
 
 /// One resource, encoded once, with its hash.
@@ -47,8 +48,8 @@ pub(crate) struct SharedUpstream {
 }
 
 impl SharedUpstream {
-    fn build(catalog: &Catalog, name: &ServiceName) -> Arc<Self> {
-        let up = compile_upstream(catalog, name);
+    fn build(catalog: &Catalog, name: &ServiceName, opts: &CompileOptions) -> Arc<Self> {
+        let up = compile_upstream(catalog, name, opts);
         Arc::new(Self {
             protocol: up.protocol,
             route: up
@@ -64,20 +65,22 @@ impl SharedUpstream {
     }
 }
 
-/// Every service of one snapshot, packed as an upstream.
+/// Every service of one snapshot, packed as an upstream, and the options it was compiled with.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     upstreams: HashMap<ServiceName, Arc<SharedUpstream>>,
+    opts: Arc<CompileOptions>,
 }
 
 impl Shared {
-    pub(crate) fn build(catalog: &Catalog) -> Self {
+    pub(crate) fn build(catalog: &Catalog, opts: Arc<CompileOptions>) -> Self {
         Self {
             upstreams: catalog
                 .services
                 .keys()
-                .map(|n| (n.clone(), SharedUpstream::build(catalog, n)))
+                .map(|n| (n.clone(), SharedUpstream::build(catalog, n, &opts)))
                 .collect(),
+            opts,
         }
     }
 
@@ -86,14 +89,18 @@ impl Shared {
         self.upstreams
             .get(name)
             .cloned()
-            .unwrap_or_else(|| SharedUpstream::build(catalog, name))
+            .unwrap_or_else(|| SharedUpstream::build(catalog, name, &self.opts))
     }
 }
+
+/// What a proxy's own resources are built from besides the options: its registration, its
+/// own and its upstreams' protocols, and (with security) its service's mTLS mode.
+type OwnKey = (Proxy, Vec<Protocol>, Option<MutualTlsMode>);
 
 /// A proxy's own resources, and what they were built from.
 #[derive(Debug)]
 pub(crate) struct Own {
-    key: (Proxy, Vec<Protocol>),
+    key: OwnKey,
     listeners: Vec<Arc<Packed>>,
     routes: Vec<Arc<Packed>>,
     clusters: Vec<Arc<Packed>>,
@@ -125,15 +132,18 @@ impl ProxyView {
             .iter()
             .map(|u| shared.upstream(catalog, &u.service))
             .collect();
-        let own_protocol = catalog
-            .service(&proxy.service)
-            .map(|s| s.protocol)
-            .unwrap_or_default();
+        let own_service = catalog.service(&proxy.service);
+        let own_protocol = own_service.map(|s| s.protocol).unwrap_or_default();
         let mut protocols = vec![own_protocol];
         protocols.extend(ups.iter().map(|u| u.protocol));
-        let key = (proxy.clone(), protocols);
+        let mode = shared
+            .opts
+            .security
+            .as_ref()
+            .map(|_| own_service.map(|s| s.mutual_tls_mode).unwrap_or_default());
+        let key = (proxy.clone(), protocols, mode);
         if own.as_ref().is_none_or(|o| o.key != key) {
-            *own = Some(build_own(catalog, proxy, &ups, key));
+            *own = Some(build_own(catalog, proxy, &ups, key, &shared.opts));
         }
         let Some(own) = own.as_ref() else {
             return Self::default();
@@ -174,14 +184,15 @@ fn build_own(
     catalog: &Catalog,
     proxy: &Proxy,
     ups: &[Arc<SharedUpstream>],
-    key: (Proxy, Vec<Protocol>),
+    key: OwnKey,
+    opts: &CompileOptions,
 ) -> Own {
     let ProxyResources {
         listeners,
         routes,
         clusters,
         endpoints: _,
-    } = compile_own(catalog, proxy);
+    } = compile_own(catalog, proxy, opts);
     let mut packed_listeners: Vec<Arc<Packed>> = listeners
         .iter()
         .map(|l| Packed::new(ResourceType::Listener, &l.name, l))
@@ -217,8 +228,16 @@ fn index(ty: ResourceType) -> usize {
 mod tests {
     use super::*;
     use rigging_mesh_model::{Health, ProxyId};
-    use rigging_mesh_test_util::{catalog, endpoint, proxy, service};
-    use rigging_pilot_compiler::compile;
+    use rigging_mesh_spiffe::TrustDomain;
+    use rigging_mesh_test_util::{catalog, endpoint, proxy, service, sidecar_endpoint};
+    use rigging_pilot_compiler::{MeshSecurity, compile};
+
+    fn secured() -> Arc<CompileOptions> {
+        let td = TrustDomain::new("rigging.local").unwrap();
+        Arc::new(CompileOptions {
+            security: Some(MeshSecurity::new(td, "dc1").unwrap()),
+        })
+    }
 
     fn demo() -> Catalog {
         catalog(
@@ -227,7 +246,10 @@ mod tests {
                 service(
                     "api",
                     Protocol::Grpc,
-                    vec![endpoint("api-1", "127.0.0.1:21001", Health::Passing, "a")],
+                    vec![
+                        endpoint("api-1", "127.0.0.1:21001", Health::Passing, "a"),
+                        sidecar_endpoint("api-2", "127.0.0.1:21002", Health::Passing, "a"),
+                    ],
                 ),
                 service("db", Protocol::Tcp, vec![]),
             ],
@@ -241,22 +263,59 @@ mod tests {
         )
     }
 
-    /// The shared, cached assembly sends exactly what the pure compiler compiles.
+    /// The shared, cached assembly sends exactly what the pure compiler compiles, in a
+    /// plaintext and in a secured mesh.
     #[test]
     fn view_equals_the_compiler_output() {
         let cat = demo();
         let id = ProxyId::new("web-1").unwrap();
-        let shared = Shared::build(&cat);
-        let mut own = None;
-        let view = ProxyView::build(&cat, &shared, cat.proxy(&id).unwrap(), &mut own);
-        let compiled = compile(&cat, &id).unwrap();
-        for ty in ResourceType::ALL {
-            let want = compiled.packed(ty);
-            let (version, items) = view.select(ty, &[]);
-            let got: Vec<Any> = items.iter().map(|p| p.any.clone()).collect();
-            assert_eq!(got, want.clone().into_any(), "{ty}");
-            assert_eq!(version, want.version, "{ty}");
+        for opts in [Arc::default(), secured()] {
+            let shared = Shared::build(&cat, opts.clone());
+            let mut own = None;
+            let view = ProxyView::build(&cat, &shared, cat.proxy(&id).unwrap(), &mut own);
+            let compiled = compile(&cat, &id, &opts).unwrap();
+            for ty in ResourceType::ALL {
+                let want = compiled.packed(ty);
+                let (version, items) = view.select(ty, &[]);
+                let got: Vec<Any> = items.iter().map(|p| p.any.clone()).collect();
+                assert_eq!(got, want.clone().into_any(), "{ty} {opts:?}");
+                assert_eq!(version, want.version, "{ty} {opts:?}");
+            }
         }
+    }
+
+    /// With security, a change of the proxy's own mTLS mode rebuilds its inbound listener.
+    #[test]
+    fn own_mode_change_rebuilds_the_inbound_listener() {
+        let mut cat = demo();
+        let id = ProxyId::new("web-1").unwrap();
+        let opts = secured();
+        let mut own = None;
+        let _ = ProxyView::build(
+            &cat,
+            &Shared::build(&cat, opts.clone()),
+            cat.proxy(&id).unwrap(),
+            &mut own,
+        );
+        let first = own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0]));
+        cat.services
+            .get_mut(&rigging_mesh_test_util::name("web"))
+            .unwrap()
+            .mutual_tls_mode = MutualTlsMode::Permissive;
+        let view = ProxyView::build(
+            &cat,
+            &Shared::build(&cat, opts.clone()),
+            cat.proxy(&id).unwrap(),
+            &mut own,
+        );
+        assert_ne!(own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0])), first);
+        assert_eq!(
+            view.select(ResourceType::Listener, &[]).0,
+            compile(&cat, &id, &opts)
+                .unwrap()
+                .packed(ResourceType::Listener)
+                .version
+        );
     }
 
     #[test]
@@ -266,7 +325,7 @@ mod tests {
         let mut own = None;
         let _ = ProxyView::build(
             &cat,
-            &Shared::build(&cat),
+            &Shared::build(&cat, Arc::default()),
             cat.proxy(&id).unwrap(),
             &mut own,
         );
@@ -280,7 +339,7 @@ mod tests {
             .clear();
         let _ = ProxyView::build(
             &cat,
-            &Shared::build(&cat),
+            &Shared::build(&cat, Arc::default()),
             cat.proxy(&id).unwrap(),
             &mut own,
         );
@@ -293,14 +352,14 @@ mod tests {
             .protocol = Protocol::Http;
         let view = ProxyView::build(
             &cat,
-            &Shared::build(&cat),
+            &Shared::build(&cat, Arc::default()),
             cat.proxy(&id).unwrap(),
             &mut own,
         );
         assert_ne!(own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0])), first);
         assert_eq!(
             view.select(ResourceType::Listener, &[]).0,
-            compile(&cat, &id)
+            compile(&cat, &id, &CompileOptions::default())
                 .unwrap()
                 .packed(ResourceType::Listener)
                 .version

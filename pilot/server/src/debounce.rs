@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rigging_mesh_model::Catalog;
+use rigging_pilot_compiler::CompileOptions;
 
 use crate::cache::Shared;
 use tokio::sync::watch;
@@ -20,8 +21,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(version: u64, catalog: Arc<Catalog>) -> Self {
-        let shared = Shared::build(&catalog);
+    pub(crate) fn new(version: u64, catalog: Arc<Catalog>, opts: Arc<CompileOptions>) -> Self {
+        let shared = Shared::build(&catalog, opts);
         Self {
             version,
             catalog,
@@ -36,9 +37,10 @@ pub(crate) fn spawn(
     mut input: watch::Receiver<Arc<Catalog>>,
     quiet: Duration,
     max: Duration,
+    opts: Arc<CompileOptions>,
 ) -> (watch::Receiver<Arc<Snapshot>>, JoinHandle<()>) {
     let first = input.borrow_and_update().clone();
-    let (tx, rx) = watch::channel(Arc::new(Snapshot::new(1, first)));
+    let (tx, rx) = watch::channel(Arc::new(Snapshot::new(1, first, opts.clone())));
     let task = tokio::spawn(async move {
         let mut version = 1;
         while input.changed().await.is_ok() {
@@ -59,7 +61,10 @@ pub(crate) fn spawn(
             }
             version += 1;
             tracing::debug!(version, "catalog changed");
-            if tx.send(Arc::new(Snapshot::new(version, catalog))).is_err() {
+            if tx
+                .send(Arc::new(Snapshot::new(version, catalog, opts.clone())))
+                .is_err()
+            {
                 return;
             }
         }
@@ -83,7 +88,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn burst_becomes_one_snapshot() {
         let (tx, rx) = watch::channel(Arc::new(Catalog::default()));
-        let (mut out, _task) = spawn(rx, Duration::from_millis(100), Duration::from_secs(1));
+        let (mut out, _task) = spawn(
+            rx,
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            Arc::default(),
+        );
         assert_eq!(out.borrow_and_update().version, 1);
         for name in ["a", "b", "c", "d"] {
             tx.send(with_service(name)).unwrap();
@@ -102,7 +112,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn endless_burst_is_cut_at_max() {
         let (tx, rx) = watch::channel(Arc::new(Catalog::default()));
-        let (mut out, _task) = spawn(rx, Duration::from_millis(100), Duration::from_millis(500));
+        let (mut out, _task) = spawn(
+            rx,
+            Duration::from_millis(100),
+            Duration::from_millis(500),
+            Arc::default(),
+        );
         let start = Instant::now();
         let writer = tokio::spawn(async move {
             for i in 0..100 {
@@ -122,7 +137,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn unchanged_catalog_is_not_republished() {
         let (tx, rx) = watch::channel(with_service("a"));
-        let (mut out, _task) = spawn(rx, Duration::from_millis(10), Duration::from_millis(50));
+        let (mut out, _task) = spawn(
+            rx,
+            Duration::from_millis(10),
+            Duration::from_millis(50),
+            Arc::default(),
+        );
         out.borrow_and_update();
         tx.send(with_service("a")).unwrap();
         let r = tokio::time::timeout(Duration::from_millis(500), out.changed()).await;

@@ -2,20 +2,25 @@
 //!
 //! The catalog arrives as `watch` state; bursts of changes are debounced into numbered
 //! snapshots; each connected proxy's stream compiles its own resources from the newest
-//! snapshot and sends only the types whose version changed.
+//! snapshot and sends only the types whose version changed. With TLS, the xDS port takes only
+//! mTLS clients, and each stream only gets the configuration of its certificate's service.
 
 mod ads;
 mod cache;
 mod debounce;
 mod debug;
+mod identity;
 mod metrics;
 mod status;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rigging_mesh_model::Catalog;
+use rigging_pilot_compiler::CompileOptions;
+pub use rigging_pilot_compiler::MeshSecurity;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,10 +48,22 @@ pub const DEFAULT_DEBOUNCE_MAX: Duration = Duration::from_secs(1);
 /// Where and how Pilot serves.
 #[derive(Debug, Clone)]
 pub struct PilotOptions {
+    /// The xDS (gRPC) listener.
     pub xds_addr: SocketAddr,
+    /// The debug and metrics (HTTP) listener.
     pub debug_addr: SocketAddr,
+    /// Quiet time after a catalog change before a push.
     pub debounce: Duration,
+    /// Longest a push waits while changes keep coming.
     pub debounce_max: Duration,
+    /// The mesh's identity layout: `Some` compiles mTLS between proxies (see `pilot/XDS.md`),
+    /// `None` a plaintext mesh.
+    pub security: Option<MeshSecurity>,
+    /// Serves xDS over TLS with this config instead of plaintext; build it with
+    /// `rigging_mesh_spiffe::config::server_config` (client certificates mandatory). Each
+    /// stream then only gets the configuration of its certificate's service, which needs
+    /// `security` for the trust domain.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for PilotOptions {
@@ -56,6 +73,8 @@ impl Default for PilotOptions {
             debug_addr: DEFAULT_DEBUG_ADDR,
             debounce: DEFAULT_DEBOUNCE,
             debounce_max: DEFAULT_DEBOUNCE_MAX,
+            security: None,
+            tls: None,
         }
     }
 }
@@ -76,6 +95,10 @@ pub enum PilotError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "xDS over tls needs the mesh security settings: the trust domain decides which proxy a certificate may configure"
+    )]
+    TlsWithoutSecurity,
 }
 
 /// Extra facts for the debug endpoints (registry health), supplied by whoever runs Pilot.
@@ -99,6 +122,11 @@ pub async fn start(
     catalog: watch::Receiver<Arc<Catalog>>,
     registries: Option<RegistryReport>,
 ) -> Result<PilotHandle, PilotError> {
+    let trust_domain = match (&opts.tls, &opts.security) {
+        (Some(_), None) => return Err(PilotError::TlsWithoutSecurity),
+        (Some(_), Some(sec)) => Some(sec.trust_domain().clone()),
+        (None, _) => None,
+    };
     let xds = TcpListener::bind(opts.xds_addr)
         .await
         .map_err(|source| PilotError::BindXds {
@@ -121,7 +149,11 @@ pub async fn start(
         source,
     })?;
 
-    let (snapshots, debounce_task) = debounce::spawn(catalog, opts.debounce, opts.debounce_max);
+    let compile_opts = Arc::new(CompileOptions {
+        security: opts.security.clone(),
+    });
+    let (snapshots, debounce_task) =
+        debounce::spawn(catalog, opts.debounce, opts.debounce_max, compile_opts);
     let status = Arc::new(StatusRegistry::default());
     let metrics = Arc::new(metrics::Metrics::default());
     let mut registry = prometheus_client::registry::Registry::default();
@@ -133,8 +165,9 @@ pub async fn start(
         status: status.clone(),
         metrics: metrics.clone(),
         stop: stop_rx.clone(),
+        trust_domain,
     };
-    let xds_task = tokio::spawn(ads::serve(xds, ads));
+    let xds_task = tokio::spawn(ads::serve(xds, ads, opts.tls.clone()));
     let debug_task = tokio::spawn(debug::serve(
         debug,
         debug::DebugState {
@@ -146,7 +179,7 @@ pub async fn start(
         },
         stop_rx,
     ));
-    tracing::info!(%xds_addr, %debug_addr, "pilot serving");
+    tracing::info!(%xds_addr, %debug_addr, tls = opts.tls.is_some(), mtls_mesh = opts.security.is_some(), "pilot serving");
     Ok(PilotHandle {
         xds_addr,
         debug_addr,

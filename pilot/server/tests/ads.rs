@@ -55,6 +55,7 @@ async fn pilot(cat: Catalog) -> (PilotHandle, watch::Sender<Arc<Catalog>>) {
         debug_addr: "127.0.0.1:0".parse().unwrap(),
         debounce: Duration::from_millis(10),
         debounce_max: Duration::from_millis(100),
+        ..PilotOptions::default()
     };
     (
         rigging_pilot_server::start(opts, rx, None).await.unwrap(),

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use envoy_types::pb::google::protobuf::Any;
 use rigging_mesh_xds::ResourceType;
 use rigging_proxy_config::ProxyConfig;
+use rigging_proxy_tls::MeshTls;
 use serde::Serialize;
 
 use crate::error::ApplyError;
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub tracker: Arc<ConnectionTracker>,
     /// Set once the xDS client reports that CDS and LDS were acknowledged.
     pub xds_ready: AtomicBool,
+    /// Mesh mTLS, when the proxy runs with a workload certificate.
+    pub mesh: Option<Arc<MeshTls>>,
     server: Arc<HttpServer>,
     runtime: tokio::runtime::Handle,
     control: Mutex<Control>,
@@ -59,11 +62,27 @@ pub(crate) struct ConfigDump {
     listeners: BTreeMap<String, SocketAddr>,
     versions: BTreeMap<&'static str, String>,
     last_nack: Option<Nack>,
+    /// The workload certificate, with mesh mTLS.
+    identity: Option<IdentityDump>,
+}
+
+/// The workload certificate as `/config_dump` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct IdentityDump {
+    spiffe_id: Option<String>,
+    /// Seconds since the Unix epoch.
+    not_after: Option<u64>,
+    trust_domain: String,
 }
 
 impl Shared {
-    pub fn new(server: HttpServer, runtime: tokio::runtime::Handle) -> Self {
+    pub fn new(
+        server: HttpServer,
+        runtime: tokio::runtime::Handle,
+        mesh: Option<Arc<MeshTls>>,
+    ) -> Self {
         Self {
+            mesh,
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             metrics: Metrics::new(),
             tracker: Arc::default(),
@@ -135,9 +154,11 @@ impl Shared {
     }
 
     /// Ready once a configuration with a listener is applied (all its listeners are bound by
-    /// then) or the xDS client reports the first CDS and LDS acknowledged.
+    /// then) or the xDS client reports the first CDS and LDS acknowledged, and, with mesh mTLS,
+    /// while a valid workload certificate is held.
     pub fn ready(&self) -> bool {
-        self.xds_ready.load(Ordering::Acquire) || self.lock().served
+        let certified = self.mesh.as_ref().is_none_or(|m| m.ready());
+        certified && (self.xds_ready.load(Ordering::Acquire) || self.lock().served)
     }
 
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
@@ -155,6 +176,14 @@ impl Shared {
                 .collect(),
             versions: control.versions.clone(),
             last_nack: control.last_nack.clone(),
+            identity: self.mesh.as_ref().map(|m| {
+                let svid = m.store().svid();
+                IdentityDump {
+                    spiffe_id: svid.as_ref().map(|s| s.id.to_string()),
+                    not_after: svid.as_ref().map(|s| s.not_after),
+                    trust_domain: m.trust_domain().to_string(),
+                }
+            }),
         }
     }
 
@@ -172,9 +201,15 @@ impl Shared {
         // Binding registers sockets with the runtime's reactor; the xDS client may call from
         // any thread.
         let _runtime = self.runtime.enter();
-        let plan = listeners::plan(&control.listeners, &next.listeners)?;
-        let snapshot =
-            Snapshot::build(&control.config, &self.snapshot.load(), &next, &self.metrics);
+        let mesh = self.mesh.as_deref();
+        let plan = listeners::plan(&control.listeners, &next.listeners, mesh)?;
+        let snapshot = Snapshot::build(
+            &control.config,
+            &self.snapshot.load(),
+            &next,
+            &self.metrics,
+            mesh,
+        )?;
         self.snapshot.store(Arc::new(snapshot));
         let env = Env {
             state: Arc::clone(&self.snapshot),

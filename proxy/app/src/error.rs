@@ -38,6 +38,12 @@ pub enum ApplyError {
     },
     #[error(transparent)]
     Decode(#[from] ConfigError),
+    #[error("{resource}: mTLS")]
+    Tls {
+        resource: String,
+        #[source]
+        source: rigging_proxy_tls::TlsError,
+    },
     #[error("the proxy is shutting down")]
     ShuttingDown,
 }

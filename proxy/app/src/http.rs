@@ -10,6 +10,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use rigging_proxy_config::UpstreamProtocol;
+use rigging_proxy_tls::XFCC;
 
 use crate::body::ResponseBody;
 use crate::cluster::{ClusterState, Upstream, UpstreamClient};
@@ -34,10 +35,23 @@ pub(crate) struct HttpContext {
 }
 
 /// The service of every request on an HTTP listener; failures become responses.
+///
+/// `caller` is the `x-forwarded-client-cert` value of an mTLS connection: the header is removed
+/// from every request (a caller cannot forge it) and set to this value when there is one.
 pub(crate) async fn handle(
     ctx: Arc<HttpContext>,
-    req: Request<Incoming>,
+    caller: Option<HeaderValue>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let headers = req.headers_mut();
+    match caller {
+        Some(v) => {
+            headers.insert(XFCC, v);
+        }
+        None => {
+            headers.remove(XFCC);
+        }
+    }
     Ok(match forward(&ctx, req).await {
         Ok(resp) => resp,
         Err(e) => error_response(&ctx, &e),
@@ -96,6 +110,11 @@ async fn send(
                 .await
                 .map(|(resp, lease)| (resp, Some(lease)))
                 .map_err(|e| {
+                    if let PoolError::Connect(c) = &e
+                        && c.is_tls()
+                    {
+                        cluster.metrics.tls_failures.inc();
+                    }
                     let connect = matches!(e, PoolError::Connect(_));
                     (connect, BoxError::from(e))
                 }),

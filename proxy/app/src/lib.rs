@@ -21,4 +21,6 @@ mod upgrade;
 mod xds;
 
 pub use error::{ApplyError, ErrorKind, ErrorSource, ForwardError, ProxyError};
+pub use rigging_pilot_client::PilotTls;
+pub use rigging_proxy_tls::MeshTls;
 pub use runtime::{DEFAULT_ADMIN_ADDR, DEFAULT_DRAIN_TIMEOUT, Proxy, ProxyHandle, ProxyOptions};

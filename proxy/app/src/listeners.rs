@@ -6,13 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ::http::HeaderValue;
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rigging_proxy_config::{Listener, ListenerKind};
+use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind};
+use rigging_proxy_tls::{
+    HANDSHAKE_TIMEOUT, MeshStream, MeshTls, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
+};
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::error::ApplyError;
 use crate::http::{self, HttpContext};
@@ -42,8 +47,26 @@ pub(crate) struct RunningListener {
 /// What an update does to the listeners, prepared (sockets bound) before anything changes.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
-    start: Vec<(Listener, Arc<TcpListener>)>,
+    start: Vec<(Listener, Arc<TcpListener>, Option<InboundTls>)>,
     stop: Vec<String>,
+}
+
+/// How an mTLS listener secures its connections.
+#[derive(Clone)]
+struct InboundTls {
+    mode: InboundTlsMode,
+    acceptor: TlsAcceptor,
+    /// Our identity, for the `By` element of the caller header.
+    own_id: Option<rigging_proxy_tls::SpiffeId>,
+}
+
+impl std::fmt::Debug for InboundTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundTls")
+            .field("mode", &self.mode)
+            .field("own_id", &self.own_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything an accept loop needs besides its socket.
@@ -67,11 +90,13 @@ struct ConnectionGuard {
     metrics: ListenerMetrics,
 }
 
-/// Binds what `next` needs and is not bound yet. Nothing changes on error: the sockets bound so
-/// far are closed when the plan is dropped.
+/// Binds what `next` needs and is not bound yet, and builds the TLS configs of its mTLS
+/// listeners. Nothing changes on error: the sockets bound so far are closed when the plan is
+/// dropped.
 pub(crate) fn plan(
     running: &HashMap<String, RunningListener>,
     next: &BTreeMap<String, Listener>,
+    mesh: Option<&MeshTls>,
 ) -> Result<Plan, ApplyError> {
     let mut plan = Plan::default();
     let mut seen: HashMap<SocketAddr, &str> = HashMap::new();
@@ -102,11 +127,30 @@ pub(crate) fn plan(
                     && !next.get(&r.def.name).is_some_and(|n| *n == r.def)
             })
             .map(|r| Arc::clone(&r.socket));
+        let tls = match (&def.tls, mesh) {
+            (None, _) => None,
+            (Some(t), Some(mesh)) => Some(InboundTls {
+                mode: t.mode,
+                acceptor: TlsAcceptor::from(mesh.server_config(&t.alpn).map_err(|source| {
+                    ApplyError::Tls {
+                        resource: format!("listener {name:?}"),
+                        source,
+                    }
+                })?),
+                own_id: mesh.identity(),
+            }),
+            (Some(_), None) => {
+                return Err(ApplyError::Tls {
+                    resource: format!("listener {name:?}"),
+                    source: rigging_proxy_tls::TlsError::NotConfigured,
+                });
+            }
+        };
         let socket = match reusable {
             Some(s) => s,
             None => bind(name, def.addr)?,
         };
-        plan.start.push((def.clone(), socket));
+        plan.start.push((def.clone(), socket, tls));
     }
     for (name, r) in running {
         if next.get(name) != Some(&r.def) {
@@ -129,7 +173,7 @@ pub(crate) fn commit(
             r.drain.send_replace(true);
         }
     }
-    for (def, socket) in plan.start {
+    for (def, socket, tls) in plan.start {
         let local_addr = socket.local_addr().unwrap_or(def.addr);
         let (drain, drain_rx) = watch::channel(false);
         let listener_metrics = metrics.listener(&def.name);
@@ -154,6 +198,7 @@ pub(crate) fn commit(
         tokio::spawn(accept_loop(
             Arc::clone(&socket),
             handler,
+            tls,
             env.clone(),
             listener_metrics,
             drain_rx,
@@ -201,6 +246,7 @@ enum Handler {
 async fn accept_loop(
     socket: Arc<TcpListener>,
     handler: Handler,
+    tls: Option<InboundTls>,
     env: Env,
     metrics: ListenerMetrics,
     mut stop: watch::Receiver<bool>,
@@ -225,23 +271,90 @@ async fn accept_loop(
         }
         metrics.connections_total.inc();
         let guard = ConnectionGuard::new(&env.tracker, &metrics);
-        match &handler {
-            Handler::Http(ctx) => {
-                tokio::spawn(serve_http(
-                    Arc::clone(&env.server),
-                    Arc::clone(ctx),
-                    stream,
-                    drain.clone(),
-                    guard,
-                ));
+        let (handler, tls, metrics, drain) =
+            (handler.clone(), tls.clone(), metrics.clone(), drain.clone());
+        let server = Arc::clone(&env.server);
+        tokio::spawn(async move {
+            let Some((stream, caller)) = secure(stream, tls.as_ref(), &handler, &metrics).await
+            else {
+                return;
+            };
+            match handler {
+                Handler::Http(ctx) => serve_http(server, ctx, stream, caller, drain).await,
+                Handler::Tcp(ctx) => tcp::serve(ctx, stream).await,
             }
-            Handler::Tcp(ctx) => {
-                let ctx = Arc::clone(ctx);
-                tokio::spawn(async move {
-                    tcp::serve(ctx, stream).await;
-                    drop(guard);
-                });
-            }
+            drop(guard);
+        });
+    }
+}
+
+/// Terminates mTLS on a connection of an mTLS listener (strict: always; permissive: when it
+/// opens with a ClientHello). Returns the stream to serve and, for HTTP, the caller header
+/// value; `None` when the connection must be closed (a failed handshake), which is logged
+/// with the reason and counted. Nothing of a refused connection reaches the application.
+async fn secure(
+    stream: TcpStream,
+    tls: Option<&InboundTls>,
+    handler: &Handler,
+    metrics: &ListenerMetrics,
+) -> Option<(MeshStream, Option<HeaderValue>)> {
+    let Some(tls) = tls else {
+        return Some((MeshStream::Plain(stream), None));
+    };
+    let listener = handler.listener();
+    let peer_addr = stream.peer_addr().ok();
+    // Strict ports peek too, so that a plaintext client is refused with a clear reason
+    // rather than a TLS parse error; permissive ports serve it.
+    let wait = match tls.mode {
+        InboundTlsMode::Strict => HANDSHAKE_TIMEOUT,
+        InboundTlsMode::Permissive => SNIFF_TIMEOUT,
+    };
+    match (sniff(&stream, wait).await, tls.mode) {
+        (Ok(Sniffed::Tls), _) => {}
+        (Ok(Sniffed::Plaintext), InboundTlsMode::Permissive) => {
+            metrics.plaintext_connections.inc();
+            return Some((MeshStream::Plain(stream), None));
+        }
+        (Ok(Sniffed::Plaintext), InboundTlsMode::Strict) => {
+            metrics.handshake_failures.inc();
+            tracing::warn!(%listener, peer = ?peer_addr, reason = "plaintext_on_strict_port", "plaintext connection to an mTLS-only (strict) port; connection closed");
+            return None;
+        }
+        (Ok(Sniffed::Closed), _) => return None,
+        (Err(e), _) => {
+            tracing::debug!(%listener, peer = ?peer_addr, error = %e, "connection failed before its first byte");
+            return None;
+        }
+    }
+    let handshake = tls.acceptor.accept(stream);
+    let result = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no handshake within {HANDSHAKE_TIMEOUT:?}"),
+        )),
+    };
+    match result {
+        Ok(s) => {
+            let stream = MeshStream::Server(Box::new(s));
+            let caller = stream
+                .peer_id()
+                .and_then(|peer| xfcc_value(tls.own_id.as_ref(), &peer));
+            Some((stream, caller))
+        }
+        Err(e) => {
+            metrics.handshake_failures.inc();
+            tracing::warn!(%listener, peer = ?peer_addr, reason = "handshake_failed", error = %e, cause = ?std::error::Error::source(&e), "mTLS handshake refused or failed; connection closed");
+            None
+        }
+    }
+}
+
+impl Handler {
+    fn listener(&self) -> &str {
+        match self {
+            Self::Http(ctx) => &ctx.listener,
+            Self::Tcp(ctx) => &ctx.listener,
         }
     }
 }
@@ -249,12 +362,13 @@ async fn accept_loop(
 async fn serve_http(
     server: Arc<HttpServer>,
     ctx: Arc<HttpContext>,
-    stream: TcpStream,
+    stream: MeshStream,
+    caller: Option<HeaderValue>,
     mut drain: watch::Receiver<bool>,
-    guard: ConnectionGuard,
 ) {
     let listener = ctx.listener.clone();
-    let service = hyper::service::service_fn(move |req| http::handle(Arc::clone(&ctx), req));
+    let service =
+        hyper::service::service_fn(move |req| http::handle(Arc::clone(&ctx), caller.clone(), req));
     let conn = server.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -267,7 +381,6 @@ async fn serve_http(
     if let Err(e) = result {
         tracing::debug!(listener = %listener, error = %e, "http connection ended with an error");
     }
-    drop(guard);
 }
 
 /// Resolves once the signal is set (or its sender is gone). Returns `()` so no borrow of the

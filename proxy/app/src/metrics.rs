@@ -28,6 +28,9 @@ pub(crate) struct Metrics {
     upstream_requests: Family<ClusterCodeLabels, Counter>,
     upstream_duration: Family<ClusterLabels, Histogram, fn() -> Histogram>,
     connect_failures: Family<ClusterLabels, Counter>,
+    tls_failures: Family<ClusterLabels, Counter>,
+    handshake_failures: Family<ListenerLabels, Counter>,
+    plaintext_connections: Family<ListenerLabels, Counter>,
     connections_total: Family<ListenerLabels, Counter>,
     connections_active: Family<ListenerLabels, Gauge>,
     tcp_bytes: Family<ListenerDirectionLabels, Counter>,
@@ -41,12 +44,18 @@ pub(crate) struct ClusterMetrics {
     requests: [Counter; 5],
     pub duration: Histogram,
     pub connect_failures: Counter,
+    /// Outbound mTLS handshakes that failed (a subset of the connect failures).
+    pub tls_failures: Counter,
 }
 
 /// The handles of one listener.
 #[derive(Debug, Clone)]
 pub(crate) struct ListenerMetrics {
     pub connections_total: Counter,
+    /// Inbound mTLS handshakes refused or failed.
+    pub handshake_failures: Counter,
+    /// Plaintext connections a permissive listener took.
+    pub plaintext_connections: Counter,
     pub connections_active: Gauge,
     pub bytes_rx: Counter,
     pub bytes_tx: Counter,
@@ -103,6 +112,9 @@ impl Metrics {
                 Histogram::new,
             );
         let connect_failures = Family::<ClusterLabels, Counter>::default();
+        let tls_failures = Family::<ClusterLabels, Counter>::default();
+        let handshake_failures = Family::<ListenerLabels, Counter>::default();
+        let plaintext_connections = Family::<ListenerLabels, Counter>::default();
         let connections_total = Family::<ListenerLabels, Counter>::default();
         let connections_active = Family::<ListenerLabels, Gauge>::default();
         let tcp_bytes = Family::<ListenerDirectionLabels, Counter>::default();
@@ -121,6 +133,21 @@ impl Metrics {
             "rig_upstream_connect_failures",
             "Failed or timed-out connections to a cluster's endpoints",
             connect_failures.clone(),
+        );
+        registry.register(
+            "rig_upstream_tls_failures",
+            "Outbound mTLS handshakes that failed, among the connect failures",
+            tls_failures.clone(),
+        );
+        registry.register(
+            "rig_downstream_tls_handshake_failures",
+            "Inbound mTLS handshakes refused or failed; nothing reached the application",
+            handshake_failures.clone(),
+        );
+        registry.register(
+            "rig_downstream_plaintext_connections",
+            "Plaintext connections accepted by a permissive mTLS listener",
+            plaintext_connections.clone(),
         );
         registry.register(
             "rig_downstream_connections",
@@ -147,6 +174,9 @@ impl Metrics {
             upstream_requests,
             upstream_duration,
             connect_failures,
+            tls_failures,
+            handshake_failures,
+            plaintext_connections,
             connections_total,
             connections_active,
             tcp_bytes,
@@ -169,6 +199,7 @@ impl Metrics {
             requests,
             duration: self.upstream_duration.get_or_create_owned(&labels),
             connect_failures: self.connect_failures.get_or_create_owned(&labels),
+            tls_failures: self.tls_failures.get_or_create_owned(&labels),
         }
     }
 
@@ -185,6 +216,8 @@ impl Metrics {
         };
         ListenerMetrics {
             connections_total: self.connections_total.get_or_create_owned(&labels),
+            handshake_failures: self.handshake_failures.get_or_create_owned(&labels),
+            plaintext_connections: self.plaintext_connections.get_or_create_owned(&labels),
             connections_active: self.connections_active.get_or_create_owned(&labels),
             bytes_rx: bytes("rx"),
             bytes_tx: bytes("tx"),

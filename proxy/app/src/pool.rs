@@ -6,7 +6,6 @@
 //! (its buffers are warm), and gives it back when its response body ends.
 
 use std::collections::VecDeque;
-use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-use crate::cluster::EndpointConnector;
+use crate::cluster::{ConnectError, EndpointConnector};
 
 /// Idle connections kept per endpoint: enough for a burst of concurrency to come back to warm
 /// connections, bounded so a spike does not pin file descriptors forever.
@@ -28,7 +27,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PoolError {
     #[error("connect failed")]
-    Connect(#[source] io::Error),
+    Connect(#[source] ConnectError),
     #[error("upstream connection failed")]
     Http(#[source] hyper::Error),
 }

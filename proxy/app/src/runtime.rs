@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use rigging_pilot_client::ConfigSink;
+use rigging_pilot_client::{ConfigSink, PilotTls};
 use rigging_proxy_config::ProxyConfig;
+use rigging_proxy_tls::MeshTls;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -42,6 +43,12 @@ pub struct ProxyOptions {
     pub pilot: String,
     pub admin_addr: SocketAddr,
     pub drain_timeout: Duration,
+    /// Mesh mTLS over the workload certificate; `None` runs plaintext only, and a
+    /// configuration asking for mTLS is then rejected.
+    pub tls: Option<Arc<MeshTls>>,
+    /// mTLS to Pilot: the client config (workload certificate, Pilot's expected SPIFFE ID)
+    /// and the server name; `None` connects in plaintext.
+    pub pilot_tls: Option<PilotTls>,
 }
 
 /// The proxy runtime.
@@ -78,6 +85,8 @@ impl Default for ProxyOptions {
             pilot: String::new(),
             admin_addr: DEFAULT_ADMIN_ADDR,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            tls: None,
+            pilot_tls: None,
         }
     }
 }
@@ -97,6 +106,7 @@ impl Proxy {
         let shared = Arc::new(Shared::new(
             http_server(),
             tokio::runtime::Handle::current(),
+            opts.tls.clone(),
         ));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(admin::serve(

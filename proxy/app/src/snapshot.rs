@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rigging_proxy_config::{Discovery, Endpoint, ProxyConfig};
+use rigging_proxy_tls::MeshTls;
 
 use crate::cluster::ClusterState;
+use crate::error::ApplyError;
 use crate::metrics::Metrics;
 use crate::routing::RouteTable;
 
@@ -25,7 +27,8 @@ impl Snapshot {
         prev: &Snapshot,
         next: &ProxyConfig,
         metrics: &Metrics,
-    ) -> Self {
+        mesh: Option<&MeshTls>,
+    ) -> Result<Self, ApplyError> {
         let mut clusters = HashMap::with_capacity(next.clusters.len());
         for (name, def) in &next.clusters {
             let endpoints = endpoints_of(next, name);
@@ -39,12 +42,13 @@ impl Snapshot {
                         Some(o) => o.metrics.clone(),
                         None => metrics.cluster(name),
                     };
-                    Arc::new(ClusterState::new(
-                        def,
-                        endpoints,
-                        old.map(|o| &**o),
-                        cluster_metrics,
-                    ))
+                    let state =
+                        ClusterState::new(def, endpoints, old.map(|o| &**o), cluster_metrics, mesh)
+                            .map_err(|source| ApplyError::Tls {
+                                resource: format!("cluster {name:?}"),
+                                source,
+                            })?;
+                    Arc::new(state)
                 }
             };
             clusters.insert(name.clone(), state);
@@ -57,7 +61,7 @@ impl Snapshot {
                 (name.clone(), Arc::new(table))
             })
             .collect();
-        Self { routes, clusters }
+        Ok(Self { routes, clusters })
     }
 }
 

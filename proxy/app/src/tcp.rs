@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rigging_proxy_balance::InFlight;
-use tokio::net::TcpStream;
+use rigging_proxy_tls::MeshStream;
 
-use crate::cluster::{ClusterState, EndpointConnector};
+use crate::cluster::ClusterState;
 use crate::metrics::ListenerMetrics;
 use crate::snapshot::Snapshot;
 
@@ -20,7 +20,7 @@ pub(crate) struct TcpContext {
 }
 
 /// Relays one downstream connection; when no endpoint can be reached it is closed.
-pub(crate) async fn serve(ctx: Arc<TcpContext>, mut downstream: TcpStream) {
+pub(crate) async fn serve(ctx: Arc<TcpContext>, mut downstream: MeshStream) {
     let cluster = ctx.state.load().clusters.get(&ctx.cluster).cloned();
     let Some(cluster) = cluster else {
         tracing::warn!(listener = %ctx.listener, cluster = %ctx.cluster, reason = "no_cluster", "closing connection: cluster is not configured");
@@ -41,7 +41,7 @@ pub(crate) async fn serve(ctx: Arc<TcpContext>, mut downstream: TcpStream) {
 }
 
 /// Connects to the picked endpoint, then to each other serving endpoint in turn.
-async fn connect(ctx: &TcpContext, cluster: &ClusterState) -> Option<(TcpStream, InFlight)> {
+async fn connect(ctx: &TcpContext, cluster: &ClusterState) -> Option<(MeshStream, InFlight)> {
     let Some(first) = cluster.balancer.pick() else {
         tracing::warn!(listener = %ctx.listener, cluster = %cluster.name, reason = "no_healthy_upstream", "closing connection: no serving endpoint");
         return None;
@@ -49,14 +49,14 @@ async fn connect(ctx: &TcpContext, cluster: &ClusterState) -> Option<(TcpStream,
     let first_index = first.index;
     for pick in std::iter::once(first).chain(cluster.balancer.fallbacks(first_index)) {
         let addr = pick.endpoint.addr;
-        match EndpointConnector::new(addr, cluster.connect_timeout)
-            .connect()
-            .await
-        {
+        match cluster.connector(addr).connect().await {
             Ok(stream) => return Some((stream, pick.guard)),
             Err(e) => {
                 cluster.metrics.connect_failures.inc();
-                tracing::debug!(listener = %ctx.listener, cluster = %cluster.name, endpoint = %addr, error = %e, "connect failed");
+                if e.is_tls() {
+                    cluster.metrics.tls_failures.inc();
+                }
+                tracing::debug!(listener = %ctx.listener, cluster = %cluster.name, endpoint = %addr, error = %e, cause = ?std::error::Error::source(&e), "connect failed");
             }
         }
     }

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use rigging_proxy_balance::InFlight;
 
 use crate::body::ResponseBody;
-use crate::cluster::{ClusterState, EndpointConnector};
+use crate::cluster::ClusterState;
 use crate::error::{ErrorKind, ForwardError};
 use crate::headers::strip_hop_by_hop;
 use crate::http::no_healthy_upstream;
@@ -30,16 +30,16 @@ pub(crate) async fn forward(
     let addr = pick.endpoint.addr;
     let detail = || format!("cluster {:?}: endpoint {addr} (upgrade)", cluster.name);
     let start = Instant::now();
-    let stream = EndpointConnector::new(addr, cluster.connect_timeout)
-        .connect()
-        .await
-        .map_err(|e| {
-            cluster.metrics.connect_failures.inc();
-            cluster
-                .metrics
-                .request(StatusCode::SERVICE_UNAVAILABLE, start.elapsed());
-            ForwardError::new(ErrorKind::ConnectFailed, detail()).with_cause(e)
-        })?;
+    let stream = cluster.connector(addr).connect().await.map_err(|e| {
+        cluster.metrics.connect_failures.inc();
+        if e.is_tls() {
+            cluster.metrics.tls_failures.inc();
+        }
+        cluster
+            .metrics
+            .request(StatusCode::SERVICE_UNAVAILABLE, start.elapsed());
+        ForwardError::new(ErrorKind::ConnectFailed, detail()).with_cause(e)
+    })?;
     let reset = |e: hyper::Error| {
         cluster
             .metrics

@@ -49,7 +49,10 @@ pub(crate) fn start(
             reason: "expected an absolute URL such as http://127.0.0.1:15010".into(),
         });
     }
-    let config = ClientConfig::new(pilot, opts.node_id.clone(), opts.node_cluster.clone());
+    let mut config = ClientConfig::new(pilot, opts.node_id.clone(), opts.node_cluster.clone());
+    if let Some(tls) = &opts.pilot_tls {
+        config = config.with_tls(tls.clone());
+    }
     let client = XdsClient::new(config, Arc::new(ProxySink(Arc::clone(&shared))));
     let mut status = client.status();
     tokio::spawn(async move {

@@ -9,6 +9,7 @@ mod proxy {
     mod admin;
     mod config;
     mod http;
+    mod mtls;
     mod pool;
     mod tcp;
     mod upgrade;

@@ -9,6 +9,7 @@ mod endpoint;
 mod hcm;
 mod listener;
 mod route;
+mod tls;
 
 pub use cluster::DEFAULT_CONNECT_TIMEOUT;
 pub use endpoint::METADATA_NAMESPACE;

@@ -23,6 +23,40 @@ pub struct Listener {
     pub addr: SocketAddr,
     pub direction: Direction,
     pub kind: ListenerKind,
+    /// How connections are secured; `None` is plaintext only (outbound listeners, a mesh
+    /// without Citadel).
+    pub tls: Option<InboundTls>,
+}
+
+/// Inbound mTLS on a listener: the proxy terminates TLS with its workload certificate and
+/// requires a client SVID of the trust domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboundTls {
+    pub mode: InboundTlsMode,
+    /// ALPN protocols accepted, most preferred first (`h2`, `http/1.1`).
+    pub alpn: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundTlsMode {
+    /// Only mTLS: a plaintext connection is closed before anything reaches the application.
+    Strict,
+    /// mTLS or plaintext, told apart by the first bytes (a TLS ClientHello or not), for
+    /// migrating a service into the mesh.
+    Permissive,
+}
+
+/// Outbound mTLS to a cluster's endpoints: TLS 1.3 with the workload certificate, the server's
+/// SVID checked against the identities Pilot says the destination has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpstreamTls {
+    /// SPIFFE IDs the server may present (one of them); never empty.
+    pub expected_ids: Vec<String>,
+    /// The SNI sent (the destination service's name), for logs on the server side.
+    pub sni: String,
+    /// ALPN protocols offered, most preferred first (`h2`, `http/1.1`).
+    pub alpn: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,6 +118,9 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     pub protocol: UpstreamProtocol,
     pub discovery: Discovery,
+    /// mTLS to the endpoints; `None` is plaintext (the local application, a mesh without
+    /// Citadel).
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -103,6 +103,7 @@ impl Stack {
         );
         let args = [
             "up",
+            "--plaintext",
             "--registry",
             &registry,
             "--xds-addr",

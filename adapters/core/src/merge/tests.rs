@@ -16,6 +16,7 @@ fn endpoint(instance: &str, port: u16) -> Endpoint {
         health: Health::Passing,
         locality: Locality::default(),
         metadata: BTreeMap::from([("version".to_owned(), "v1".to_owned())]),
+        sidecar: false,
     }
 }
 

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use rigging_mesh_model::Protocol;
+use rigging_mesh_model::{MutualTlsMode, Protocol};
 
 use super::*;
 
@@ -26,6 +26,7 @@ service "api" {
   protocol        = "http"
   load_balancer   = "least_request"
   connect_timeout = "150ms"
+  mutual_tls_mode = "permissive"
 
   instance "api-v1-1" {
     address = "127.0.0.1"
@@ -74,6 +75,7 @@ fn full_file_maps_to_the_model() {
     assert_eq!(api.protocol, Protocol::Http);
     assert_eq!(api.lb_policy, LbPolicy::LeastRequest);
     assert_eq!(api.connect_timeout, Duration::from_millis(150));
+    assert_eq!(api.mutual_tls_mode, MutualTlsMode::Permissive);
     assert_eq!(api.endpoints.len(), 2);
     let e1 = &api.endpoints[0];
     assert_eq!(e1.instance, "api-v1-1");
@@ -114,6 +116,25 @@ fn full_file_maps_to_the_model() {
         rigging_mesh_model::DEFAULT_CONNECT_TIMEOUT
     );
     assert_eq!(db.endpoints[0].address, "[::1]:5432".parse().unwrap());
+    assert_eq!(db.mutual_tls_mode, MutualTlsMode::Strict, "the default");
+    assert!(!db.endpoints[0].sidecar);
+    assert!(api.endpoints[0].sidecar && !api.endpoints[1].sidecar);
+}
+
+#[test]
+fn mutual_tls_mode_takes_consuls_values() {
+    for (text, mode) in [
+        ("strict", MutualTlsMode::Strict),
+        ("permissive", MutualTlsMode::Permissive),
+    ] {
+        let file = format!("service \"api\" {{\n  mutual_tls_mode = \"{text}\"\n}}\n");
+        let c = decode(&[("r.hcl", &file)]).unwrap();
+        assert_eq!(
+            c.services[&ServiceName::new("api").unwrap()].mutual_tls_mode,
+            mode,
+            "{text}"
+        );
+    }
 }
 
 #[test]
@@ -137,7 +158,7 @@ fn invalid_files_table() {
         ("service \"api\" {\n  protocol = \"udp\"\n}".into(), 2, 14,
             "protocol: unknown protocol \"udp\"; expected one of tcp, http, http2, grpc"),
         ("service \"api\" {\n  protocl = \"http\"\n}".into(), 2, 3,
-            "unexpected attribute \"protocl\"; expected attributes: protocol, load_balancer, connect_timeout; blocks: instance"),
+            "unexpected attribute \"protocl\"; expected attributes: protocol, load_balancer, connect_timeout, mutual_tls_mode; blocks: instance"),
         ("service \"a b\" {}".into(), 1, 9,
             "invalid service name: name \"a b\" has the character ' '"),
         ("service {}".into(), 1, 1, "block \"service\" has 0 label(s); expected 1: service \"<name>\""),
@@ -146,6 +167,11 @@ fn invalid_files_table() {
             "load_balancer: expected one of round_robin, least_request, found \"random\""),
         ("service \"api\" {\n  connect_timeout = \"5\"\n}".into(), 2, 21, "missing unit after \"5\""),
         ("service \"api\" {\n  connect_timeout = \"0s\"\n}".into(), 2, 21, "expected a duration greater than zero"),
+        ("service \"api\" {\n  mutual_tls_mode = \"off\"\n}".into(), 2, 21,
+            "mutual_tls_mode: unknown mutual tls mode \"off\"; expected strict or permissive"),
+        ("service \"api\" {\n  mutual_tls_mode = \"Permissive\"\n}".into(), 2, 21,
+            "unknown mutual tls mode \"Permissive\"; expected strict or permissive"),
+        ("service \"api\" {\n  mutual_tls_mode = true\n}".into(), 2, 21, "mutual_tls_mode: expected a string"),
         (inst("    port = 9001"), 2, 3, "missing required attribute \"address\""),
         (inst("    address = \"localhost\"\n    port = 9001"), 3, 15, "address: expected an IP address"),
         (inst("    address = \"127.0.0.1\"\n    port = 0"), 4, 12, "port: expected a number from 1 to 65535, found 0"),

@@ -1,8 +1,10 @@
 # A small registry: a web front end calling an api, both with sidecars, and a
-# database reached directly.
+# database reached directly. The front end also takes plaintext from callers
+# outside the mesh; the api takes only mTLS (the default).
 
 service "web" {
-  protocol = "http"
+  protocol        = "http"
+  mutual_tls_mode = "permissive"
 
   instance "web-1" {
     address = "127.0.0.1"

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use hyper_util::rt::TokioIo;
 use rcgen::{CertificateParams, KeyPair, SanType};
 use rigging_citadel_ca::{LeafTtl, TrustDomain};
-use rigging_citadel_server::{Authenticator, CitadelConfig, CitadelServer, Clock};
+use rigging_citadel_server::{Authenticator, AuthorityHandle, CitadelConfig, CitadelServer, Clock};
 use rigging_mesh_api::citadel::v1::citadel_client::CitadelClient;
 use rigging_mesh_api::citadel::v1::sign_request::Credential;
 use rigging_mesh_api::citadel::v1::{SignRequest, SignResponse};
@@ -18,13 +18,13 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub const TD: &str = "rigging.test";
 
-/// A clock the test can move.
+/// A clock that follows the system's and that the test can move forward.
 #[derive(Debug, Clone)]
-pub struct FakeClock(pub Arc<Mutex<SystemTime>>);
+pub struct FakeClock(pub Arc<Mutex<Duration>>);
 
 impl FakeClock {
     pub fn new() -> Self {
-        Self(Arc::new(Mutex::new(SystemTime::now())))
+        Self(Arc::new(Mutex::new(Duration::ZERO)))
     }
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap() += by;
@@ -33,13 +33,33 @@ impl FakeClock {
 
 impl Clock for FakeClock {
     fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
+        SystemTime::now() + *self.0.lock().unwrap()
+    }
+}
+
+/// How a test's Citadel differs from the default one.
+pub struct Options {
+    pub extra: Vec<Arc<dyn Authenticator>>,
+    pub leaf_ttl: LeafTtl,
+    pub reload_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            extra: Vec::new(),
+            leaf_ttl: LeafTtl::default(),
+            reload_interval: rigging_citadel_server::DEFAULT_RELOAD_INTERVAL,
+        }
     }
 }
 
 pub struct Harness {
     pub addr: std::net::SocketAddr,
+    /// The trust bundle when the server started.
     pub bundle: Vec<CertificateDer<'static>>,
+    /// The server's CA, following rotations.
+    pub authority: AuthorityHandle,
     pub state: tempfile::TempDir,
     pub clock: FakeClock,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -51,20 +71,32 @@ pub fn trust_domain() -> TrustDomain {
 
 /// Starts Citadel with the default authenticators plus `extra`.
 pub async fn start(extra: Vec<Arc<dyn Authenticator>>) -> Harness {
+    start_with(Options {
+        extra,
+        ..Options::default()
+    })
+    .await
+}
+
+/// Starts Citadel as `options` say.
+pub async fn start_with(options: Options) -> Harness {
     let state = tempfile::tempdir().unwrap();
     let clock = FakeClock::new();
     let config = CitadelConfig {
         state_dir: state.path().to_owned(),
         trust_domain: trust_domain(),
         datacenter: "dc1".to_owned(),
-        leaf_ttl: LeafTtl::default(),
+        leaf_ttl: options.leaf_ttl,
         server_ips: Vec::new(),
     };
-    let mut server = CitadelServer::open(config, Arc::new(clock.clone())).unwrap();
-    for a in extra {
+    let mut server = CitadelServer::open(config, Arc::new(clock.clone()))
+        .unwrap()
+        .with_reload_interval(options.reload_interval);
+    for a in options.extra {
         server = server.with_authenticator(a);
     }
-    let bundle = server.authority().trust_bundle();
+    let bundle = server.trust_bundle();
+    let authority = server.authority_handle();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -74,6 +106,7 @@ pub async fn start(extra: Vec<Arc<dyn Authenticator>>) -> Harness {
     Harness {
         addr,
         bundle,
+        authority,
         state,
         clock,
         _stop: stop,
@@ -135,8 +168,25 @@ impl Harness {
 
     pub fn token(&self, service: &str, ttl: Duration) -> String {
         rigging_citadel_server::TokenStore::new(self.state.path())
-            .create("default", service, ttl, SystemTime::now())
+            .create("default", service, ttl, self.clock.now())
             .unwrap()
+    }
+
+    /// The CA state folder, as `rig citadel rotate-root` sees it.
+    pub fn ca_store(&self) -> rigging_citadel_ca::CaStore {
+        rigging_citadel_ca::CaStore::new(self.state.path())
+    }
+
+    /// Waits (up to five seconds) until the server's CA satisfies `done`.
+    pub async fn wait_for_ca(&self, done: impl Fn(&rigging_citadel_ca::Authority) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !done(&self.authority.current()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server did not reload the ca"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -3,14 +3,24 @@
 
 use std::fmt::Debug;
 
+use envoy_types::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
 use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
+use envoy_types::pb::envoy::config::listener::v3::listener_filter;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, http_filter,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    DownstreamTlsContext, UpstreamTlsContext,
+};
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
+use envoy_types::pb::google::protobuf::Any;
 pub use rigging_mesh_test_util::{catalog, endpoint, proxy, service};
-use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, HTTP_PROTOCOL_OPTIONS, TCP_PROXY, unpack};
+use rigging_mesh_xds::{
+    DOWNSTREAM_TLS_CONTEXT, HTTP_CONNECTION_MANAGER, HTTP_PROTOCOL_OPTIONS, TCP_PROXY,
+    TLS_INSPECTOR, UPSTREAM_TLS_CONTEXT, unpack,
+};
 use rigging_pilot_compiler::ProxyResources;
 
 /// `{:#?}` without the fields left at their defaults, so goldens show what was set.
@@ -30,38 +40,63 @@ fn compact<T: Debug>(value: &T) -> String {
     out
 }
 
+/// An `Any` decoded by its type URL, readable.
+fn decode(any: &Any) -> String {
+    match any.type_url.as_str() {
+        HTTP_CONNECTION_MANAGER => {
+            let mut h: HttpConnectionManager = unpack(&any.type_url, any).unwrap();
+            let mut urls = Vec::new();
+            for hf in &mut h.http_filters {
+                if let Some(http_filter::ConfigType::TypedConfig(a)) = hf.config_type.take() {
+                    urls.push(a.type_url);
+                }
+            }
+            format!("{}http filter configs: {urls:?}\n", compact(&h))
+        }
+        TCP_PROXY => compact(&unpack::<TcpProxy>(TCP_PROXY, any).unwrap()),
+        DOWNSTREAM_TLS_CONTEXT => {
+            compact(&unpack::<DownstreamTlsContext>(DOWNSTREAM_TLS_CONTEXT, any).unwrap())
+        }
+        UPSTREAM_TLS_CONTEXT => {
+            compact(&unpack::<UpstreamTlsContext>(UPSTREAM_TLS_CONTEXT, any).unwrap())
+        }
+        TLS_INSPECTOR => compact(&unpack::<TlsInspector>(TLS_INSPECTOR, any).unwrap()),
+        other => format!("undecoded {other}\n"),
+    }
+}
+
+/// Takes a transport socket's typed config out, leaving its name.
+fn take_socket_config(socket: &mut Option<TransportSocket>) -> Option<Any> {
+    match socket.as_mut()?.config_type.take()? {
+        transport_socket::ConfigType::TypedConfig(any) => Some(any),
+    }
+}
+
 /// Every resource, with `Any` payloads decoded in place of their bytes.
 pub fn render(res: &ProxyResources) -> String {
     let mut out = String::new();
     for l in &res.listeners {
         let mut l = l.clone();
         let mut decoded = Vec::new();
+        for lf in &mut l.listener_filters {
+            if let Some(listener_filter::ConfigType::TypedConfig(any)) = lf.config_type.take() {
+                decoded.push(("listener filter typed_config", decode(&any)));
+            }
+        }
         for chain in &mut l.filter_chains {
             for f in &mut chain.filters {
                 if let Some(ConfigType::TypedConfig(any)) = f.config_type.take() {
-                    decoded.push(match any.type_url.as_str() {
-                        HTTP_CONNECTION_MANAGER => {
-                            let mut h: HttpConnectionManager = unpack(&any.type_url, &any).unwrap();
-                            let mut urls = Vec::new();
-                            for hf in &mut h.http_filters {
-                                if let Some(http_filter::ConfigType::TypedConfig(a)) =
-                                    hf.config_type.take()
-                                {
-                                    urls.push(a.type_url);
-                                }
-                            }
-                            format!("{}http filter configs: {urls:?}\n", compact(&h))
-                        }
-                        TCP_PROXY => compact(&unpack::<TcpProxy>(TCP_PROXY, &any).unwrap()),
-                        other => format!("undecoded {other}\n"),
-                    });
+                    decoded.push(("filter typed_config", decode(&any)));
                 }
+            }
+            if let Some(any) = take_socket_config(&mut chain.transport_socket) {
+                decoded.push(("transport_socket typed_config", decode(&any)));
             }
         }
         out.push_str("=== listener\n");
         out.push_str(&compact(&l));
-        for d in decoded {
-            out.push_str("--- filter typed_config\n");
+        for (what, d) in decoded {
+            out.push_str(&format!("--- {what}\n"));
             out.push_str(&d);
         }
     }
@@ -72,12 +107,17 @@ pub fn render(res: &ProxyResources) -> String {
     for c in &res.clusters {
         let mut c = c.clone();
         let options = std::mem::take(&mut c.typed_extension_protocol_options);
+        let socket = take_socket_config(&mut c.transport_socket);
         out.push_str("=== cluster\n");
         out.push_str(&compact(&c));
         for (key, any) in options {
             let o: HttpProtocolOptions = unpack(HTTP_PROTOCOL_OPTIONS, &any).unwrap();
             out.push_str(&format!("--- protocol options {key}\n"));
             out.push_str(&compact(&o));
+        }
+        if let Some(any) = socket {
+            out.push_str("--- transport_socket typed_config\n");
+            out.push_str(&decode(&any));
         }
     }
     for e in &res.endpoints {

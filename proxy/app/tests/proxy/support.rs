@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,27 +34,39 @@ pub const LOOPBACK0: &str = "127.0.0.1:0";
 pub struct Echo {
     pub addr: SocketAddr,
     pub started: mpsc::UnboundedReceiver<()>,
+    /// Requests received, of any path.
+    pub hits: Arc<AtomicUsize>,
 }
 
 pub async fn echo(tag: &'static str) -> Echo {
     let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, started) = mpsc::unbounded_channel();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let tx = tx.clone();
+            let counter = Arc::clone(&counter);
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| respond(tag, tx.clone(), req));
+                let svc = hyper::service::service_fn(move |req| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    respond(tag, tx.clone(), req)
+                });
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                     .await;
             });
         }
     });
-    Echo { addr, started }
+    Echo {
+        addr,
+        started,
+        hits,
+    }
 }
 
 async fn respond(
@@ -79,6 +93,12 @@ async fn respond(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let xfcc = req
+        .headers()
+        .get("x-forwarded-client-cert")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let body = req
         .into_body()
         .collect()
@@ -87,6 +107,7 @@ async fn respond(
         .unwrap_or_default();
     let builder = Response::builder()
         .header("x-upstream", tag)
+        .header("x-seen-xfcc", xfcc)
         .header("x-seen-version", version)
         .header("x-seen-host", host)
         .header("x-seen-te", te);
@@ -160,6 +181,7 @@ pub fn cluster(name: &str, protocol: UpstreamProtocol, lb_policy: LbPolicy) -> C
         connect_timeout: Duration::from_millis(500),
         protocol,
         discovery: Discovery::Eds,
+        tls: None,
     }
 }
 
@@ -172,6 +194,7 @@ pub fn http_listener(name: &str, route_config: &str) -> Listener {
             route_config: route_config.into(),
             websocket: true,
         },
+        tls: None,
     }
 }
 
@@ -183,6 +206,7 @@ pub fn tcp_listener(name: &str, cluster: &str) -> Listener {
         kind: ListenerKind::Tcp {
             cluster: cluster.into(),
         },
+        tls: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! `Cluster` (CDS) → [`Cluster`]: EDS over ADS or static endpoints, round robin or least request,
-//! HTTP/1.1 or HTTP/2 upstreams.
+//! HTTP/1.1 or HTTP/2 upstreams, plaintext or mesh mTLS (EDS clusters only).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use rigging_mesh_xds::{HTTP_PROTOCOL_OPTIONS, HTTP_PROTOCOL_OPTIONS_KEY};
 
 use super::common::{Ctx, decode, duration, join, reject_set, require_ads, require_name};
 use super::endpoint::locality_endpoints;
+use super::tls;
 use crate::error::{ConfigError, ResourceKind};
 use crate::types::{Cluster, Discovery, LbPolicy, UpstreamProtocol};
 
@@ -112,7 +113,6 @@ impl TryFrom<xds::Cluster> for Cluster {
             upstream_bind_config,
             lb_subset_config,
             common_lb_config,
-            transport_socket,
             protocol_selection,
             upstream_connection_options,
             close_connections_on_host_health_failure,
@@ -157,7 +157,15 @@ impl TryFrom<xds::Cluster> for Cluster {
             eds_cluster_config,
             load_assignment,
         )?;
+        let tls = tls::upstream(ctx, "transport_socket", transport_socket)?;
+        if tls.is_some() && matches!(discovery, Discovery::Static(_)) {
+            return Err(ctx.unsupported(
+                "transport_socket",
+                "mTLS to a static cluster (the local application is reached in plaintext)",
+            ));
+        }
         Ok(Cluster {
+            tls,
             name,
             lb_policy,
             connect_timeout,

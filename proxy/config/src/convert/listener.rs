@@ -1,4 +1,6 @@
-//! `Listener` (LDS) → [`Listener`]: one filter chain holding an HTTP connection manager or a TCP proxy.
+//! `Listener` (LDS) → [`Listener`]: one filter chain holding an HTTP connection manager or a TCP
+//! proxy, plaintext or mesh mTLS; or, behind the TLS inspector, two such chains (mTLS and
+//! plaintext) doing the same thing, for a permissive inbound listener.
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3 as xds;
@@ -7,8 +9,21 @@ use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, TCP_PROXY};
 
 use super::common::{Ctx, decode, join, reject_set, require_name, socket_addr};
 use super::hcm;
+use super::tls::{self, TransportMatch};
 use crate::error::{ConfigError, ResourceKind};
-use crate::types::{Direction, Listener, ListenerKind};
+use crate::types::{Direction, InboundTls, InboundTlsMode, Listener, ListenerKind};
+
+/// One converted filter chain, before the chains of a listener are checked against each other.
+#[derive(Debug)]
+struct Chain {
+    /// `filter_chains[i]`, for errors.
+    path: String,
+    /// What the chain matches behind the TLS inspector; `None` without one.
+    transport: Option<TransportMatch>,
+    kind: ListenerKind,
+    /// The ALPN protocols of its mTLS; `None` for plaintext.
+    alpn: Option<Vec<String>>,
+}
 
 impl TryFrom<xds::Listener> for Listener {
     type Error = ConfigError;
@@ -71,7 +86,6 @@ impl TryFrom<xds::Listener> for Listener {
             per_connection_buffer_high_watermark_timeout,
             deprecated_v1,
             drain_type,
-            listener_filters,
             listener_filters_timeout,
             continue_on_listener_filters_timeout,
             transparent,
@@ -95,17 +109,25 @@ impl TryFrom<xds::Listener> for Listener {
         );
         let addr = socket_addr(ctx, "address", address)?;
         let direction = direction(ctx, traffic_direction)?;
-        let kind = match <[xds::FilterChain; 1]>::try_from(filter_chains) {
-            Ok([chain]) => filter_chain(ctx, "filter_chains[0]", chain)?,
-            Err(chains) if chains.is_empty() => return Err(ctx.missing("filter_chains")),
-            Err(chains) => {
+        let inspected = match <[xds::ListenerFilter; 1]>::try_from(listener_filters) {
+            Ok([filter]) => {
+                tls::tls_inspector(ctx, "listener_filters[0]", filter)?;
+                true
+            }
+            Err(filters) if filters.is_empty() => false,
+            Err(filters) => {
                 return Err(ctx.unsupported(
-                    "filter_chains",
-                    format!("{} filter chains (only one)", chains.len()),
+                    "listener_filters",
+                    format!(
+                        "{} listener filters (only the tls_inspector)",
+                        filters.len()
+                    ),
                 ));
             }
         };
+        let (kind, tls) = chains(ctx, filter_chains, inspected, direction)?;
         Ok(Listener {
+            tls,
             name,
             addr,
             direction,
@@ -133,12 +155,113 @@ fn direction(ctx: Ctx<'_>, traffic_direction: i32) -> Result<Direction, ConfigEr
     }
 }
 
+/// The listener's chains: one, plaintext or strict mTLS; or, behind the TLS inspector, a
+/// permissive pair.
+fn chains(
+    ctx: Ctx<'_>,
+    chains: Vec<xds::FilterChain>,
+    inspected: bool,
+    direction: Direction,
+) -> Result<(ListenerKind, Option<InboundTls>), ConfigError> {
+    let convert = |i: usize, chain| {
+        filter_chain(
+            ctx,
+            format!("filter_chains[{i}]"),
+            chain,
+            inspected,
+            direction,
+        )
+    };
+    if !inspected {
+        return match <[xds::FilterChain; 1]>::try_from(chains) {
+            Ok([chain]) => {
+                let chain = convert(0, chain)?;
+                let tls = chain.alpn.map(|alpn| InboundTls {
+                    mode: InboundTlsMode::Strict,
+                    alpn,
+                });
+                Ok((chain.kind, tls))
+            }
+            Err(chains) if chains.is_empty() => Err(ctx.missing("filter_chains")),
+            Err(chains) => Err(ctx.unsupported(
+                "filter_chains",
+                format!(
+                    "{} filter chains (only one, or two behind the tls_inspector)",
+                    chains.len()
+                ),
+            )),
+        };
+    }
+    match <[xds::FilterChain; 2]>::try_from(chains) {
+        Ok([a, b]) => permissive(ctx, convert(0, a)?, convert(1, b)?),
+        Err(chains) if chains.is_empty() => Err(ctx.missing("filter_chains")),
+        Err(chains) => Err(ctx.unsupported(
+            "filter_chains",
+            format!(
+                "{} filter chains behind the tls_inspector (only two: one for {}, one for {})",
+                chains.len(),
+                TransportMatch::Tls.as_str(),
+                TransportMatch::RawBuffer.as_str(),
+            ),
+        )),
+    }
+}
+
+/// A permissive listener: an mTLS chain and a plaintext chain that hand connections to the same
+/// place, in either order.
+fn permissive(
+    ctx: Ctx<'_>,
+    a: Chain,
+    b: Chain,
+) -> Result<(ListenerKind, Option<InboundTls>), ConfigError> {
+    let (first, second) = (a.path.clone(), b.path.clone());
+    let (secure, plain) = match (a.transport, b.transport) {
+        (Some(TransportMatch::Tls), Some(TransportMatch::RawBuffer)) => (a, b),
+        (Some(TransportMatch::RawBuffer), Some(TransportMatch::Tls)) => (b, a),
+        (_, other) => {
+            let other = other.map_or("", TransportMatch::as_str);
+            return Err(ctx.invalid(
+                join(&second, "filter_chain_match.transport_protocol"),
+                format!(
+                    "{other:?} again; a permissive listener has one chain for {} and one for {}",
+                    TransportMatch::Tls.as_str(),
+                    TransportMatch::RawBuffer.as_str(),
+                ),
+            ));
+        }
+    };
+    if plain.alpn.is_some() {
+        return Err(ctx.invalid(
+            join(&plain.path, "transport_socket"),
+            "the raw_buffer chain of a permissive listener must be plaintext",
+        ));
+    }
+    let Some(alpn) = secure.alpn else {
+        return Err(ctx.missing(join(&secure.path, "transport_socket")));
+    };
+    if secure.kind != plain.kind {
+        return Err(ctx.invalid(
+            join(&second, "filters"),
+            format!(
+                "differ from {first}.filters; both chains of a permissive listener must do the same"
+            ),
+        ));
+    }
+    let tls = InboundTls {
+        mode: InboundTlsMode::Permissive,
+        alpn,
+    };
+    Ok((secure.kind, Some(tls)))
+}
+
 #[allow(deprecated)]
 fn filter_chain(
     ctx: Ctx<'_>,
-    path: &str,
+    path: String,
     chain: xds::FilterChain,
-) -> Result<ListenerKind, ConfigError> {
+    inspected: bool,
+    direction: Direction,
+) -> Result<Chain, ConfigError> {
     let xds::FilterChain {
         filter_chain_match,
         filters,
@@ -148,28 +271,44 @@ fn filter_chain(
         transport_socket_connect_timeout,
         name: _,
     } = chain;
-    reject_set!(
-        ctx,
-        path,
-        filter_chain_match,
-        use_proxy_proto,
-        transport_socket,
-        transport_socket_connect_timeout,
-    );
+    reject_set!(ctx, path, use_proxy_proto, transport_socket_connect_timeout);
+    let transport = if inspected {
+        let field = join(&path, "filter_chain_match");
+        Some(tls::transport_match(ctx, &field, filter_chain_match)?)
+    } else {
+        reject_set!(ctx, path, filter_chain_match);
+        None
+    };
+    let field = join(&path, "transport_socket");
+    let alpn = tls::downstream(ctx, &field, transport_socket)?;
+    if alpn.is_some() && direction == Direction::Outbound {
+        return Err(ctx.unsupported(
+            field,
+            "mTLS on an outbound listener (the proxy terminates mesh mTLS only inbound)",
+        ));
+    }
     let count = filters.len();
     let mut kinds = filters
         .into_iter()
         .enumerate()
         .map(|(i, f)| network_filter(ctx, &format!("{path}.filters[{i}]"), f))
         .collect::<Result<Vec<_>, _>>()?;
-    match kinds.pop() {
-        Some(kind) if count == 1 => Ok(kind),
-        Some(_) => Err(ctx.unsupported(
-            join(path, "filters"),
-            format!("{count} network filters (only one)"),
-        )),
-        None => Err(ctx.missing(join(path, "filters"))),
-    }
+    let kind = match kinds.pop() {
+        Some(kind) if count == 1 => kind,
+        Some(_) => {
+            return Err(ctx.unsupported(
+                join(&path, "filters"),
+                format!("{count} network filters (only one)"),
+            ));
+        }
+        None => return Err(ctx.missing(join(&path, "filters"))),
+    };
+    Ok(Chain {
+        path,
+        transport,
+        kind,
+        alpn,
+    })
 }
 
 fn network_filter(ctx: Ctx<'_>, path: &str, f: xds::Filter) -> Result<ListenerKind, ConfigError> {

@@ -6,6 +6,7 @@ mod endpoint;
 pub(crate) mod fixtures;
 mod listener;
 mod route;
+mod tls;
 
 use std::fmt::Debug;
 

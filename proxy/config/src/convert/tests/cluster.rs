@@ -45,6 +45,7 @@ fn accepts_the_eds_cluster_pilot_sends() {
     assert_eq!(
         c,
         Cluster {
+            tls: None,
             name: "api".into(),
             lb_policy: LbPolicy::LeastRequest,
             connect_timeout: Duration::from_secs(1),
@@ -155,7 +156,7 @@ fn rejects_cluster_features_it_does_not_implement() {
         (
             "tls",
             |c| c.transport_socket = Some(TransportSocket::default()),
-            "transport_socket: unsupported field",
+            "transport_socket.name: missing",
         ),
         (
             "circuit breakers",

@@ -3,21 +3,28 @@
 use envoy_types::pb::envoy::config::cluster::v3 as cds;
 use envoy_types::pb::envoy::config::core::v3::{
     Address, AggregatedConfigSource, ApiVersion, ConfigSource, HealthStatus, Http2ProtocolOptions,
-    Locality, Metadata, SocketAddress, TrafficDirection, address, config_source, socket_address,
+    Locality, Metadata, SocketAddress, TrafficDirection, TransportSocket, address, config_source,
+    socket_address, transport_socket,
 };
 use envoy_types::pb::envoy::config::endpoint::v3 as eds;
 use envoy_types::pb::envoy::config::listener::v3 as lds;
 use envoy_types::pb::envoy::config::route::v3 as rds;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3 as hcm;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3 as tls;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions, http_protocol_options,
 };
-use envoy_types::pb::google::protobuf::{self, Any, Struct, UInt32Value, Value, value};
+use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
+use envoy_types::pb::google::protobuf::{self, Any, BoolValue, Struct, UInt32Value, Value, value};
 use rigging_mesh_xds::{
-    HTTP_CONNECTION_MANAGER, HTTP_CONNECTION_MANAGER_NAME, HTTP_PROTOCOL_OPTIONS,
-    HTTP_PROTOCOL_OPTIONS_KEY, ROUTER, ROUTER_NAME, TCP_PROXY, TCP_PROXY_NAME, pack,
+    DOWNSTREAM_TLS_CONTEXT, HTTP_CONNECTION_MANAGER, HTTP_CONNECTION_MANAGER_NAME,
+    HTTP_PROTOCOL_OPTIONS, HTTP_PROTOCOL_OPTIONS_KEY, ROUTER, ROUTER_NAME, TCP_PROXY,
+    TCP_PROXY_NAME, TLS_INSPECTOR, TLS_INSPECTOR_NAME, TLS_TRANSPORT_SOCKET_NAME,
+    TRANSPORT_PROTOCOL_RAW, TRANSPORT_PROTOCOL_TLS, TRUST_BUNDLE_SECRET, UPSTREAM_TLS_CONTEXT,
+    WORKLOAD_CERT_SECRET, pack,
 };
 
 pub fn address(ip: &str, port: u32) -> Address {
@@ -304,6 +311,133 @@ pub fn endpoint_address(lb: &mut eds::LbEndpoint) -> &mut SocketAddress {
         Some(eds::lb_endpoint::HostIdentifier::Endpoint(e)) => socket(&mut e.address),
         _ => panic!("not an endpoint"),
     }
+}
+
+/// The SPIFFE ID of the `api` service, as Pilot names it in upstream TLS.
+pub const API_ID: &str = "spiffe://rigging.local/ns/default/dc/dc1/svc/api";
+
+/// A reference to one of the proxy's own SDS secrets.
+pub fn secret(name: &str) -> tls::SdsSecretConfig {
+    tls::SdsSecretConfig {
+        name: name.into(),
+        sds_config: None,
+    }
+}
+
+/// TLS 1.3 only, with the workload certificate, `h2` and `http/1.1`, and the given validation.
+pub fn common_tls(
+    validation: tls::common_tls_context::ValidationContextType,
+) -> tls::CommonTlsContext {
+    tls::CommonTlsContext {
+        tls_params: Some(tls::TlsParameters {
+            tls_minimum_protocol_version: tls::tls_parameters::TlsProtocol::TlSv13 as i32,
+            tls_maximum_protocol_version: tls::tls_parameters::TlsProtocol::TlSv13 as i32,
+            ..Default::default()
+        }),
+        tls_certificate_sds_secret_configs: vec![secret(WORKLOAD_CERT_SECRET)],
+        alpn_protocols: vec!["h2".into(), "http/1.1".into()],
+        validation_context_type: Some(validation),
+        ..Default::default()
+    }
+}
+
+/// The server side of mesh mTLS: client SVIDs required, checked against the trust bundle.
+pub fn downstream_tls() -> tls::DownstreamTlsContext {
+    tls::DownstreamTlsContext {
+        common_tls_context: Some(common_tls(
+            tls::common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(
+                secret(TRUST_BUNDLE_SECRET),
+            ),
+        )),
+        require_client_certificate: Some(BoolValue { value: true }),
+        ..Default::default()
+    }
+}
+
+/// The client side of mesh mTLS to `api`: its SPIFFE ID is the only one accepted.
+pub fn upstream_tls() -> tls::UpstreamTlsContext {
+    use tls::common_tls_context::{CombinedCertificateValidationContext, ValidationContextType};
+    tls::UpstreamTlsContext {
+        sni: "api".into(),
+        common_tls_context: Some(common_tls(
+            ValidationContextType::CombinedValidationContext(
+                CombinedCertificateValidationContext {
+                    default_validation_context: Some(tls::CertificateValidationContext {
+                        match_typed_subject_alt_names: vec![tls::SubjectAltNameMatcher {
+                            san_type: tls::subject_alt_name_matcher::SanType::Uri as i32,
+                            matcher: Some(StringMatcher {
+                                match_pattern: Some(string_matcher::MatchPattern::Exact(
+                                    API_ID.into(),
+                                )),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                    validation_context_sds_secret_config: Some(secret(TRUST_BUNDLE_SECRET)),
+                    ..Default::default()
+                },
+            ),
+        )),
+        ..Default::default()
+    }
+}
+
+/// A TLS transport socket holding `context` under `type_url`.
+pub fn tls_socket<M: prost::Message>(type_url: &str, context: &M) -> TransportSocket {
+    TransportSocket {
+        name: TLS_TRANSPORT_SOCKET_NAME.into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
+            type_url, context,
+        ))),
+    }
+}
+
+/// The strict inbound listener: its one chain terminates mesh mTLS.
+pub fn strict_listener() -> lds::Listener {
+    tcp_listener().tap(|l| {
+        l.filter_chains[0].transport_socket =
+            Some(tls_socket(DOWNSTREAM_TLS_CONTEXT, &downstream_tls()))
+    })
+}
+
+/// The TLS inspector with Envoy's defaults.
+pub fn tls_inspector() -> lds::ListenerFilter {
+    lds::ListenerFilter {
+        name: TLS_INSPECTOR_NAME.into(),
+        filter_disabled: None,
+        config_type: Some(lds::listener_filter::ConfigType::TypedConfig(pack(
+            TLS_INSPECTOR,
+            &TlsInspector::default(),
+        ))),
+    }
+}
+
+fn transport_match(protocol: &str) -> Option<lds::FilterChainMatch> {
+    Some(lds::FilterChainMatch {
+        transport_protocol: protocol.into(),
+        ..Default::default()
+    })
+}
+
+/// The permissive inbound listener: the TLS inspector, an mTLS chain, then a plaintext chain
+/// with the same filters.
+pub fn permissive_listener() -> lds::Listener {
+    strict_listener().tap(|l| {
+        l.listener_filters = vec![tls_inspector()];
+        let mut plain = l.filter_chains[0].clone();
+        plain.transport_socket = None;
+        plain.filter_chain_match = transport_match(TRANSPORT_PROTOCOL_RAW);
+        l.filter_chains[0].filter_chain_match = transport_match(TRANSPORT_PROTOCOL_TLS);
+        l.filter_chains.push(plain);
+    })
+}
+
+/// The EDS cluster to `api` over mesh mTLS.
+pub fn mtls_cluster() -> cds::Cluster {
+    eds_cluster()
+        .tap(|c| c.transport_socket = Some(tls_socket(UPSTREAM_TLS_CONTEXT, &upstream_tls())))
 }
 
 pub trait Tap: Sized {

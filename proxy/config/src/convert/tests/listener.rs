@@ -37,6 +37,7 @@ fn accepts_the_http_listener_pilot_sends() {
     assert_eq!(
         l,
         Listener {
+            tls: None,
             name: "outbound:api:9191".into(),
             addr: "127.0.0.1:9191".parse().unwrap(),
             direction: Direction::Outbound,
@@ -182,7 +183,7 @@ fn rejects_listener_fields_it_does_not_implement() {
         (
             "two chains",
             |l| l.filter_chains.push(l.filter_chains[0].clone()),
-            "filter_chains: unsupported 2 filter chains",
+            "filter_chains: unsupported 2 filter chains (only one, or two behind the tls_inspector)",
         ),
         (
             "chain match",
@@ -202,7 +203,7 @@ fn rejects_listener_fields_it_does_not_implement() {
                     ..Default::default()
                 })
             },
-            "filter_chains[0].transport_socket: unsupported field",
+            r#"filter_chains[0].transport_socket.name: unsupported transport socket "tls" (only envoy.transport_sockets.tls)"#,
         ),
         (
             "default chain",
@@ -212,7 +213,7 @@ fn rejects_listener_fields_it_does_not_implement() {
         (
             "listener filter",
             |l| l.listener_filters.push(ListenerFilter::default()),
-            "listener_filters: unsupported field",
+            "listener_filters[0].name: missing",
         ),
         (
             "original dst",

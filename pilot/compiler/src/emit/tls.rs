@@ -1,0 +1,127 @@
+//! The mTLS pieces of a secured mesh: transport sockets and the TLS inspector, as
+//! `pilot/XDS.md` describes them.
+
+use envoy_types::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
+use envoy_types::pb::envoy::config::listener::v3::{ListenerFilter, listener_filter};
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
+    SubjectAltNameMatcher, TlsParameters, UpstreamTlsContext,
+    common_tls_context::{CombinedCertificateValidationContext, ValidationContextType},
+    subject_alt_name_matcher::SanType,
+    tls_parameters::TlsProtocol,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
+use envoy_types::pb::google::protobuf::BoolValue;
+use rigging_mesh_model::{Protocol, ServiceName};
+use rigging_mesh_xds::{
+    DOWNSTREAM_TLS_CONTEXT, TLS_INSPECTOR, TLS_INSPECTOR_NAME, TLS_TRANSPORT_SOCKET_NAME,
+    TRUST_BUNDLE_SECRET, UPSTREAM_TLS_CONTEXT, WORKLOAD_CERT_SECRET, pack,
+};
+
+use crate::MeshSecurity;
+
+/// ALPN an inbound listener accepts, most preferred first: whatever the service speaks, h2
+/// carries gRPC and HTTP/2, http/1.1 the rest (and TCP services ignore it).
+const INBOUND_ALPN: [&str; 2] = ["h2", "http/1.1"];
+
+/// The inbound listener's TLS: the proxy's SVID, a client SVID required and checked against
+/// the trust bundle. Which caller may do what is decided later (intentions), not here.
+pub(crate) fn downstream_socket() -> TransportSocket {
+    let ctx = DownstreamTlsContext {
+        require_client_certificate: Some(BoolValue { value: true }),
+        common_tls_context: Some(common(
+            ValidationContextType::ValidationContextSdsSecretConfig(secret(TRUST_BUNDLE_SECRET)),
+            INBOUND_ALPN.iter().map(|p| (*p).to_owned()).collect(),
+        )),
+        ..Default::default()
+    };
+    socket(pack(DOWNSTREAM_TLS_CONTEXT, &ctx))
+}
+
+/// An upstream cluster's TLS: the proxy's SVID as client certificate, and the server must be
+/// `expected` (the destination service's SPIFFE ID), chained to the trust bundle.
+pub(crate) fn upstream_socket(
+    security: &MeshSecurity,
+    service: &ServiceName,
+    protocol: Protocol,
+) -> TransportSocket {
+    let expected = security.service_id(service);
+    let validation = CombinedCertificateValidationContext {
+        default_validation_context: Some(CertificateValidationContext {
+            match_typed_subject_alt_names: vec![SubjectAltNameMatcher {
+                san_type: SanType::Uri as i32,
+                matcher: Some(StringMatcher {
+                    match_pattern: Some(MatchPattern::Exact(expected.as_str().to_owned())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        validation_context_sds_secret_config: Some(secret(TRUST_BUNDLE_SECRET)),
+        ..Default::default()
+    };
+    let ctx = UpstreamTlsContext {
+        sni: service.as_str().to_owned(),
+        common_tls_context: Some(common(
+            ValidationContextType::CombinedValidationContext(validation),
+            upstream_alpn(protocol),
+        )),
+        ..Default::default()
+    };
+    socket(pack(UPSTREAM_TLS_CONTEXT, &ctx))
+}
+
+/// The listener filter that tells a TLS ClientHello from plaintext (permissive mode).
+pub(crate) fn tls_inspector() -> ListenerFilter {
+    ListenerFilter {
+        name: TLS_INSPECTOR_NAME.to_owned(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
+            TLS_INSPECTOR,
+            &TlsInspector::default(),
+        ))),
+        ..Default::default()
+    }
+}
+
+/// What a client offers: exactly the protocol the upstream cluster speaks, so the server picks
+/// it; TCP offers nothing.
+fn upstream_alpn(protocol: Protocol) -> Vec<String> {
+    let alpn = match protocol {
+        Protocol::Http2 | Protocol::Grpc => "h2",
+        Protocol::Http => "http/1.1",
+        Protocol::Tcp => return Vec::new(),
+    };
+    vec![alpn.to_owned()]
+}
+
+/// TLS 1.3 only, the workload SVID, and the given validation and ALPN.
+fn common(validation: ValidationContextType, alpn: Vec<String>) -> CommonTlsContext {
+    CommonTlsContext {
+        tls_params: Some(TlsParameters {
+            tls_minimum_protocol_version: TlsProtocol::TlSv13 as i32,
+            tls_maximum_protocol_version: TlsProtocol::TlSv13 as i32,
+            ..Default::default()
+        }),
+        tls_certificate_sds_secret_configs: vec![secret(WORKLOAD_CERT_SECRET)],
+        validation_context_type: Some(validation),
+        alpn_protocols: alpn,
+        ..Default::default()
+    }
+}
+
+/// A reference to a secret the proxy holds itself: a name and no `sds_config`.
+fn secret(name: &str) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: name.to_owned(),
+        sds_config: None,
+    }
+}
+
+fn socket(config: envoy_types::pb::google::protobuf::Any) -> TransportSocket {
+    TransportSocket {
+        name: TLS_TRANSPORT_SOCKET_NAME.to_owned(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(config)),
+    }
+}
