@@ -1,13 +1,14 @@
 //! A workload's identity for `rig proxy`: the key made here, the certificate from Citadel,
 //! renewed at half-life, the trust bundle refreshed between renewals.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use rigging_citadel_client::{
-    BundleWatcher, CertStore, Credential, GrpcSigner, Renewer, SystemClock,
+    BundleWatcher, CertStore, Credential, CredentialFile, CredentialSource, GrpcSigner, Renewer,
+    SystemClock,
 };
 use rigging_citadel_server::CITADEL_DNS_NAME;
 use rigging_mesh_spiffe::{SpiffeId, TrustBundle, TrustDomain};
@@ -54,24 +55,22 @@ pub struct Identity {
 }
 
 impl IdentityArgs {
-    /// The credential the options name, read from its file; `None` without one.
-    fn credential(&self) -> anyhow::Result<Option<Credential>> {
-        let read = |path: &Path| -> anyhow::Result<String> {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the credential in {}", path.display()))?;
-            let token = text.trim().to_owned();
-            anyhow::ensure!(!token.is_empty(), "{} is empty", path.display());
-            Ok(token)
-        };
-        Ok(if let Some(p) = &self.token_file {
-            Some(Credential::BootstrapToken(read(p)?))
+    /// The credential file the options name; `None` without one. The file is read again at
+    /// every issuance that needs it (Nomad and Kubernetes rotate theirs in place).
+    fn credential(&self) -> anyhow::Result<Option<CredentialFile>> {
+        let file = if let Some(p) = &self.token_file {
+            CredentialFile::new(p, Credential::BootstrapToken)
         } else if let Some(p) = &self.nomad_jwt_file {
-            Some(Credential::NomadWorkloadJwt(read(p)?))
+            CredentialFile::new(p, Credential::NomadWorkloadJwt)
         } else if let Some(p) = &self.k8s_token_file {
-            Some(Credential::KubernetesSaToken(read(p)?))
+            CredentialFile::new(p, Credential::KubernetesSaToken)
         } else {
-            None
-        })
+            return Ok(None);
+        };
+        // Fail at start on a file that cannot be read, rather than in the renewer's retries.
+        file.credential()
+            .with_context(|| format!("credential file {}", file.path().display()))?;
+        Ok(Some(file))
     }
 }
 
@@ -94,13 +93,9 @@ pub async fn start(args: &IdentityArgs) -> anyhow::Result<Option<Identity>> {
         GrpcSigner::new(args.citadel.clone(), name, &bundle, store.clone())
             .context("tls to citadel")?,
     );
-    let (renewer, mut status) = Renewer::new(
-        store.clone(),
-        signer.clone(),
-        Some(credential),
-        Arc::new(SystemClock),
-    );
-    tokio::spawn(renewer.run());
+    let (renewer, mut status) =
+        Renewer::new(store.clone(), signer.clone(), None, Arc::new(SystemClock));
+    tokio::spawn(renewer.credential_source(Arc::new(credential)).run());
     tokio::spawn(BundleWatcher::new(store.clone(), signer).run());
     tracing::info!(citadel = %args.citadel, "getting a workload certificate");
     loop {

@@ -24,5 +24,8 @@ pub use schedule::{
     BACKOFF_FACTOR, INITIAL_BACKOFF, MAX_BACKOFF, MIN_RENEW_DELAY, RENEW_AT_FRACTION, RENEW_JITTER,
     backoff, renew_delay, retry_delay,
 };
-pub use signer::{Credential, SignError, SignFuture, SignRequest, Signed, Signer};
+pub use signer::{
+    Credential, CredentialFile, CredentialSource, SignError, SignFuture, SignRequest, Signed,
+    Signer,
+};
 pub use store::{CertStore, IssueError, Issued};

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::key::{KeyError, WorkloadKey};
 use crate::schedule::{renew_delay, retry_delay};
-use crate::signer::{Credential, SignError, SignRequest, Signer};
+use crate::signer::{Credential, CredentialSource, SignError, SignRequest, Signer};
 use crate::store::{CertStore, IssueError, Issued};
 
 /// Wall-clock time for certificate validity; injected so tests can move it with tokio's clock.
@@ -57,7 +57,7 @@ pub enum RenewError {
 pub struct Renewer {
     store: Arc<CertStore>,
     signer: Arc<dyn Signer>,
-    credential: Option<Credential>,
+    credential: Option<Arc<dyn CredentialSource>>,
     requested: Option<SpiffeId>,
     clock: Arc<dyn Clock>,
     status: watch::Sender<CertStatus>,
@@ -85,13 +85,22 @@ impl Renewer {
         let renewer = Self {
             store,
             signer,
-            credential,
+            credential: credential.map(|c| Arc::new(c) as Arc<dyn CredentialSource>),
             requested: None,
             clock,
             status,
             rng: fastrand::Rng::new(),
         };
         (renewer, rx)
+    }
+
+    /// Reads the credential from `source` at each issuance that needs one, instead of the fixed
+    /// credential given to [`Renewer::new`]: Nomad and Kubernetes rotate their tokens in
+    /// place, and after an expiry an operator may leave a new bootstrap token.
+    #[must_use]
+    pub fn credential_source(mut self, source: Arc<dyn CredentialSource>) -> Self {
+        self.credential = Some(source);
+        self
     }
 
     /// Puts `id` in CSRs, for information only (Citadel decides the identity).
@@ -143,7 +152,7 @@ impl Renewer {
             .is_some_and(|svid| svid.not_after > now.as_secs());
         let credential = match (&self.credential, holds_valid) {
             (_, true) => None,
-            (Some(credential), false) => Some(credential.clone()),
+            (Some(source), false) => Some(source.credential()?),
             // A signer inside Citadel's process knows its caller; any other needs a credential.
             (None, false) if !self.signer.needs_credential() => None,
             (None, false) => return Err(SignError::NoCredential.into()),

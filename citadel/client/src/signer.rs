@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use rustls_pki_types::CertificateDer;
@@ -18,6 +19,63 @@ pub enum Credential {
     NomadWorkloadJwt(String),
     /// A Kubernetes service-account token.
     KubernetesSaToken(String),
+}
+
+/// Where the credential of a first issuance (or of one after an expiry) comes from.
+pub trait CredentialSource: Send + Sync + fmt::Debug {
+    /// The credential to present now.
+    fn credential(&self) -> Result<Credential, SignError>;
+}
+
+/// A fixed credential.
+impl CredentialSource for Credential {
+    fn credential(&self) -> Result<Credential, SignError> {
+        Ok(self.clone())
+    }
+}
+
+/// A credential kept in a file, read again at every use: Nomad rewrites a task's workload
+/// identity file when it renews it, Kubernetes rotates projected service-account tokens, and
+/// a VM's operator replaces a spent bootstrap token.
+#[derive(Debug, Clone)]
+pub struct CredentialFile {
+    path: PathBuf,
+    kind: fn(String) -> Credential,
+}
+
+impl CredentialFile {
+    /// `kind` makes the credential from the file's trimmed text, e.g.
+    /// `Credential::NomadWorkloadJwt`.
+    pub fn new(path: impl Into<PathBuf>, kind: fn(String) -> Credential) -> Self {
+        Self {
+            path: path.into(),
+            kind,
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl CredentialSource for CredentialFile {
+    fn credential(&self) -> Result<Credential, SignError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| {
+            SignError::Other(format!(
+                "cannot read the credential in {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(SignError::Other(format!(
+                "the credential file {} is empty",
+                self.path.display()
+            )));
+        }
+        Ok((self.kind)(token.to_owned()))
+    }
 }
 
 /// One call to Citadel's `Sign`.
@@ -96,5 +154,30 @@ impl Credential {
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Credential({}, <redacted>)", self.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_file_is_read_at_every_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let source = CredentialFile::new(&path, Credential::NomadWorkloadJwt);
+        assert!(source.credential().is_err(), "a missing file is an error");
+        std::fs::write(&path, "first\n").unwrap();
+        assert_eq!(
+            source.credential().unwrap(),
+            Credential::NomadWorkloadJwt("first".into())
+        );
+        std::fs::write(&path, "second").unwrap();
+        assert_eq!(
+            source.credential().unwrap(),
+            Credential::NomadWorkloadJwt("second".into())
+        );
+        std::fs::write(&path, "  \n").unwrap();
+        assert!(source.credential().is_err(), "an empty file is an error");
     }
 }

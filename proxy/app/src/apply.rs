@@ -73,6 +73,8 @@ pub(crate) struct IdentityDump {
     /// Seconds since the Unix epoch.
     not_after: Option<u64>,
     trust_domain: String,
+    /// Roots in the trust bundle (two during a root rotation).
+    trust_bundle_roots: usize,
 }
 
 impl Shared {
@@ -182,6 +184,7 @@ impl Shared {
                     spiffe_id: svid.as_ref().map(|s| s.id.to_string()),
                     not_after: svid.as_ref().map(|s| s.not_after),
                     trust_domain: m.trust_domain().to_string(),
+                    trust_bundle_roots: m.store().bundle().load().roots().len(),
                 }
             }),
         }
