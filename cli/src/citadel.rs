@@ -65,6 +65,14 @@ struct ServeArgs {
     /// Leaf certificate lifetime (e.g. 24h, 60s); at most 7d.
     #[arg(long, value_parser = parse_duration, default_value = "24h")]
     leaf_ttl: Duration,
+    #[command(flatten)]
+    jwt: JwtArgs,
+}
+
+/// The JWT credentials Citadel accepts besides bootstrap tokens: Nomad workload identities and
+/// Kubernetes service-account tokens, each checked against its issuer's JWKS.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct JwtArgs {
     /// Nomad's JWKS URL (e.g. http://127.0.0.1:4646/.well-known/jwks.json).
     #[arg(long, requires = "nomad_issuer")]
     nomad_jwks: Option<String>,
@@ -186,49 +194,59 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .filter(|ip| !ip.is_unspecified())
             .collect(),
     };
-    let mut server = CitadelServer::open(config, clock.clone()).context("opening the ca")?;
-    let jwt = [
-        (
-            args.nomad_jwks,
-            args.nomad_issuer,
-            args.nomad_audience,
-            ClaimsMapping::Nomad,
-        ),
-        (
-            args.k8s_jwks,
-            args.k8s_issuer,
-            args.k8s_audience,
-            ClaimsMapping::Kubernetes,
-        ),
-    ];
-    for (url, issuer, audience, mapping) in jwt {
-        let (Some(url), Some(issuer)) = (url, issuer) else {
-            continue;
-        };
-        let jwks = JwksSource::new(&url).with_context(|| format!("jwks url {url}"))?;
-        let auth: Arc<dyn Authenticator> = Arc::new(JwtAuthenticator::new(
-            JwtConfig {
-                issuer,
-                audience,
-                leeway: DEFAULT_JWT_LEEWAY,
-                mapping,
-            },
-            jwks,
-            server.layout(),
-            clock.clone(),
-        ));
-        server = server.with_authenticator(auth);
-    }
+    let server = CitadelServer::open(config, clock.clone()).context("opening the ca")?;
+    let server = args.jwt.add_to(server, clock)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     server
-        .serve(listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .serve(listener, crate::control::shutdown_signal())
         .await
         .context("serving")?;
     Ok(ExitCode::SUCCESS)
+}
+
+impl JwtArgs {
+    /// Adds the configured JWT authenticators to `server`.
+    pub(crate) fn add_to(
+        &self,
+        mut server: CitadelServer,
+        clock: Arc<SystemClock>,
+    ) -> anyhow::Result<CitadelServer> {
+        let jwt = [
+            (
+                &self.nomad_jwks,
+                &self.nomad_issuer,
+                &self.nomad_audience,
+                ClaimsMapping::Nomad,
+            ),
+            (
+                &self.k8s_jwks,
+                &self.k8s_issuer,
+                &self.k8s_audience,
+                ClaimsMapping::Kubernetes,
+            ),
+        ];
+        for (url, issuer, audience, mapping) in jwt {
+            let (Some(url), Some(issuer)) = (url, issuer) else {
+                continue;
+            };
+            let jwks = JwksSource::new(url).with_context(|| format!("jwks url {url}"))?;
+            let auth: Arc<dyn Authenticator> = Arc::new(JwtAuthenticator::new(
+                JwtConfig {
+                    issuer: issuer.clone(),
+                    audience: audience.clone(),
+                    leeway: DEFAULT_JWT_LEEWAY,
+                    mapping,
+                },
+                jwks,
+                server.layout(),
+                clock.clone(),
+            ));
+            server = server.with_authenticator(auth);
+        }
+        Ok(server)
+    }
 }
 
 /// `90s`, `15m`, `1h`, `7d`, or plain seconds.

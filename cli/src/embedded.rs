@@ -17,7 +17,7 @@ use rustls::ServerConfig;
 use rustls::server::NoServerSessionStorage;
 use tokio::net::TcpListener;
 
-use crate::citadel::{DEFAULT_CITADEL_ADDR, DEFAULT_DATACENTER, DEFAULT_TRUST_DOMAIN};
+use crate::citadel::{DEFAULT_CITADEL_ADDR, DEFAULT_DATACENTER, DEFAULT_TRUST_DOMAIN, JwtArgs};
 use crate::identity::{NAMESPACE, PILOT_SERVICE};
 
 /// The file, in Citadel's state folder, that `rig up` keeps holding the current roots: what
@@ -48,6 +48,8 @@ pub struct EmbeddedCitadelArgs {
     /// Workload certificate lifetime (e.g. 24h, 60s; between 10s and 7d).
     #[arg(long, value_parser = crate::citadel::parse_duration, default_value = "24h")]
     pub leaf_ttl: Duration,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
 }
 
 /// What Pilot needs from the embedded Citadel.
@@ -72,8 +74,10 @@ pub async fn start(
         leaf_ttl: ttl,
         server_ips: Vec::new(),
     };
-    let server = CitadelServer::open(config, Arc::new(rigging_citadel_server::SystemClock))
+    let clock = Arc::new(rigging_citadel_server::SystemClock);
+    let server = CitadelServer::open(config, clock.clone())
         .with_context(|| format!("citadel state in {}", args.citadel_state.display()))?;
+    let server = args.jwt.add_to(server, clock)?;
     let handle = server.authority_handle();
     let pilot_id = SpiffeId::service(
         &args.trust_domain,

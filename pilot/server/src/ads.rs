@@ -12,6 +12,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
 use futures::Stream;
+use rigging_mesh_grpc_tls::{AcceptOptions, PeerInfo};
 use rigging_mesh_model::ProxyId;
 use rigging_mesh_spiffe::TrustDomain;
 use rigging_mesh_xds::ResourceType;
@@ -26,7 +27,6 @@ use crate::cache::{Own, ProxyView};
 use crate::identity::PeerIdentity;
 use crate::metrics::{Metrics, TypeLabel};
 use crate::status::StatusRegistry;
-use crate::tls::{self, PeerInfo};
 
 /// Responses queued per stream before the stream task waits for the proxy to read.
 const RESPONSE_QUEUE: usize = 16;
@@ -64,7 +64,10 @@ pub(crate) async fn serve(listener: TcpListener, ads: Ads, tls: Option<Arc<rustl
                 .await
         }
         Some(config) => {
-            let incoming = ReceiverStream::new(tls::accept(listener, config));
+            // The defaults suit xDS: proxies one hop away handshake in milliseconds, and the
+            // backlog takes a fleet reconnecting after a restart.
+            let accepted = rigging_mesh_grpc_tls::accept(listener, config, AcceptOptions::new("xDS"));
+            let incoming = ReceiverStream::new(accepted);
             router
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await

@@ -12,7 +12,6 @@ mod debug;
 mod identity;
 mod metrics;
 mod status;
-mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
