@@ -10,7 +10,8 @@ use anyhow::Context;
 use rigging_citadel_ca::{CaStore, DEFAULT_LEAF_TTL, LeafTtl, RootId, TrustDomain};
 use rigging_citadel_server::{
     Authenticator, CitadelConfig, CitadelServer, ClaimsMapping, DEFAULT_JWT_LEEWAY,
-    DEFAULT_NAMESPACE, JwksSource, JwtAuthenticator, JwtConfig, SystemClock, TokenStore,
+    DEFAULT_NAMESPACE, JwksOptions, JwksSource, JwtAuthenticator, JwtConfig, SystemClock,
+    TokenStore,
 };
 
 /// Citadel's gRPC (TLS) address, as in ARCHITECTURE.md's port table.
@@ -32,7 +33,7 @@ pub struct CitadelArgs {
 #[derive(Debug, clap::Subcommand)]
 enum CitadelCommand {
     /// Run Citadel: issue SPIFFE certificates to authenticated workloads.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// One-time bootstrap tokens for VMs.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -82,6 +83,9 @@ pub(crate) struct JwtArgs {
     /// The `aud` Nomad workload identities must carry for Citadel.
     #[arg(long, default_value = DEFAULT_AUDIENCE)]
     nomad_audience: String,
+    /// PEM CA that Nomad's HTTPS certificate chains to (default: the WebPKI roots).
+    #[arg(long, requires = "nomad_jwks")]
+    nomad_jwks_ca: Option<PathBuf>,
     /// The Kubernetes API server's JWKS URL.
     #[arg(long, requires = "k8s_issuer")]
     k8s_jwks: Option<String>,
@@ -91,6 +95,14 @@ pub(crate) struct JwtArgs {
     /// The `aud` service-account tokens must carry for Citadel.
     #[arg(long, default_value = DEFAULT_AUDIENCE)]
     k8s_audience: String,
+    /// PEM CA of the Kubernetes API server (in a pod:
+    /// /var/run/secrets/kubernetes.io/serviceaccount/ca.crt).
+    #[arg(long, requires = "k8s_jwks")]
+    k8s_jwks_ca: Option<PathBuf>,
+    /// A file with the bearer token the API server wants for its JWKS (in a pod:
+    /// /var/run/secrets/kubernetes.io/serviceaccount/token), unless anonymous discovery is on.
+    #[arg(long, requires = "k8s_jwks")]
+    k8s_jwks_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -131,7 +143,7 @@ enum RotateStep {
 
 pub async fn run(args: CitadelArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        CitadelCommand::Serve(a) => serve(a).await,
+        CitadelCommand::Serve(a) => serve(*a).await,
         CitadelCommand::Token(TokenCommand::Create {
             state,
             service,
@@ -213,25 +225,41 @@ impl JwtArgs {
         mut server: CitadelServer,
         clock: Arc<SystemClock>,
     ) -> anyhow::Result<CitadelServer> {
+        let read = |path: &Option<PathBuf>| -> anyhow::Result<Option<Vec<u8>>> {
+            path.as_ref()
+                .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
+                .transpose()
+        };
+        let k8s_token =
+            read(&self.k8s_jwks_token_file)?.map(|t| String::from_utf8_lossy(&t).trim().to_owned());
         let jwt = [
             (
                 &self.nomad_jwks,
                 &self.nomad_issuer,
                 &self.nomad_audience,
                 ClaimsMapping::Nomad,
+                JwksOptions {
+                    ca_pem: read(&self.nomad_jwks_ca)?,
+                    bearer_token: None,
+                },
             ),
             (
                 &self.k8s_jwks,
                 &self.k8s_issuer,
                 &self.k8s_audience,
                 ClaimsMapping::Kubernetes,
+                JwksOptions {
+                    ca_pem: read(&self.k8s_jwks_ca)?,
+                    bearer_token: k8s_token,
+                },
             ),
         ];
-        for (url, issuer, audience, mapping) in jwt {
+        for (url, issuer, audience, mapping, options) in jwt {
             let (Some(url), Some(issuer)) = (url, issuer) else {
                 continue;
             };
-            let jwks = JwksSource::new(url).with_context(|| format!("jwks url {url}"))?;
+            let jwks = JwksSource::with_options(url, options)
+                .with_context(|| format!("jwks url {url}"))?;
             let auth: Arc<dyn Authenticator> = Arc::new(JwtAuthenticator::new(
                 JwtConfig {
                     issuer: issuer.clone(),

@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole control plane in one process, on the embedded defaults (static registry, loopback).
-    Up(control::UpArgs),
+    Up(Box<control::UpArgs>),
     /// Pilot alone: registries in, xDS out.
     Pilot(control::PilotArgs),
     /// Citadel, the certificate authority: serve, bootstrap tokens, root rotation, trust bundle.
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => control::up(args).await,
+            Command::Up(args) => control::up(*args).await,
             Command::Pilot(args) => control::pilot(args).await,
             Command::Citadel(args) => citadel::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,

@@ -26,7 +26,7 @@ pub use auth::{
 };
 pub use bootstrap::{BootstrapAuthenticator, TokenError, TokenStore};
 pub use handle::AuthorityHandle;
-pub use jwks::{JwksError, JwksSource};
+pub use jwks::{JwksError, JwksOptions, JwksSource};
 pub use jwt::{ClaimsMapping, DEFAULT_JWT_LEEWAY, JwtAuthenticator, JwtConfig};
 pub use local::{LocalSigner, LocalSignerError};
 pub use renewal::RenewalAuthenticator;
