@@ -86,8 +86,8 @@ impl JwksSource {
                 .with_provider_and_webpki_roots(provider)
                 .map_err(JwksError::Tls)?,
             Some(pem) => {
-                let certs = rigging_mesh_spiffe::TrustBundle::from_pem(pem)
-                    .map_err(|_| JwksError::Ca)?;
+                let certs =
+                    rigging_mesh_spiffe::TrustBundle::from_pem(pem).map_err(|_| JwksError::Ca)?;
                 let mut roots = rustls::RootCertStore::empty();
                 for cert in certs.roots() {
                     roots.add(cert.clone()).map_err(JwksError::Tls)?;
@@ -220,11 +220,7 @@ mod tests {
                             .headers()
                             .get(http::header::AUTHORIZATION)
                             .is_some_and(|v| v == "Bearer secret");
-                        let (status, body) = if authorized {
-                            (200, JWKS)
-                        } else {
-                            (401, "")
-                        };
+                        let (status, body) = if authorized { (200, JWKS) } else { (401, "") };
                         Ok::<_, std::convert::Infallible>(
                             http::Response::builder()
                                 .status(status)

@@ -11,10 +11,10 @@ use rigging_mesh_api::citadel::v1::sign_request::Credential as ProtoCredential;
 use rigging_mesh_api::citadel::v1::{
     SignRequest, SignResponse, TrustBundleRequest, TrustBundleResponse,
 };
+use rigging_mesh_grpc_tls::PeerInfo;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{AuthError, Authenticator, Clock, Credential, CredentialKind};
-use crate::tls::PeerInfo;
 
 /// The gRPC service.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl Citadel for CitadelService {
             Some(ProtoCredential::BootstrapToken(t)) => Credential::BootstrapToken(t),
             Some(ProtoCredential::NomadWorkloadJwt(t)) => Credential::NomadWorkloadJwt(t),
             Some(ProtoCredential::KubernetesSaToken(t)) => Credential::KubernetesSaToken(t),
-            None => match peer.and_then(|p| p.client_chain) {
+            None => match peer.and_then(|p| p.chain) {
                 Some(c) => {
                     chain = c;
                     Credential::PeerCertificate(&chain)

@@ -2,13 +2,11 @@
 //! checked against the current trust bundle, and the accepted connections handed to tonic.
 
 use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use rigging_mesh_grpc_tls::{AcceptOptions, TlsConn};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
@@ -17,24 +15,13 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
-/// A client that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Finished handshakes waiting for tonic; beyond this, accepting pauses.
-const ACCEPT_BACKLOG: usize = 64;
-
-/// What a request knows about its connection (in the request's extensions).
-#[derive(Debug, Clone)]
-pub(crate) struct PeerInfo {
-    pub(crate) remote: Option<SocketAddr>,
-    /// The client certificate chain rustls verified, leaf first; `None` without one.
-    pub(crate) client_chain: Option<Vec<CertificateDer<'static>>>,
-}
+/// Finished handshakes waiting for tonic; beyond this, accepting pauses. Workloads sign in at
+/// startup and at half-life, far fewer at once than proxies reconnecting to Pilot. The handshake
+/// timeout is the shared default.
+const ACCEPT_BACKLOG: NonZeroUsize = NonZeroUsize::new(64).expect("64 is not zero");
 
 /// The server certificate, replaced when it is renewed or the signer changes.
 #[derive(Debug)]
@@ -132,84 +119,11 @@ pub(crate) fn server_config(
     Ok(config)
 }
 
-/// A TLS connection for tonic, carrying its [`PeerInfo`].
-#[derive(Debug)]
-pub(crate) struct TlsConn(TlsStream<TcpStream>);
-
-impl tonic::transport::server::Connected for TlsConn {
-    type ConnectInfo = PeerInfo;
-
-    fn connect_info(&self) -> PeerInfo {
-        let (tcp, session) = self.0.get_ref();
-        PeerInfo {
-            remote: tcp.peer_addr().ok(),
-            client_chain: session
-                .peer_certificates()
-                .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect()),
-        }
-    }
-}
-
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-/// Accepts TCP connections, runs each handshake in its own task, and yields the finished ones.
+/// Accepts Citadel's clients on `listener` over `config`; see [`rigging_mesh_grpc_tls::accept`].
 pub(crate) fn accept(
     listener: TcpListener,
     config: Arc<ServerConfig>,
 ) -> mpsc::Receiver<io::Result<TlsConn>> {
-    let (tx, rx) = mpsc::channel(ACCEPT_BACKLOG);
-    let acceptor = TlsAcceptor::from(config);
-    tokio::spawn(async move {
-        loop {
-            let (tcp, remote) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            if tx.is_closed() {
-                return;
-            }
-            let acceptor = acceptor.clone();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(TlsConn(tls))).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "tls handshake failed"),
-                    Err(_) => tracing::debug!(%remote, "tls handshake timed out"),
-                }
-            });
-        }
-    });
-    rx
+    let options = AcceptOptions::new("citadel").backlog(ACCEPT_BACKLOG);
+    rigging_mesh_grpc_tls::accept(listener, config, options)
 }

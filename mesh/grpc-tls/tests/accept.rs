@@ -75,7 +75,9 @@ impl Pki {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier));
         let config = match leaf {
-            Some(leaf) => builder.with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())?,
+            Some(leaf) => {
+                builder.with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())?
+            }
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))

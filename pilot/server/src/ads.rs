@@ -66,7 +66,8 @@ pub(crate) async fn serve(listener: TcpListener, ads: Ads, tls: Option<Arc<rustl
         Some(config) => {
             // The defaults suit xDS: proxies one hop away handshake in milliseconds, and the
             // backlog takes a fleet reconnecting after a restart.
-            let accepted = rigging_mesh_grpc_tls::accept(listener, config, AcceptOptions::new("xDS"));
+            let accepted =
+                rigging_mesh_grpc_tls::accept(listener, config, AcceptOptions::new("xDS"));
             let incoming = ReceiverStream::new(accepted);
             router
                 .serve_with_incoming_shutdown(incoming, shutdown)
