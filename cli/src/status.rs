@@ -72,6 +72,7 @@ fn table(proxies: &[ProxyStatus]) -> String {
         "EDS".to_owned(),
         "RDS".to_owned(),
         "SNAPSHOT".to_owned(),
+        "IDENTITY".to_owned(),
         "PROBLEM".to_owned(),
     ]];
     for p in proxies {
@@ -99,10 +100,14 @@ fn table(proxies: &[ProxyStatus]) -> String {
             state("EDS"),
             state("RDS"),
             p.snapshot_version.to_string(),
+            // What the stream's client certificate proved; plaintext streams prove nothing.
+            p.spiffe_id
+                .clone()
+                .unwrap_or_else(|| "plaintext".to_owned()),
             p.problem.clone().or(nack).unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
+    let widths: Vec<usize> = (0..9)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

@@ -244,7 +244,8 @@ impl Connection {
             // in the proxy's status.
             self.authorize(&id, snap)?;
             tracing::info!(proxy = %id, peer = %self.peer, "proxy connected");
-            self.status.connected(id.as_str(), &self.peer);
+            let spiffe_id = self.identity.as_ref().map(|i| i.id().to_string());
+            self.status.connected(id.as_str(), &self.peer, spiffe_id);
             self.metrics.connected.inc();
             self.proxy = Some(id);
         }

@@ -46,6 +46,8 @@ pub struct ProxyStatus {
     pub proxy: String,
     pub connected: bool,
     pub peer: String,
+    /// The SPIFFE ID of the stream's client certificate (mTLS only).
+    pub spiffe_id: Option<String>,
     /// Seconds since the Unix epoch when the current (or last) stream opened.
     pub since: u64,
     /// The Pilot snapshot the last push was compiled from.
@@ -67,7 +69,7 @@ impl StatusRegistry {
         self.lock().values().cloned().collect()
     }
 
-    pub(crate) fn connected(&self, proxy: &str, peer: &str) {
+    pub(crate) fn connected(&self, proxy: &str, peer: &str, spiffe_id: Option<String>) {
         let since = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -77,6 +79,7 @@ impl StatusRegistry {
                 proxy: proxy.to_owned(),
                 connected: true,
                 peer: peer.to_owned(),
+                spiffe_id,
                 since,
                 snapshot_version: 0,
                 problem: None,

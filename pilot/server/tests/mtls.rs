@@ -69,6 +69,9 @@ async fn own_certificate_gets_its_configuration_with_mtls_clusters() {
         "upstreams are mTLS in a secured mesh"
     );
     assert!(clusters[1].transport_socket.is_none());
+    let status = pilot.status();
+    let web = status.iter().find(|p| p.proxy == "web-1").unwrap();
+    assert_eq!(web.spiffe_id.as_deref(), Some(id("web").as_str()));
     pilot.shutdown().await;
 }
 
