@@ -150,6 +150,21 @@ impl<'a> Body<'a> {
         }
     }
 
+    /// Every block, whatever its identifier, in file order (none in an object); for
+    /// callers that map a whole body generically, as Consul's HCL1 decoding does.
+    pub fn all_blocks(&self) -> Vec<Block<'a>> {
+        match self.inner {
+            Inner::Body(body) => body
+                .blocks()
+                .map(|block| Block {
+                    doc: self.doc,
+                    block,
+                })
+                .collect(),
+            Inner::Object(_) => Vec::new(),
+        }
+    }
+
     /// The block `ident` if present; an error at the second one if given twice.
     pub fn single_block(&self, ident: &str) -> Result<Option<Block<'a>>, HclError> {
         let mut blocks = self.blocks(ident).into_iter();

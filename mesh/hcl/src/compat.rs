@@ -1,8 +1,10 @@
-//! HCL1 leniency for Consul files: `Key { … }` written inside an object.
+//! HCL1 leniency for Consul files: `Key { … }` written inside an object, or inside a
+//! block written on one line.
 //!
 //! Consul parses its config entries with HCL1, which accepts nested blocks inside
-//! object expressions (`Routes = [{ Match { HTTP { … } } }]`); HCL2, and so
-//! hcl-edit, needs `Match = { … }` there. The rewrite below turns the blank
+//! object expressions (`Routes = [{ Match { HTTP { … } } }]`) and inside single-line
+//! blocks (`UpstreamConfig { Defaults { … } }`); HCL2, and so hcl-edit, needs
+//! `Match = { … }` there. The rewrite below turns the blank
 //! before such a `{` into `=`, byte for byte, so every span and so every error
 //! location stays that of the original text.
 
@@ -10,6 +12,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ctx {
     Body,
+    /// A block body whose `{` has no newline after it yet: HCL2 allows no nested
+    /// block there.
+    OneLineBody,
     Object,
     Array,
     Paren,
@@ -35,11 +40,22 @@ pub(crate) fn nested_blocks_in_objects(text: &str) -> Option<String> {
     while i < bytes.len() {
         let b = bytes[i];
         match b {
-            b' ' | b'\t' | b'\r' | b'\n' => {}
-            b'#' => i = line_end(bytes, i),
-            b'/' if bytes.get(i + 1) == Some(&b'/') => i = line_end(bytes, i),
+            b'\n' => multi_line(&mut stack),
+            b' ' | b'\t' | b'\r' => {}
+            b'#' => {
+                i = line_end(bytes, i);
+                multi_line(&mut stack);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = line_end(bytes, i);
+                multi_line(&mut stack);
+            }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = find(bytes, i + 2, b"*/")? + 1;
+                let end = find(bytes, i + 2, b"*/")? + 1;
+                if bytes[i..end].contains(&b'\n') {
+                    multi_line(&mut stack);
+                }
+                i = end;
             }
             b'"' => {
                 i = string_end(bytes, i)?;
@@ -48,18 +64,28 @@ pub(crate) fn nested_blocks_in_objects(text: &str) -> Option<String> {
             }
             b'<' if bytes.get(i + 1) == Some(&b'<') => {
                 i = heredoc_end(bytes, i)?;
+                multi_line(&mut stack);
                 last = Last::Other;
                 continue;
             }
             b'{' => {
                 let top = *stack.last()?;
-                let opens_block = top == Ctx::Body && matches!(last, Last::Ident | Last::Str);
                 let blank_before = i > 0 && matches!(bytes[i - 1], b' ' | b'\t');
-                if top == Ctx::Object && last == Last::Ident && blank_before {
+                let rewrite = matches!(top, Ctx::Object | Ctx::OneLineBody)
+                    && last == Last::Ident
+                    && blank_before;
+                let opens_block = !rewrite
+                    && matches!(top, Ctx::Body | Ctx::OneLineBody)
+                    && matches!(last, Last::Ident | Last::Str);
+                if rewrite {
                     out[i - 1] = b'=';
                     changed = true;
                 }
-                stack.push(if opens_block { Ctx::Body } else { Ctx::Object });
+                stack.push(if opens_block {
+                    Ctx::OneLineBody
+                } else {
+                    Ctx::Object
+                });
                 last = Last::Other;
             }
             b'[' => {
@@ -94,6 +120,13 @@ pub(crate) fn nested_blocks_in_objects(text: &str) -> Option<String> {
         return None;
     }
     String::from_utf8(out).ok()
+}
+
+/// A newline was crossed: the innermost one-line block body is one line no more.
+fn multi_line(stack: &mut [Ctx]) {
+    if let Some(top @ Ctx::OneLineBody) = stack.last_mut() {
+        *top = Ctx::Body;
+    }
 }
 
 /// The index of the newline ending the line at `i` (or the end).
@@ -202,6 +235,13 @@ mod tests {
                 Some("o = { h = <<EOT\nk { }\nEOT\n k={ } }\n"),
             ),
             ("o = { k{ } }\n", None),
+            (
+                "u { d { l { m = -1 } } }\n",
+                Some("u { d={ l={ m = -1 } } }\n"),
+            ),
+            ("u {\n  d { m = 1 }\n}\n", None),
+            ("u { # c\n  d { m = 1 }\n}\n", None),
+            ("u { /* c\n */ d { m = 1 }\n}\n", None),
             ("}}\n", None),
         ];
         for (text, want) in cases {

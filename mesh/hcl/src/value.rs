@@ -80,6 +80,12 @@ impl<'a> Value<'a> {
             .location(self.expr.span().map_or(self.at, |s| s.start))
     }
 
+    /// Where the attribute's name (or the object key) is written, for errors about
+    /// the key itself, such as "unknown key".
+    pub fn key_location(&self) -> Location {
+        self.doc.location(self.at)
+    }
+
     /// An error at the value, prefixed with the attribute's name.
     pub fn error(&self, message: impl fmt::Display) -> HclError {
         HclError::new(self.location(), format!("{}: {message}", self.name))

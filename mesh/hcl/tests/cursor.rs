@@ -372,3 +372,28 @@ fn hcl1_nested_blocks_in_objects_keep_their_locations() {
         "PathPrefix: expected a string, found 7",
     );
 }
+
+#[test]
+fn all_blocks_and_key_locations() {
+    let doc = Document::parse(FILE, "a = 1\nx {}\ny \"l\" {}\nx {}\n").unwrap();
+    let idents: Vec<&str> = doc.body().all_blocks().iter().map(|b| b.ident()).collect();
+    assert_eq!(idents, ["x", "y", "x"]);
+    let attr = doc.body().required("a").unwrap();
+    assert_eq!(
+        (attr.key_location().line, attr.key_location().column),
+        (1, 1)
+    );
+    assert_eq!((attr.location().line, attr.location().column), (1, 5));
+    let obj = Document::parse(FILE, "o = { k = 2 }\n").unwrap();
+    let k = obj.body().required("o").unwrap().object().unwrap().attrs()[0];
+    assert_eq!((k.key_location().line, k.key_location().column), (1, 7));
+    assert!(
+        obj.body()
+            .required("o")
+            .unwrap()
+            .object()
+            .unwrap()
+            .all_blocks()
+            .is_empty()
+    );
+}
