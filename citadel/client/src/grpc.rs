@@ -141,7 +141,7 @@ impl GrpcSigner {
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(GrpcSignerError::Tls)?
             .with_root_certificates(roots)
-            .with_client_cert_resolver(self.store.clone());
+            .with_client_cert_resolver(Arc::new(UnexpiredCertificate(self.store.clone())));
         tls.alpn_protocols = vec![b"h2".to_vec()];
         Ok(tls)
     }
@@ -149,9 +149,12 @@ impl GrpcSigner {
     /// Transport trouble is worth a retry; any other status is Citadel's answer.
     fn status_error(&self, status: tonic::Status) -> SignError {
         match status.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
-                self.unreachable(status.into())
-            }
+            // A call cut short by our own timeout comes back as Cancelled: Citadel did not
+            // answer, it did not refuse.
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unknown
+            | tonic::Code::Cancelled => self.unreachable(status.into()),
             code => SignError::Refused { code },
         }
     }
@@ -208,5 +211,31 @@ fn into_proto(credential: Credential) -> pb::sign_request::Credential {
         Credential::BootstrapToken(t) => P::BootstrapToken(t),
         Credential::NomadWorkloadJwt(t) => P::NomadWorkloadJwt(t),
         Credential::KubernetesSaToken(t) => P::KubernetesSaToken(t),
+    }
+}
+
+/// The store's certificate as the client credential towards Citadel, only while it is valid.
+/// An expired certificate authenticates nothing and makes Citadel refuse the handshake, so the
+/// renewal after an expiry (which carries the workload's credential instead) could never reach
+/// it.
+#[derive(Debug)]
+struct UnexpiredCertificate(Arc<CertStore>);
+
+impl rustls::client::ResolvesClientCert for UnexpiredCertificate {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        if self.has_certs() {
+            self.0.certified_key()
+        } else {
+            None
+        }
+    }
+
+    fn has_certs(&self) -> bool {
+        let now = rustls_pki_types::UnixTime::now().as_secs();
+        self.0.svid().is_some_and(|s| s.not_after > now)
     }
 }
