@@ -1,5 +1,6 @@
 //! The contenders: direct, rig, HAProxy and nginx, each a one-hop HTTP reverse proxy in front of
-//! one upstream, started in the foreground on loopback with generated configuration.
+//! one upstream, started in the foreground on loopback with generated configuration. The
+//! two-hop contenders of the mTLS scenario are started by `crate::mtls`, with the same types.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::loadgen::Conn;
+use crate::loadgen::{Conn, h2c_get};
 use crate::procs::{self, CPU_CLIENT, CPU_PROXY, Guard};
 use crate::tools::Tools;
 
@@ -15,7 +16,7 @@ const HAPROXY_TMPL: &str = include_str!("../configs/haproxy.cfg.tmpl");
 const NGINX_TMPL: &str = include_str!("../configs/nginx.conf.tmpl");
 const REGISTRY_TMPL: &str = include_str!("../configs/registry.hcl.tmpl");
 /// rig's log level under test: warnings only, as HAProxy and nginx run without request logs.
-const RIG_LOG: &str = "warn";
+pub const RIG_LOG: &str = "warn";
 
 /// Which contender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,9 +25,19 @@ pub enum Kind {
     Rig,
     Haproxy,
     Nginx,
+    /// Two hops: rig outbound proxy, rig inbound sidecar, plaintext between them.
+    RigPlain2,
+    /// Two hops: rig outbound proxy, rig inbound sidecar, mTLS between them (Citadel SVIDs).
+    RigMtls2,
+    /// Two HAProxy processes, plaintext between them.
+    HaproxyPlain2,
+    /// Two HAProxy processes, TLS 1.3 with client certificates between them.
+    HaproxyMtls2,
+    /// Two nginx processes, TLS 1.3 with client certificates between them.
+    NginxMtls2,
 }
 
-/// A running contender: where to send requests, and the processes whose memory counts.
+/// A running contender: where to send requests, and the processes whose memory and CPU count.
 #[derive(Debug)]
 pub struct Contender {
     pub kind: Kind,
@@ -34,24 +45,70 @@ pub struct Contender {
     pub addr: SocketAddr,
     /// h2c (prior knowledge) entry point, where the contender has one.
     pub h2c_addr: Option<SocketAddr>,
+    /// The processes carrying the traffic (none for direct): one proxy, or both hops.
     guards: Vec<Guard>,
-    /// Index in `guards` of the process that carries the traffic.
-    main: Option<usize>,
 }
 
-/// The upstream and every available contender, stopped on drop.
+/// The upstream and every available contender, stopped on drop (contenders first).
 #[derive(Debug)]
 pub struct Setup {
     pub contenders: Vec<Contender>,
     /// `(contender, why not)`: not installed, or failed to start.
     pub unavailable: Vec<(Kind, String)>,
-    _upstream: Guard,
-    _control: Option<Guard>,
+    /// The upstream and control planes: not measured, stopped after the contenders.
+    pub support: Vec<Guard>,
     pub dir: tempfile::TempDir,
 }
 
+/// How a scenario's contenders are compared and described in its report.
+#[derive(Debug, Clone)]
+pub struct Framing {
+    /// The contender the targets are about.
+    pub ours: Kind,
+    /// Whose added latency it must not exceed.
+    pub latency_versus: Kind,
+    /// Title of the latency targets' table.
+    pub latency_target: &'static str,
+    /// Whose requests per second it must reach.
+    pub throughput_versus: Vec<Kind>,
+    /// What carries the traffic, for titles: "proxy on one core".
+    pub scope: &'static str,
+    /// Where each process runs, for the notes.
+    pub pinning: &'static str,
+    /// The h2c table's path after the client, and its caveats.
+    pub h2c_path: &'static str,
+    pub h2c_notes: &'static [&'static str],
+}
+
+impl Framing {
+    /// The one-hop scenarios: rig against HAProxy (latency), HAProxy and nginx (throughput).
+    pub fn one_hop() -> Self {
+        Self {
+            ours: Kind::Rig,
+            latency_versus: Kind::Haproxy,
+            latency_target: "Targets: added latency per hop at most HAProxy's",
+            throughput_versus: vec![Kind::Haproxy, Kind::Nginx],
+            scope: "proxy on one core",
+            pinning: "on CPU 0 with the upstream; the proxy alone on CPU 1.",
+            h2c_path: "HTTP/1.1 to the upstream.",
+            h2c_notes: &["nginx is not measured over h2c: nginx 1.22 serves HTTP/2 only over TLS."],
+        }
+    }
+}
+
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Direct, Kind::Rig, Kind::Haproxy, Kind::Nginx];
+    /// Every contender, in the order of the tables.
+    pub const ALL: [Kind; 9] = [
+        Kind::Direct,
+        Kind::Rig,
+        Kind::Haproxy,
+        Kind::Nginx,
+        Kind::RigPlain2,
+        Kind::RigMtls2,
+        Kind::HaproxyPlain2,
+        Kind::HaproxyMtls2,
+        Kind::NginxMtls2,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,11 +116,36 @@ impl Kind {
             Kind::Rig => "rig",
             Kind::Haproxy => "haproxy",
             Kind::Nginx => "nginx",
+            Kind::RigPlain2 => "rig-plaintext",
+            Kind::RigMtls2 => "rig-mtls",
+            Kind::HaproxyPlain2 => "haproxy-plaintext",
+            Kind::HaproxyMtls2 => "haproxy-mtls",
+            Kind::NginxMtls2 => "nginx-mtls",
         }
+    }
+
+    /// Whether its processes fork workers whose memory and CPU count too (nginx).
+    fn forks(self) -> bool {
+        matches!(self, Kind::Nginx | Kind::NginxMtls2)
     }
 }
 
 impl Contender {
+    /// A contender carried by `guards` (empty for direct).
+    pub fn new(
+        kind: Kind,
+        addr: SocketAddr,
+        h2c_addr: Option<SocketAddr>,
+        guards: Vec<Guard>,
+    ) -> Self {
+        Self {
+            kind,
+            addr,
+            h2c_addr,
+            guards,
+        }
+    }
+
     /// Resident memory in KiB of the processes carrying the traffic (nginx: master and
     /// workers); `None` for direct.
     pub fn rss_kib(&self) -> anyhow::Result<Option<u64>> {
@@ -76,26 +158,36 @@ impl Contender {
     }
 
     fn status_kib(&self, field: &str) -> anyhow::Result<Option<u64>> {
-        let Some(i) = self.main else { return Ok(None) };
-        let pid = self.guards[i].pid();
-        let mut total = procs::status_kib(pid, field)?;
-        if self.kind == Kind::Nginx {
-            for child in procs::children(pid) {
-                total += procs::status_kib(child, field).unwrap_or(0);
+        if self.guards.is_empty() {
+            return Ok(None);
+        }
+        let mut total = 0;
+        for g in &self.guards {
+            total += procs::status_kib(g.pid(), field)?;
+            if self.kind.forks() {
+                for child in procs::children(g.pid()) {
+                    total += procs::status_kib(child, field).unwrap_or(0);
+                }
             }
         }
         Ok(Some(total))
     }
 
-    /// CPU seconds used so far by the processes carrying the traffic; `None` for direct.
+    /// CPU seconds used so far by the processes carrying the traffic (both hops of a two-hop
+    /// contender, nginx's workers too); `None` for direct.
     pub fn cpu_secs(&self) -> Option<f64> {
-        let pid = self.guards[self.main?].pid();
-        let mut total = procs::cpu_secs(pid)?;
-        if self.kind == Kind::Nginx {
-            total += procs::children(pid)
-                .into_iter()
-                .filter_map(procs::cpu_secs)
-                .sum::<f64>();
+        if self.guards.is_empty() {
+            return None;
+        }
+        let mut total = 0.0;
+        for g in &self.guards {
+            total += procs::cpu_secs(g.pid())?;
+            if self.kind.forks() {
+                total += procs::children(g.pid())
+                    .into_iter()
+                    .filter_map(procs::cpu_secs)
+                    .sum::<f64>();
+            }
         }
         Some(total)
     }
@@ -105,14 +197,19 @@ impl Contender {
         self.guards.iter_mut().try_for_each(Guard::check_alive)
     }
 
-    /// One request through it, retried until it answers 200 (rig needs its endpoints first).
+    /// One request through it (and one over h2c where it has an h2c entry point), retried
+    /// until it answers 200 (rig needs its endpoints first).
     pub async fn wait_serving(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + procs::START_TIMEOUT;
         loop {
             self.check_alive()?;
             let attempt = async {
                 let mut c = Conn::connect(self.addr).await?;
-                c.get().await
+                c.get().await?;
+                match self.h2c_addr {
+                    Some(h2c) => h2c_get(h2c).await,
+                    None => Ok(()),
+                }
             };
             match attempt.await {
                 Ok(()) => return Ok(()),
@@ -130,24 +227,13 @@ impl Setup {
     /// contender that fails to start is reported unavailable, rig failing is an error.
     pub async fn start(tools: &Tools) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("rig-bench-").tempdir()?;
-        let up_addr = procs::free_addr()?;
-        let me = std::env::current_exe()?;
-        let mut upstream = Guard::spawn(
-            "upstream",
-            &me,
-            &["upstream".into(), "--listen".into(), up_addr.to_string()],
-            Some(CPU_CLIENT),
-            dir.path(),
-            &[],
-        )?;
-        upstream.wait_port(up_addr)?;
-        let mut contenders = vec![Contender {
-            kind: Kind::Direct,
-            addr: up_addr,
-            h2c_addr: Some(up_addr),
-            guards: Vec::new(),
-            main: None,
-        }];
+        let (upstream, up_addr) = start_upstream(dir.path())?;
+        let mut contenders = vec![Contender::new(
+            Kind::Direct,
+            up_addr,
+            Some(up_addr),
+            Vec::new(),
+        )];
         let mut unavailable = Vec::new();
         let (control, rig) = start_rig(tools, up_addr, dir.path())?;
         contenders.push(rig);
@@ -174,8 +260,7 @@ impl Setup {
         Ok(Self {
             contenders,
             unavailable,
-            _upstream: upstream,
-            _control: Some(control),
+            support: vec![upstream, control],
             dir,
         })
     }
@@ -187,6 +272,22 @@ impl Setup {
         }
         Ok(())
     }
+}
+
+/// The upstream on a free port, pinned beside the load generator.
+pub fn start_upstream(dir: &Path) -> anyhow::Result<(Guard, SocketAddr)> {
+    let addr = procs::free_addr()?;
+    let me = std::env::current_exe()?;
+    let mut upstream = Guard::spawn(
+        "upstream",
+        &me,
+        &["upstream".into(), "--listen".into(), addr.to_string()],
+        Some(CPU_CLIENT),
+        dir,
+        &[],
+    )?;
+    upstream.wait_port(addr)?;
+    Ok((upstream, addr))
 }
 
 /// `rig up` on a generated registry, then `rig proxy --id bench-client` pinned to the proxy CPU.
@@ -253,13 +354,7 @@ fn start_rig(
         .context("rig's outbound listener")?;
     Ok((
         control,
-        Contender {
-            kind: Kind::Rig,
-            addr: outbound,
-            h2c_addr: Some(outbound),
-            guards: vec![proxy],
-            main: Some(0),
-        },
+        Contender::new(Kind::Rig, outbound, Some(outbound), vec![proxy]),
     ))
 }
 
@@ -286,13 +381,12 @@ fn start_haproxy(program: &Path, upstream: SocketAddr, dir: &Path) -> anyhow::Re
         &[],
     )?;
     g.wait_port(listen)?;
-    Ok(Contender {
-        kind: Kind::Haproxy,
-        addr: listen,
-        h2c_addr: Some(listen_h2),
-        guards: vec![g],
-        main: Some(0),
-    })
+    Ok(Contender::new(
+        Kind::Haproxy,
+        listen,
+        Some(listen_h2),
+        vec![g],
+    ))
 }
 
 fn start_nginx(program: &Path, upstream: SocketAddr, dir: &Path) -> anyhow::Result<Contender> {
@@ -329,18 +423,12 @@ fn start_nginx(program: &Path, upstream: SocketAddr, dir: &Path) -> anyhow::Resu
         &[],
     )?;
     g.wait_port(listen)?;
-    Ok(Contender {
-        kind: Kind::Nginx,
-        addr: listen,
-        // nginx 1.22 serves HTTP/2 only over TLS: no h2c entry point.
-        h2c_addr: None,
-        guards: vec![g],
-        main: Some(0),
-    })
+    // nginx 1.22 serves HTTP/2 only over TLS: no h2c entry point.
+    Ok(Contender::new(Kind::Nginx, listen, None, vec![g]))
 }
 
 /// Replaces every `{{key}}` in a template.
-fn render(template: &str, vars: &[(&str, String)]) -> String {
+pub fn render(template: &str, vars: &[(&str, String)]) -> String {
     vars.iter().fold(template.to_owned(), |t, (k, v)| {
         t.replace(&format!("{{{{{k}}}}}"), v)
     })

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::contenders::{Kind, Setup};
+use crate::contenders::{Framing, Kind, Setup};
 use crate::loadgen::{self, LoadArgs, LoadResult};
 use crate::procs::CPU_CLIENT;
 use crate::report::{self, Chart, Section};
@@ -17,11 +17,23 @@ pub struct LatencyParams {
     pub connections: usize,
 }
 
-/// The sections of a scenario and the contenders that failed (errors under load).
+/// The sections of a scenario and the contenders that failed (errors under load), with the
+/// figures behind the tables for scenarios that derive more from them.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub sections: Vec<Section>,
     pub failures: Vec<String>,
+    /// Latency: each rate's results, in table order.
+    pub steps: Vec<Step>,
+    /// Throughput: each contender's figure per protocol.
+    pub throughput: Vec<crate::throughput::Measured>,
+}
+
+/// What every contender measured at one rate.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub rate: f64,
+    pub results: Vec<(Kind, LoadResult)>,
 }
 
 const QUANTILES: [&str; 4] = ["p50", "p90", "p99", "p99.9"];
@@ -30,7 +42,11 @@ fn quantiles(r: &LoadResult) -> [f64; 4] {
     [r.p50_us, r.p90_us, r.p99_us, r.p999_us]
 }
 
-pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome> {
+pub async fn run(
+    setup: &mut Setup,
+    p: &LatencyParams,
+    framing: &Framing,
+) -> anyhow::Result<Outcome> {
     let mut out = Outcome::default();
     let mut chart = Chart {
         title: "Latency added over direct (lower is better)".into(),
@@ -47,9 +63,13 @@ pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome
         .iter()
         .map(|k| (k.name().to_owned(), Vec::new()))
         .collect();
+    let (ours_added, theirs_added) = (
+        format!("{} added", framing.ours.name()),
+        format!("{} added", framing.latency_versus.name()),
+    );
     let mut targets = Section::new(
-        "Targets: added latency per hop at most HAProxy's",
-        &["rate", "quantile", "rig added", "haproxy added", "verdict"],
+        framing.latency_target,
+        &["rate", "quantile", &ours_added, &theirs_added, "verdict"],
     );
     for (step, &rate) in p.rates.iter().enumerate() {
         let n = setup.contenders.len();
@@ -146,7 +166,7 @@ pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome
             s.notes.push(warning.clone());
             targets.notes.push(warning);
         }
-        if let (Some(rig), Some(ha)) = (added_of(Kind::Rig), added_of(Kind::Haproxy)) {
+        if let (Some(rig), Some(ha)) = (added_of(framing.ours), added_of(framing.latency_versus)) {
             for i in [0, 2] {
                 targets.rows.push(vec![
                     format!("{rate}"),
@@ -164,11 +184,13 @@ pub async fn run(setup: &mut Setup, p: &LatencyParams) -> anyhow::Result<Outcome
             p.connections, p.duration, p.warmup
         ));
         out.sections.push(s);
+        out.steps.push(Step { rate, results });
     }
     if targets.rows.is_empty() {
-        targets
-            .notes
-            .push("HAProxy not available: no comparison.".into());
+        targets.notes.push(format!(
+            "{} not available: no comparison.",
+            framing.latency_versus.name()
+        ));
     }
     chart.series = series;
     if let Some(first) = out.sections.first_mut() {

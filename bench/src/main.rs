@@ -5,6 +5,7 @@ mod controlplane;
 mod latency;
 mod loadgen;
 mod memory;
+mod mtls;
 mod procs;
 mod registry_edit;
 mod report;
@@ -64,6 +65,9 @@ enum Command {
     ControlPlane(RunOpts),
     /// A registry file edit until a real proxy routes to the new endpoint.
     RegistryEdit(RunOpts),
+    /// Two hops (client → proxy → proxy → upstream): rig with and without mTLS between its
+    /// proxies, HAProxy and nginx with mTLS; latency at fixed rates, throughput, h2c.
+    Mtls(RunOpts),
     /// Every scenario above, in turn.
     All(RunOpts),
     /// Every scenario, tiny, into a temporary folder: fails on any error (run by the tests).
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
         Command::Memory(o) => run::main(run::Which::Memory, o),
         Command::ControlPlane(o) => run::main(run::Which::ControlPlane, o),
         Command::RegistryEdit(o) => run::main(run::Which::RegistryEdit, o),
+        Command::Mtls(o) => run::main(run::Which::Mtls, o),
         Command::All(o) => run::main(run::Which::All, o),
         Command::Smoke(o) => run::main(run::Which::Smoke, o),
     };

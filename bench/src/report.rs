@@ -39,12 +39,13 @@ impl Section {
     }
 }
 
-/// Writes `<dir>/<scenario>.md` (command, machine, every section) and one SVG per chart:
-/// `<scenario>.svg`, then `<scenario>-2.svg`, ….
+/// Writes `<dir>/<scenario>.md` (command, machine and date, every section) and one SVG per chart:
+/// `<scenario>.svg`, then `<scenario>-2.svg`, …; `rig` is the binary measured.
 pub fn write(
     dir: &Path,
     scenario: &str,
     command: &str,
+    rig: &Path,
     sections: &[Section],
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -52,11 +53,18 @@ pub fn write(
     writeln!(md, "# rig-bench: {scenario}\n")?;
     writeln!(md, "Produced by:\n\n```sh\n{command}\n```\n")?;
     writeln!(md, "## Machine\n")?;
-    let facts: Vec<Vec<String>> = machine::facts()
+    let facts: Vec<Vec<String>> = machine::facts(rig)
         .into_iter()
         .map(|(k, v)| vec![k, v])
         .collect();
     table(&mut md, &["fact".into(), "value".into()], &facts)?;
+    let caveats = machine::caveats();
+    if !caveats.is_empty() {
+        writeln!(md)?;
+        for c in &caveats {
+            writeln!(md, "- {c}")?;
+        }
+    }
     let mut charts = 0;
     for s in sections {
         writeln!(md, "\n## {}\n", s.title)?;
@@ -93,6 +101,12 @@ fn table(md: &mut String, headers: &[String], rows: &[Vec<String>]) -> anyhow::R
         writeln!(md, "| {} |", r.join(" | "))?;
     }
     Ok(())
+}
+
+/// What ran the harness at another priority than the default, as a command prefix
+/// (`chrt -f 10 `, `nice -n -20 `), so the report's command line is the one that was run.
+pub fn launch_prefix() -> String {
+    machine::launch_prefix()
 }
 
 /// A microsecond figure for a table.

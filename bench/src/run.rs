@@ -6,19 +6,20 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::RunOpts;
-use crate::contenders::Setup;
+use crate::contenders::{Framing, Setup};
 use crate::controlplane::{self, ControlPlaneOptions};
 use crate::latency::{self, LatencyParams, Outcome};
 use crate::memory::{self, MemoryParams};
+use crate::mtls;
 use crate::registry_edit::{self, RegistryEditOptions};
 use crate::report::{self, Section};
 use crate::throughput::{self, ThroughputParams};
 use crate::tools::Tools;
 
-/// Smoke mode: about a second per contender at a low rate, a few hundred connections, twenty
+/// Smoke mode: about half a second per contender at a low rate, a few hundred connections, twenty
 /// simulated proxies, so every scenario runs end to end in well under a minute.
 const SMOKE_RATE: f64 = 200.0;
-const SMOKE_DURATION: Duration = Duration::from_secs(1);
+const SMOKE_DURATION: Duration = Duration::from_millis(500);
 const SMOKE_WARMUP: Duration = Duration::from_millis(200);
 const SMOKE_CONNECTIONS: usize = 4;
 const SMOKE_IDLE_CONNECTIONS: usize = 200;
@@ -34,16 +35,18 @@ pub enum Which {
     Memory,
     ControlPlane,
     RegistryEdit,
+    Mtls,
     All,
     Smoke,
 }
 
-const EVERY: [Which; 5] = [
+const EVERY: [Which; 6] = [
     Which::Latency,
     Which::Throughput,
     Which::Memory,
     Which::ControlPlane,
     Which::RegistryEdit,
+    Which::Mtls,
 ];
 
 impl Which {
@@ -54,6 +57,7 @@ impl Which {
             Which::Memory => "memory",
             Which::ControlPlane => "control-plane",
             Which::RegistryEdit => "registry-edit",
+            Which::Mtls => "mtls",
             Which::All => "all",
             Which::Smoke => "smoke",
         }
@@ -78,7 +82,8 @@ pub fn main(which: Which, mut opts: RunOpts) -> anyhow::Result<()> {
         shrink(&mut opts);
     }
     let command = format!(
-        "cargo run -p rigging-bench --release -- {}",
+        "{}cargo run -p rigging-bench --release -- {}",
+        report::launch_prefix(),
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     let tools = Tools::prepare(opts.rig.clone(), !smoke && !opts.no_install)?;
@@ -129,7 +134,7 @@ async fn scenarios(
         tracing::info!(scenario = w.name(), "starting");
         match one(w, opts, tools).await {
             Ok(o) => {
-                report::write(out, w.name(), command, &o.sections)?;
+                report::write(out, w.name(), command, &tools.rig, &o.sections)?;
                 anyhow::ensure!(
                     out.join(format!("{}.md", w.name())).is_file(),
                     "{}.md was not written",
@@ -166,7 +171,7 @@ async fn one(w: Which, opts: &RunOpts, tools: &Tools) -> anyhow::Result<Outcome>
             .await?;
             return Ok(Outcome {
                 sections,
-                failures: Vec::new(),
+                ..Outcome::default()
             });
         }
         Which::RegistryEdit => {
@@ -177,34 +182,40 @@ async fn one(w: Which, opts: &RunOpts, tools: &Tools) -> anyhow::Result<Outcome>
             .await?;
             return Ok(Outcome {
                 sections: vec![s],
-                failures: Vec::new(),
+                ..Outcome::default()
             });
         }
         _ => {}
     }
-    let mut setup = Setup::start(tools).await.context("start the contenders")?;
+    let mut setup = match w {
+        Which::Mtls => mtls::start(tools).await,
+        _ => Setup::start(tools).await,
+    }
+    .context("start the contenders")?;
+    let latency_params = LatencyParams {
+        rates: opts.rates.clone(),
+        duration: secs(opts.duration),
+        warmup: secs(opts.warmup),
+        connections: opts.latency_connections,
+    };
+    let throughput_params = ThroughputParams {
+        duration: secs(opts.duration),
+        warmup: secs(opts.warmup),
+        connections: opts.throughput_connections,
+        h2_connections: opts.h2_connections,
+        h2_streams: opts.h2_streams,
+    };
     let mut outcome = match w {
         Which::Latency => {
             setup.wait_serving().await?;
-            let p = LatencyParams {
-                rates: opts.rates.clone(),
-                duration: secs(opts.duration),
-                warmup: secs(opts.warmup),
-                connections: opts.latency_connections,
-            };
-            latency::run(&mut setup, &p).await?
+            latency::run(&mut setup, &latency_params, &Framing::one_hop()).await?
         }
         Which::Throughput => {
             setup.wait_serving().await?;
-            let p = ThroughputParams {
-                duration: secs(opts.duration),
-                warmup: secs(opts.warmup),
-                connections: opts.throughput_connections,
-                h2_connections: opts.h2_connections,
-                h2_streams: opts.h2_streams,
-            };
-            throughput::run(&mut setup, tools, &p).await?
+            let framing = Framing::one_hop();
+            throughput::run(&mut setup, tools, &throughput_params, &framing).await?
         }
+        Which::Mtls => mtls::run(&mut setup, tools, &latency_params, &throughput_params).await?,
         _ => {
             let p = MemoryParams {
                 rate: opts.memory_rate,

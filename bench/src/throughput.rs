@@ -5,12 +5,16 @@ mod external;
 
 use std::time::{Duration, Instant};
 
-use crate::contenders::{Contender, Kind, Setup};
+use crate::contenders::{Contender, Framing, Kind, Setup};
 use crate::latency::Outcome;
 use crate::loadgen::{self, LoadArgs};
 use crate::procs::CPU_CLIENT;
 use crate::report::{self, Chart, Section};
 use crate::tools::Tools;
+
+/// The protocols of [`Measured`].
+pub const HTTP1: &str = "HTTP/1.1";
+pub const H2C: &str = "h2c";
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -24,19 +28,22 @@ pub struct ThroughputParams {
 }
 
 /// One contender's figure.
-#[derive(Debug)]
-struct Measured {
-    kind: Kind,
-    rps: f64,
-    errors: u64,
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub kind: Kind,
+    /// `HTTP/1.1` or `h2c`.
+    pub protocol: &'static str,
+    pub rps: f64,
+    pub errors: u64,
     /// Share of one core the proxy used during the run (100 % = saturated).
-    cpu_pct: Option<f64>,
+    pub cpu_pct: Option<f64>,
 }
 
 pub async fn run(
     setup: &mut Setup,
     tools: &Tools,
     p: &ThroughputParams,
+    framing: &Framing,
 ) -> anyhow::Result<Outcome> {
     let mut out = Outcome::default();
     let mut h1 = Vec::new();
@@ -52,16 +59,15 @@ pub async fn run(
         ),
     };
     let mut s = table(
-        "Throughput, HTTP/1.1, proxy on one core",
+        &format!("Throughput, HTTP/1.1, {}", framing.scope),
         &h1,
         &format!(
-            "Closed loop with {tool} ({how}) for {:?} after {:?} of warm-up, on CPU 0 with the \
-             upstream; the proxy alone on CPU 1.",
-            p.duration, p.warmup
+            "Closed loop with {tool} ({how}) for {:?} after {:?} of warm-up, {}",
+            p.duration, p.warmup, framing.pinning
         ),
     );
     let mut chart = Chart {
-        title: "Requests per second, proxy on one core (higher is better)".into(),
+        title: format!("Requests per second, {} (higher is better)", framing.scope),
         y_label: "requests/s".into(),
         groups: vec!["HTTP/1.1".into()],
         series: h1
@@ -70,7 +76,8 @@ pub async fn run(
             .collect(),
     };
     let mut sections = vec![];
-    let targets = targets(&h1);
+    let targets = targets(&h1, framing);
+    let mut h2_figures = Vec::new();
     if let Some(h2load) = &tools.h2load {
         let mut h2 = Vec::new();
         for c in &mut setup.contenders {
@@ -99,6 +106,7 @@ pub async fn run(
             }
             h2.push(Measured {
                 kind: c.kind,
+                protocol: H2C,
                 rps: r.rps,
                 errors: r.errors,
                 cpu_pct: cpu,
@@ -113,16 +121,17 @@ pub async fn run(
         }
         chart.groups.push("h2c".into());
         let mut t = table(
-            "Throughput, h2c (HTTP/2 without TLS), proxy on one core",
+            &format!("Throughput, h2c (HTTP/2 without TLS), {}", framing.scope),
             &h2,
             &format!(
-                "h2load -t1 -c{} -m{} for {:?}, after {:?} of warm-up; HTTP/1.1 to the upstream.",
-                p.h2_connections, p.h2_streams, p.duration, p.warmup
+                "h2load -t1 -c{} -m{} for {:?}, after {:?} of warm-up; {}",
+                p.h2_connections, p.h2_streams, p.duration, p.warmup, framing.h2c_path
             ),
         );
         t.notes
-            .push("nginx is not measured over h2c: nginx 1.22 serves HTTP/2 only over TLS.".into());
+            .extend(framing.h2c_notes.iter().map(|n| (*n).to_owned()));
         sections.push(t);
+        h2_figures = h2;
     } else {
         s.notes
             .push("h2load not installed: h2c not measured.".into());
@@ -131,6 +140,7 @@ pub async fn run(
     sections.insert(0, s);
     sections.push(targets);
     out.sections = sections;
+    out.throughput = h1.into_iter().chain(h2_figures).collect();
     Ok(out)
 }
 
@@ -144,8 +154,9 @@ async fn h1_one(
     tracing::info!(contender = c.kind.name(), "throughput HTTP/1.1");
     let (rps, errors, first, cpu) = match &tools.wrk {
         Some(wrk) => {
-            // wrk has no warm-up of its own: a first short run, not counted.
-            if !p.warmup.is_zero() {
+            // wrk has no warm-up of its own: a first short run, not counted. wrk counts whole
+            // seconds, so a warm-up under one (smoke mode) is skipped rather than stretched.
+            if p.warmup >= Duration::from_secs(1) {
                 external::wrk(wrk, c.addr, p.connections, p.warmup).await?;
             }
             let cpu0 = c.cpu_secs();
@@ -177,6 +188,7 @@ async fn h1_one(
     }
     Ok(Measured {
         kind: c.kind,
+        protocol: HTTP1,
         rps,
         errors,
         cpu_pct: cpu,
@@ -215,28 +227,37 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
     }
     s.notes.push(note.into());
     s.notes.push(
-        "Proxy CPU is user + system time over wall time (100 % = its one core saturated; lower \
-         means the client side on CPU 0, or another process on CPU 1, was the limit). Requests \
-         per proxy CPU-second is the cost of a request, comparable even then."
+        "Proxy CPU is user + system time over wall time, summed over every process carrying the \
+         traffic (both hops of a two-hop contender); 100 % = CPU 1 saturated, lower means the \
+         client side on CPU 0, or another process on CPU 1, was the limit. Requests per proxy \
+         CPU-second is the cost of a request, comparable even then."
             .into(),
     );
     s
 }
 
-fn targets(ms: &[Measured]) -> Section {
+fn targets(ms: &[Measured], framing: &Framing) -> Section {
+    let versus: Vec<&str> = framing.throughput_versus.iter().map(|k| k.name()).collect();
     let mut t = Section::new(
-        "Targets: requests per second on one core at least HAProxy's and nginx's",
+        format!(
+            "Targets: {} requests per second ({}) at least {}'s",
+            framing.ours.name(),
+            framing.scope,
+            versus.join("'s and ")
+        ),
         &[
             "versus",
-            "rig requests/s",
+            &format!("{} requests/s", framing.ours.name()),
             "theirs",
-            "ratio rig/theirs",
+            &format!("ratio {}/theirs", framing.ours.name()),
             "verdict",
         ],
     );
     let rps = |k: Kind| ms.iter().find(|m| m.kind == k).map(|m| m.rps);
-    let Some(rig) = rps(Kind::Rig) else { return t };
-    for k in [Kind::Haproxy, Kind::Nginx] {
+    let Some(rig) = rps(framing.ours) else {
+        return t;
+    };
+    for &k in &framing.throughput_versus {
         match rps(k) {
             Some(theirs) => t.rows.push(vec![
                 k.name().into(),

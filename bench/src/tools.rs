@@ -145,19 +145,30 @@ pub fn version(program: Option<&Path>, arg: &str) -> String {
     }
 }
 
-/// rig's version: `git describe` of the workspace (read only), else `rig --version`.
+/// rig's version and the commit of the source tree it was built in (the folder above its
+/// `target/`, else this workspace), `-dirty` when that tree has uncommitted changes.
 pub fn rig_version(rig: &Path) -> String {
-    let git = Command::new("git")
-        .args(["describe", "--always", "--dirty", "--tags"])
-        .current_dir(workspace_root())
-        .stderr(Stdio::null())
-        .output();
     let from_rig = version(Some(rig), "--version");
-    match git {
-        Ok(out) if out.status.success() => format!(
-            "{from_rig}, commit {}",
-            String::from_utf8_lossy(&out.stdout).trim()
-        ),
-        _ => from_rig,
+    let tree = rig
+        .ancestors()
+        .find(|d| d.file_name().is_some_and(|n| n == "target"))
+        .and_then(Path::parent)
+        .unwrap_or_else(|| workspace_root());
+    match git_commit(tree) {
+        Some(c) => format!("{from_rig}, commit {c} (built in {})", tree.display()),
+        None => from_rig,
     }
+}
+
+/// `git describe` of `dir` (read only): the full commit, `-dirty` with uncommitted changes.
+pub fn git_commit(dir: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=40"])
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }

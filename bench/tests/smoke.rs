@@ -33,6 +33,7 @@ fn smoke_runs_every_scenario_and_writes_reports() {
         "memory",
         "control-plane",
         "registry-edit",
+        "mtls",
     ] {
         let md = out.path().join(format!("{scenario}.md"));
         let text = std::fs::read_to_string(&md)
@@ -46,7 +47,7 @@ fn smoke_runs_every_scenario_and_writes_reports() {
             assert!(svg.is_file(), "{} not written", svg.display());
         }
     }
-    for scenario in ["latency", "throughput", "memory"] {
+    for scenario in ["latency", "throughput", "memory", "mtls"] {
         assert!(
             out.path().join(format!("{scenario}.svg")).is_file(),
             "{scenario}.svg not written"

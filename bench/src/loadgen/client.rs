@@ -6,8 +6,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use http::{Request, header};
 use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 /// A connection to the target, its request ready to send again.
@@ -49,4 +49,27 @@ impl Conn {
         );
         Ok(())
     }
+}
+
+/// One `GET /` over h2c (HTTP/2 with prior knowledge) on a new connection: a readiness check
+/// of an h2c entry point; the h2c load itself is h2load's.
+pub async fn h2c_get(target: SocketAddr) -> anyhow::Result<()> {
+    let stream = TcpStream::connect(target)
+        .await
+        .with_context(|| format!("connect {target}"))?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = Request::get(format!("http://{target}/")).body(Empty::<Bytes>::new())?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    anyhow::ensure!(
+        status == http::StatusCode::OK,
+        "h2c status {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    Ok(())
 }

@@ -19,6 +19,12 @@ fn colour(name: &str, i: usize) -> RGBColor {
         "rig" => RGBColor(31, 119, 180),
         "haproxy" => RGBColor(44, 160, 44),
         "nginx" => RGBColor(214, 39, 40),
+        // Two hops: the mTLS contender in its one-hop colour, the plaintext twin lighter.
+        "rig-mtls" => RGBColor(31, 119, 180),
+        "rig-plaintext" => RGBColor(158, 202, 225),
+        "haproxy-mtls" => RGBColor(44, 160, 44),
+        "haproxy-plaintext" => RGBColor(161, 217, 155),
+        "nginx-mtls" => RGBColor(214, 39, 40),
         _ => {
             let c = Palette99::pick(i).to_rgba();
             RGBColor(c.0, c.1, c.2)

@@ -80,7 +80,7 @@ pub async fn wrk(
     })
 }
 
-/// `h2load -c<connections> -m<streams> -D<secs> --warm-up-time=<warmup>s http://addr/` (h2c).
+/// `h2load -c<connections> -m<streams> -D<ms>ms --warm-up-time=<ms>ms http://addr/` (h2c).
 pub async fn h2load(
     h2load: &Path,
     addr: SocketAddr,
@@ -89,14 +89,16 @@ pub async fn h2load(
     duration: Duration,
     warmup: Duration,
 ) -> anyhow::Result<ToolResult> {
-    let args = vec![
+    let mut args = vec![
         format!("-c{connections}"),
         format!("-m{streams}"),
         "-t1".to_owned(),
-        format!("-D{}", duration.as_secs().max(1)),
-        format!("--warm-up-time={}", warmup.as_secs().max(1)),
-        format!("http://{addr}/"),
+        format!("-D{}ms", duration.as_millis().max(1)),
     ];
+    if !warmup.is_zero() {
+        args.push(format!("--warm-up-time={}ms", warmup.as_millis().max(1)));
+    }
+    args.push(format!("http://{addr}/"));
     let text = run_pinned(h2load, &args).await?;
     // "finished in 10.00s, 81234.50 req/s, 3.10MB/s"
     let rps = text
