@@ -6,10 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use rigging_adapters_config_entries::{EntriesFolder, EntriesSnapshot, EntrySource};
 use rigging_adapters_core::{MergedCatalog, Registry};
 use rigging_adapters_file::FileRegistry;
 use rigging_mesh_model::Catalog;
-use rigging_pilot_server::{DEFAULT_DEBUG_ADDR, DEFAULT_XDS_ADDR, PilotOptions, RegistryReport};
+use rigging_pilot_server::{
+    DEFAULT_DEBUG_ADDR, DEFAULT_XDS_ADDR, Entries, PilotOptions, RegistryReport,
+};
 use tokio::sync::watch;
 
 use crate::embedded::{self, EmbeddedCitadelArgs};
@@ -25,6 +28,11 @@ pub struct ControlArgs {
         value_delimiter = ','
     )]
     registries: Vec<PathBuf>,
+    /// Route definitions: a file or folder of Consul config entries (HCL or JSON:
+    /// service-router, service-splitter, service-resolver, service-defaults, …), watched. An
+    /// invalid edit is logged with its location and the last good set stays in force.
+    #[arg(long = "config-entries", env = "RIG_CONFIG_ENTRIES")]
+    config_entries: Option<PathBuf>,
     /// Pilot's xDS (gRPC) address.
     #[arg(long, default_value_t = DEFAULT_XDS_ADDR)]
     xds_addr: SocketAddr,
@@ -96,20 +104,40 @@ async fn run(args: ControlArgs, secured: Option<embedded::Secured>) -> anyhow::R
         .map(|f| f.clone() as Arc<dyn Registry>)
         .collect();
     let catalog = bridge(MergedCatalog::spawn(registries));
+    let folder = match &args.config_entries {
+        None => None,
+        Some(path) => {
+            let folder = EntriesFolder::start(path.clone())
+                .with_context(|| format!("config entries {}", path.display()))?;
+            tracing::info!(path = %path.display(), "config entries loaded");
+            Some(Arc::new(folder))
+        }
+    };
+    let entries = folder.as_ref().map(|f| index_entries(f.subscribe()));
     let report: RegistryReport = Arc::new(move || {
-        serde_json::Value::Array(
-            files
-                .iter()
-                .map(|f| {
-                    serde_json::json!({
-                        "kind": "file",
-                        "path": f.path().display().to_string(),
-                        "version": f.version(),
-                        "last_error": f.last_error().map(|e| e.to_string()),
-                    })
+        let mut sources: Vec<serde_json::Value> = files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "kind": "file",
+                    "path": f.path().display().to_string(),
+                    "version": f.version(),
+                    "last_error": f.last_error().map(|e| e.to_string()),
                 })
-                .collect(),
-        )
+            })
+            .collect();
+        if let Some(f) = &folder {
+            let errors = f.errors();
+            sources.push(serde_json::json!({
+                "kind": "config-entries",
+                "path": f.path().display().to_string(),
+                "version": f.version(),
+                "last_error": (!errors.is_empty()).then(|| {
+                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                }),
+            }));
+        }
+        serde_json::Value::Array(sources)
     });
     let (security, tls) = match secured {
         Some(s) => (Some(s.security), Some(s.tls)),
@@ -122,7 +150,8 @@ async fn run(args: ControlArgs, secured: Option<embedded::Secured>) -> anyhow::R
         tls,
         ..PilotOptions::default()
     };
-    let pilot = rigging_pilot_server::start(opts, catalog, Some(report)).await?;
+    let pilot =
+        rigging_pilot_server::start_with_entries(opts, catalog, entries, Some(report)).await?;
     tracing::info!(xds = %pilot.xds_addr(), debug = %pilot.debug_addr(), "control plane up; Ctrl-C stops it");
     shutdown_signal().await;
     tracing::info!("stopping");
@@ -139,6 +168,23 @@ fn bridge(
     tokio::spawn(async move {
         while merged.changed().await.is_ok() {
             let next = Arc::new(merged.borrow_and_update().catalog.clone());
+            if tx.send(next).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Pilot reads indexed entry sets; the folder publishes lists.
+fn index_entries(
+    mut source: watch::Receiver<Arc<EntriesSnapshot>>,
+) -> watch::Receiver<Arc<Entries>> {
+    let first = Arc::new(Entries::new(source.borrow_and_update().entries.clone()));
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(async move {
+        while source.changed().await.is_ok() {
+            let next = Arc::new(Entries::new(source.borrow_and_update().entries.clone()));
             if tx.send(next).is_err() {
                 return;
             }

@@ -14,6 +14,9 @@ use tokio::process::{Child, Command};
 
 /// The demo's registry; the same file documented in `examples/demo/`.
 const REGISTRY: &str = include_str!("../../examples/demo/registry.hcl");
+/// The demo's traffic rules (Consul config entries); the same file documented in
+/// `examples/demo/`.
+const TRAFFIC: &str = include_str!("../../examples/demo/traffic.hcl");
 /// How long the mesh may take to come up before the demo gives up.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// One request through the mesh per tick.
@@ -92,25 +95,40 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let registry = dir.join("registry.hcl");
     std::fs::write(&registry, REGISTRY)
         .with_context(|| format!("cannot write {}", registry.display()))?;
+    let traffic = dir.join("traffic.hcl");
+    std::fs::write(&traffic, TRAFFIC)
+        .with_context(|| format!("cannot write {}", traffic.display()))?;
     check_ports_free().await?;
 
     let mut mesh = Mesh {
         children: Vec::new(),
     };
-    let result = run_mesh(&mut mesh, &dir, &registry, args.requests, !args.plaintext).await;
+    let files = DemoFiles {
+        registry: &registry,
+        traffic: &traffic,
+    };
+    let result = run_mesh(&mut mesh, &dir, files, args.requests, !args.plaintext).await;
     mesh.stop().await;
     println!("\nstopped every process; logs are in {}", dir.display());
     result
+}
+
+/// The files `rig up` watches.
+#[derive(Clone, Copy)]
+struct DemoFiles<'a> {
+    registry: &'a Path,
+    traffic: &'a Path,
 }
 
 #[allow(clippy::print_stdout)]
 async fn run_mesh(
     mesh: &mut Mesh,
     dir: &Path,
-    registry: &Path,
+    files: DemoFiles<'_>,
     requests: Option<u64>,
     mtls: bool,
 ) -> anyhow::Result<ExitCode> {
+    let DemoFiles { registry, traffic } = files;
     let rig = std::env::current_exe().context("cannot find the rig binary")?;
     println!("Rigging demo: a service mesh on this machine\n");
     println!(
@@ -119,12 +137,15 @@ async fn run_mesh(
     );
 
     let reg = registry.display().to_string();
+    let rules = traffic.display().to_string();
     let state = dir.join("citadel");
     let state_arg = state.display().to_string();
     let mut up = vec![
         "up",
         "--registry",
         &reg,
+        "--config-entries",
+        &rules,
         "--xds-addr",
         XDS,
         "--debug-addr",
@@ -204,13 +225,17 @@ async fn run_mesh(
     println!(
         "  curl http://{CLIENT_WEB}/         web, which calls api and db, all through the mesh"
     );
-    println!("  curl http://{CLIENT_API}/         api: round robin over v1 and v2");
+    println!(
+        "  curl http://{CLIENT_API}/         api: 90 % to v1, 10 % to v2 (a service-splitter)"
+    );
+    println!("  curl -H 'x-canary: true' http://{CLIENT_API}/   api v2 only (a service-router)");
     println!("  nc 127.0.0.1 9092                 db: a TCP echo");
     println!("  rig status                        what Pilot sent each proxy, and what they ACKed");
     println!("  curl http://127.0.0.1:19000/config_dump   the web proxy's configuration");
     println!(
-        "  edit {}   (the proxies follow within a second)",
-        registry.display()
+        "  edit {} or {}   (the proxies follow within a second)",
+        registry.display(),
+        traffic.display()
     );
     if let Ok(table) = crate::status::get(parse(PILOT_DEBUG)?, "/debug/syncz").await {
         let n = table.matches("\"connected\": true").count();

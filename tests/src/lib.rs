@@ -3,6 +3,7 @@
 
 mod client;
 mod process;
+mod stack;
 
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 pub use client::{Reply, request};
 pub use process::{Proc, rig_binary, rig_command, strip_ansi};
+pub use stack::{RigStack, STARTUP, loopback};
 
 /// Pause between two attempts of [`eventually`]: short, since every check is cheap and the
 /// tests measure how fast changes propagate.

@@ -96,8 +96,12 @@ fn dependencies_point_the_allowed_way() {
                         || dep == "rigging-pilot-client"
                         || dep.ends_with("-client")
                 }
-                // The compiler is pure: the model and the xDS vocabulary only.
-                "pilot" if name == "rigging-pilot-compiler" => theirs == "mesh",
+                // The compiler is pure: the model, the xDS vocabulary and the (pure)
+                // discovery chain only; the chain reads config entries alone.
+                "pilot" if name == "rigging-pilot-compiler" => {
+                    theirs == "mesh" || dep == "rigging-pilot-chain"
+                }
+                "pilot" if name == "rigging-pilot-chain" => theirs == "mesh",
                 "pilot" => theirs == "mesh" || theirs == "pilot" || theirs == "adapters",
                 // Citadel builds on the kernel and on itself, never on Pilot or the proxy.
                 "citadel" => theirs == "mesh" || theirs == "citadel",

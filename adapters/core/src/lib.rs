@@ -19,6 +19,7 @@
 
 mod merge;
 mod merged;
+mod path_watch;
 mod static_registry;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 
 pub use merge::{MergeWarning, merge};
 pub use merged::{MergedCatalog, MergedSnapshot};
+pub use path_watch::{DEBOUNCE, PathWatch, WatchError};
 pub use static_registry::StaticRegistry;
 
 /// Everything one registry knows at one moment.

@@ -128,6 +128,7 @@ mod tests {
                 locality: Locality::default(),
                 metadata: Default::default(),
                 sidecar: false,
+                tags: Vec::new(),
             })
             .collect();
         let mut c = Catalog::default();

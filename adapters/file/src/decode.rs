@@ -26,7 +26,7 @@ const SERVICE_ATTRS: &[&str] = &[
     "mutual_tls_mode",
 ];
 const SERVICE_BLOCKS: &[&str] = &["instance"];
-const INSTANCE_ATTRS: &[&str] = &["address", "port", "health", "meta", "locality"];
+const INSTANCE_ATTRS: &[&str] = &["address", "port", "health", "meta", "tags", "locality"];
 const INSTANCE_BLOCKS: &[&str] = &["meta", "locality", "sidecar"];
 const SIDECAR_ATTRS: &[&str] = &["port", "local_service_address"];
 const UPSTREAM_ATTRS: &[&str] = &["local_bind_port", "local_bind_address"];
@@ -182,6 +182,10 @@ fn instance(
         Some(meta) => meta.string_map()?,
         None => BTreeMap::new(),
     };
+    let tags = match body.attr("tags") {
+        Some(v) => v.strings()?,
+        None => Vec::new(),
+    };
     let locality = match body.nested("locality")? {
         Some(l) => locality(&l)?,
         None => Locality::default(),
@@ -201,6 +205,7 @@ fn instance(
         locality,
         metadata,
         sidecar: proxy.is_some(),
+        tags,
     };
     Ok((endpoint, proxy, label.location().clone()))
 }

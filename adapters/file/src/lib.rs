@@ -16,6 +16,7 @@
 //!     port     = 9001                  # required, the application's port
 //!     health   = "passing"             # passing (default) | warning | critical | maintenance
 //!     meta     = { version = "v1" }    # or a `meta { … }` block; strings only
+//!     tags     = ["v1", "canary"]      # Consul's Service.Tags, for subset filters
 //!     locality { region = "local" zone = "a" }  # or `locality = { … }`
 //!     sidecar {                        # this instance runs a rig proxy
 //!       port = 21001                   # its inbound port, required
@@ -80,12 +81,8 @@ pub enum LoadError {
     /// Every problem found in the files; never empty.
     #[error("{}{}", errors.first().map(ToString::to_string).unwrap_or_default(), more(errors.len()))]
     Invalid { errors: Vec<FileError> },
-    #[error("cannot watch {}: {source}", path.display())]
-    Watch {
-        path: PathBuf,
-        #[source]
-        source: notify::Error,
-    },
+    #[error(transparent)]
+    Watch(#[from] rigging_adapters_core::WatchError),
 }
 
 fn more(n: usize) -> String {
@@ -101,7 +98,7 @@ impl LoadError {
     pub fn errors(&self) -> &[FileError] {
         match self {
             Self::Invalid { errors } => errors,
-            Self::Watch { .. } => &[],
+            Self::Watch(_) => &[],
         }
     }
 }

@@ -2,17 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use notify::{EventKind, RecursiveMode, Watcher};
-use rigging_adapters_core::{Registry, RegistrySnapshot};
-use tokio::sync::{mpsc, watch};
+use rigging_adapters_core::{PathWatch, Registry, RegistrySnapshot};
+use tokio::sync::watch;
 
 use crate::{LoadError, load};
 
-/// How long the files must be quiet before a reload: editors save in bursts
-/// (truncate, write, rename, chmod) and one reload per save is enough.
-pub const DEBOUNCE: Duration = Duration::from_millis(50);
+pub use rigging_adapters_core::DEBOUNCE;
 
 /// A [`Registry`] read from an HCL file or folder and reloaded when it changes.
 ///
@@ -20,8 +16,7 @@ pub const DEBOUNCE: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub struct FileRegistry {
     shared: Arc<Shared>,
-    // dropping the watcher closes the event channel, which ends the reload task
-    _watcher: notify::RecommendedWatcher,
+    _watch: PathWatch,
 }
 
 #[derive(Debug)]
@@ -49,13 +44,14 @@ impl FileRegistry {
             tx,
             last_error: Mutex::new(None),
         });
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let watcher = watch_path(&shared.path, events_tx)?;
-        tokio::spawn(reload_loop(shared.clone(), events_rx));
+        let reloading = Arc::clone(&shared);
+        let watch = PathWatch::start(&shared.path, &["hcl"], move || {
+            reloading.reload(load(&reloading.path));
+        })?;
         tracing::info!(registry = %shared.name, path = %shared.path.display(), "file registry loaded");
         Ok(Self {
             shared,
-            _watcher: watcher,
+            _watch: watch,
         })
     }
 
@@ -113,68 +109,4 @@ impl Shared {
             true
         });
     }
-}
-
-/// Watches the folder, or a file's parent folder (non-recursively, so that the
-/// atomic renames editors save with are seen), forwarding relevant events.
-fn watch_path(
-    path: &Path,
-    events: mpsc::UnboundedSender<()>,
-) -> Result<notify::RecommendedWatcher, LoadError> {
-    let (dir, file_name) = if path.is_dir() {
-        (path.to_owned(), None)
-    } else {
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        (parent.to_owned(), path.file_name().map(ToOwned::to_owned))
-    };
-    let watched = dir.clone();
-    let relevant = move |p: &Path| match &file_name {
-        Some(name) => p.file_name() == Some(name.as_os_str()),
-        // a `.hcl` file, or the folder itself (removed or moved)
-        None => p.extension().is_some_and(|e| e == "hcl") || p == watched,
-    };
-    let handler = move |res: notify::Result<notify::Event>| match res {
-        // reading the files ourselves raises access events: never reload on those
-        Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => {}
-        Ok(ev) if ev.paths.is_empty() || ev.paths.iter().any(|p| relevant(p)) => {
-            let _ = events.send(());
-        }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::warn!("file watch error, reloading to be safe: {e}");
-            let _ = events.send(());
-        }
-    };
-    let watch_err = |source| LoadError::Watch {
-        path: dir.clone(),
-        source,
-    };
-    let mut watcher = notify::recommended_watcher(handler).map_err(watch_err)?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(watch_err)?;
-    Ok(watcher)
-}
-
-async fn reload_loop(shared: Arc<Shared>, mut events: mpsc::UnboundedReceiver<()>) {
-    while events.recv().await.is_some() {
-        // wait until the burst is over
-        loop {
-            match tokio::time::timeout(DEBOUNCE, events.recv()).await {
-                Ok(Some(())) => continue,
-                Ok(None) => return,
-                Err(_elapsed) => break,
-            }
-        }
-        let path = shared.path.clone();
-        let result = tokio::task::spawn_blocking(move || load(&path)).await;
-        match result {
-            Ok(result) => shared.reload(result),
-            Err(e) => tracing::error!(registry = %shared.name, "registry reload panicked: {e}"),
-        }
-    }
-    tracing::debug!(registry = %shared.name, "file watch ended");
 }

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 use tracing::debug;
 
 use crate::AppIdentity;
+use crate::behaviour::{Behaviour, HttpOptions};
 use crate::error::BoxError;
 use crate::listen::{Shutdown, accept_loop};
 use crate::web::Frontend;
@@ -32,6 +33,10 @@ pub(crate) type BoxBody = UnsyncBoxBody<Bytes, BoxError>;
 pub(crate) const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 /// The HTTP version of the request as this server received it.
 pub(crate) const X_HTTP_VERSION: HeaderName = HeaderName::from_static("x-http-version");
+/// The path and query of the request as this server received it (after any rewrite by the mesh).
+pub(crate) const X_SEEN_PATH: HeaderName = HeaderName::from_static("x-seen-path");
+/// The method of the request as this server received it.
+pub(crate) const X_SEEN_METHOD: HeaderName = HeaderName::from_static("x-seen-method");
 /// Request headers with this prefix are copied into the `/echo` response.
 const ECHO_HEADER_PREFIX: &str = "x-echo-";
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -42,11 +47,15 @@ const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=ut
 /// - `POST /echo` streams the request body back, with its `x-echo-*` headers;
 /// - `GET /slow?ms=N` answers after N milliseconds;
 /// - `GET /status/NNN` answers with status NNN;
+/// - `/headers` (any method) answers the request line and every request header as received,
+///   one `name: value` a line, so that rewrites and header changes by the mesh are visible;
+/// - `GET /hits` answers how many requests this instance served so far (`/hits` excepted);
 /// - `GET /ws` upgrades to a WebSocket that echoes every message;
 /// - any request with content-type `application/grpc*` goes to the
 ///   `grpc.health.v1.Health` service, where `""` and `{service}` are SERVING.
 ///
-/// Every response carries `x-served-by: {instance}` and `x-http-version`.
+/// Every response carries `x-served-by: {instance}` and `x-http-version`; every non-gRPC one
+/// also `x-seen-method` and `x-seen-path` (path and query), as this server received them.
 ///
 /// Accept errors are logged and retried; an error is returned only if the
 /// listener's own address cannot be read.
@@ -66,11 +75,26 @@ pub async fn serve_http_with_health(
     impl Future<Output = io::Result<()>> + Send + 'static,
     HealthReporter,
 ) {
+    serve_http_with(listener, id, HttpOptions::default()).await
+}
+
+/// Like [`serve_http_with_health`], with `options` saying how the app misbehaves on purpose
+/// (e.g. failing some requests, see [`crate::FailRule`]). A request answered with a failure
+/// status is counted by `/hits` like any other.
+pub async fn serve_http_with(
+    listener: TcpListener,
+    id: AppIdentity,
+    options: HttpOptions,
+) -> (
+    impl Future<Output = io::Result<()>> + Send + 'static,
+    HealthReporter,
+) {
     let (grpc, reporter) = crate::grpc::health_routes(&id.service).await;
     let app = Arc::new(App {
         id,
         grpc,
         frontend: None,
+        behaviour: Behaviour::new(options),
     });
     (serve(listener, app), reporter)
 }
@@ -81,6 +105,8 @@ pub(crate) struct App {
     pub(crate) id: AppIdentity,
     pub(crate) grpc: Routes,
     pub(crate) frontend: Option<Frontend>,
+    /// Failures on purpose and the request counter.
+    pub(crate) behaviour: Behaviour,
 }
 
 /// Runs the accept loop of an HTTP application.
@@ -108,9 +134,36 @@ impl App {
     async fn handle(&self, req: Request<Incoming>, shutdown: Shutdown) -> Response<BoxBody> {
         let version = format!("{:?}", req.version());
         let mut response = if is_grpc(&req) {
+            self.behaviour.count();
             self.grpc(req).await
         } else {
-            self.route(req, shutdown).await
+            let seen_method = HeaderValue::from_str(req.method().as_str()).ok();
+            let seen_path = req
+                .uri()
+                .path_and_query()
+                .and_then(|p| HeaderValue::from_str(p.as_str()).ok());
+            let mut response = if req.method() == Method::GET && req.uri().path() == "/hits" {
+                text(StatusCode::OK, format!("{}\n", self.behaviour.hits()))
+            } else if let Some(status) = self.behaviour.count() {
+                text(
+                    status,
+                    format!(
+                        "{} fails on purpose: {}\n",
+                        self.id.instance,
+                        status.as_u16()
+                    ),
+                )
+            } else {
+                self.route(req, shutdown).await
+            };
+            let headers = response.headers_mut();
+            if let Some(method) = seen_method {
+                headers.insert(X_SEEN_METHOD, method);
+            }
+            if let Some(path) = seen_path {
+                headers.insert(X_SEEN_PATH, path);
+            }
+            response
         };
         let headers = response.headers_mut();
         if let Ok(instance) = HeaderValue::from_str(&self.id.instance) {
@@ -141,6 +194,7 @@ impl App {
             (&Method::POST, "/echo") => echo(req),
             (&Method::GET, "/slow") => slow(req.uri().query()).await,
             (&Method::GET, "/ws") => crate::ws::accept(req, shutdown),
+            (_, "/headers") => seen_headers(&req),
             (&Method::GET, _) if path.starts_with("/status/") => status(&path["/status/".len()..]),
             _ => text(
                 StatusCode::NOT_FOUND,
@@ -188,6 +242,19 @@ fn echo(req: Request<Incoming>) -> Response<BoxBody> {
         }
     }
     response
+}
+
+/// The request line and headers as received: `GET /headers?q HTTP/1.1`, then `name: value` lines.
+fn seen_headers<B>(req: &Request<B>) -> Response<BoxBody> {
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut body = format!("{} {target} {:?}\n", req.method(), req.version());
+    for (name, value) in req.headers() {
+        body.push_str(&format!(
+            "{name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    text(StatusCode::OK, body)
 }
 
 async fn slow(query: Option<&str>) -> Response<BoxBody> {
@@ -248,8 +315,8 @@ mod tests {
     use hyper::client::conn::http1;
     use hyper_util::rt::TokioIo;
 
-    use crate::http_get;
-    use crate::testing::{api_v2, http};
+    use crate::testing::{api_v2, http, http_with};
+    use crate::{FailRule, HttpOptions, http_get};
 
     #[tokio::test]
     async fn hello_over_http1() {
@@ -369,6 +436,103 @@ mod tests {
             .expect("body")
             .to_bytes();
         assert_eq!(body, "over h2");
+    }
+
+    async fn hits(addr: std::net::SocketAddr) -> u64 {
+        let (status, _, body) = http_get(addr, "/hits", false).await.expect("hits");
+        assert_eq!(status, 200, "{body}");
+        body.trim().parse().expect("a number")
+    }
+
+    #[tokio::test]
+    async fn hits_counts_every_request_but_itself() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        assert_eq!(hits(addr).await, 0);
+        for (path, http2) in [("/", false), ("/status/503", true), ("/nowhere", false)] {
+            http_get(addr, path, http2).await.expect("get");
+        }
+        assert_eq!(
+            crate::grpc_health_check(addr, "api").await.expect("check"),
+            1
+        );
+        assert_eq!(hits(addr).await, 4);
+        assert_eq!(hits(addr).await, 4);
+    }
+
+    #[tokio::test]
+    async fn fail_rule_answers_its_status_deterministically() {
+        let options = HttpOptions::default().with_fail(FailRule::new(503, 50).expect("rule"));
+        let (addr, _server) = http_with(api_v2(), options).await;
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            let (status, headers, body) = http_get(addr, "/", i % 2 == 0).await.expect("get");
+            assert_eq!(headers["x-served-by"], "api-v2-1");
+            if status == 503 {
+                assert_eq!(body, "api-v2-1 fails on purpose: 503\n");
+            }
+            statuses.push(status);
+        }
+        assert_eq!(statuses, [200, 503, 200, 503, 200, 503]);
+        // /hits neither fails nor counts; failed requests count
+        assert_eq!(hits(addr).await, 6);
+        assert_eq!(hits(addr).await, 6);
+
+        let always = HttpOptions::default().with_fail(FailRule::new(418, 100).expect("rule"));
+        let (addr, _server) = http_with(api_v2(), always).await;
+        for path in ["/", "/status/200", "/headers", "/slow?ms=1"] {
+            let (status, _, _) = http_get(addr, path, false).await.expect("get");
+            assert_eq!(status, 418, "{path}");
+        }
+        // gRPC health is never failed: the mesh's checks keep working
+        assert_eq!(
+            crate::grpc_health_check(addr, "api").await.expect("check"),
+            1
+        );
+        assert_eq!(hits(addr).await, 5);
+    }
+
+    #[tokio::test]
+    async fn headers_shows_the_request_as_received() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        let request = Request::put("/headers?a=1&b=2")
+            .header("host", "api")
+            .header("x-canary", "true")
+            .header("x-multi", "one")
+            .header("x-multi", "two")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-seen-path"], "/headers?a=1&b=2");
+        assert_eq!(response.headers()["x-seen-method"], "PUT");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(
+            body,
+            "PUT /headers?a=1&b=2 HTTP/1.1\nhost: api\nx-canary: true\nx-multi: one\nx-multi: two\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_response_names_the_path_and_method_seen() {
+        let (addr, _reporter, _server) = http(api_v2()).await;
+        for (path, http2) in [("/", false), ("/nowhere?x=1", true), ("/status/503", false)] {
+            let (_, headers, _) = http_get(addr, path, http2).await.expect("get");
+            assert_eq!(headers["x-seen-path"], path);
+            assert_eq!(headers["x-seen-method"], "GET");
+        }
+        let (_, headers, body) = http_get(addr, "/headers", true).await.expect("get");
+        assert!(body.starts_with("GET /headers HTTP/2.0\n"), "{body}");
+        assert_eq!(headers["x-seen-path"], "/headers");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+mod behaviour;
 mod client;
 mod error;
 mod grpc;
@@ -19,10 +20,11 @@ mod testing;
 mod web;
 mod ws;
 
+pub use behaviour::{FailRule, FailRuleError, HttpOptions};
 pub use client::http_get;
 pub use error::AppError;
 pub use grpc::{grpc_health_check, grpc_health_watch_first};
-pub use http::{serve_http, serve_http_with_health};
+pub use http::{serve_http, serve_http_with, serve_http_with_health};
 pub use tcp::{serve_tcp_echo, tcp_echo};
 pub use tonic_health::ServingStatus;
 pub use tonic_health::server::HealthReporter;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::{AppIdentity, HealthReporter};
+use crate::{AppIdentity, HealthReporter, HttpOptions};
 
 /// Aborts the server task when dropped.
 #[derive(Debug)]
@@ -31,6 +31,12 @@ pub(crate) async fn http(id: AppIdentity) -> (SocketAddr, HealthReporter, Runnin
     let (listener, addr) = listener().await;
     let (server, reporter) = crate::serve_http_with_health(listener, id).await;
     (addr, reporter, Running(tokio::spawn(server)))
+}
+
+pub(crate) async fn http_with(id: AppIdentity, options: HttpOptions) -> (SocketAddr, Running) {
+    let (listener, addr) = listener().await;
+    let (server, _reporter) = crate::serve_http_with(listener, id, options).await;
+    (addr, Running(tokio::spawn(server)))
 }
 
 pub(crate) async fn tcp(id: AppIdentity) -> (SocketAddr, Running) {

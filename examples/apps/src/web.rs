@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tracing::warn;
 
+use crate::behaviour::Behaviour;
 use crate::client::http_error;
 use crate::error::with_timeout;
 use crate::http::{App, BoxBody, serve, text};
@@ -65,6 +66,7 @@ pub async fn serve_web(
         id,
         grpc,
         frontend: Some(frontend),
+        behaviour: Behaviour::default(),
     });
     serve(listener, app).await
 }

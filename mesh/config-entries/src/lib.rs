@@ -135,7 +135,7 @@ pub use kinds::splitter::{ServiceSplitter, Split, TOTAL_WEIGHT_HUNDREDTHS};
 pub use kinds::terminating::{LinkedService, TerminatingGateway};
 pub use kinds::tls::{CIPHER_SUITES, TlsParams, TlsVersion};
 pub use kinds::{ConfigEntry, Kind, UnknownKind};
-pub use load::{EXTENSIONS, Loaded, load_files, parse_str};
+pub use load::{EXTENSIONS, Loaded, list_files, load_file, load_files, parse_str};
 pub use set::{effective_protocol, validate_set};
 
 /// [`load_files`] then [`validate_set`] over the entries it read: what `rig validate`

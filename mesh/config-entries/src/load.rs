@@ -39,18 +39,31 @@ impl Loaded {
 pub fn load_files(paths: &[PathBuf]) -> Loaded {
     let mut out = Loaded::default();
     for path in paths {
-        load_path(path, true, &mut out);
+        let (files, errors) = list_files(path);
+        out.errors.extend(errors);
+        for file in files {
+            out.absorb(load_file(&file));
+        }
     }
     out
 }
 
-fn load_path(path: &Path, named: bool, out: &mut Loaded) {
+/// The files [`load_files`] reads for `path`: the path itself when it is a file
+/// (whatever its name), or the `.hcl` and `.json` files under a folder, recursively, in
+/// name order, hidden entries skipped; and the folders that could not be listed.
+pub fn list_files(path: &Path) -> (Vec<PathBuf>, Vec<LocatedError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    list_path(path, true, &mut files, &mut errors);
+    (files, errors)
+}
+
+fn list_path(path: &Path, named: bool, files: &mut Vec<PathBuf>, errors: &mut Vec<LocatedError>) {
     if path.is_dir() {
         let mut children: Vec<PathBuf> = match fs::read_dir(path) {
             Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
             Err(e) => {
-                out.errors
-                    .push(LocatedError::file(path, format!("cannot read folder: {e}")));
+                errors.push(LocatedError::file(path, format!("cannot read folder: {e}")));
                 return;
             }
         };
@@ -61,24 +74,27 @@ fn load_path(path: &Path, named: bool, out: &mut Loaded) {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with('.'));
             if !hidden {
-                load_path(&child, false, out);
+                list_path(&child, false, files, errors);
             }
         }
-        return;
-    }
-    let wanted = named
+    } else if named
         || path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e));
-    if !wanted {
-        return;
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+    {
+        files.push(path.to_owned());
     }
+}
+
+/// Reads one file, whatever its name.
+pub fn load_file(path: &Path) -> Loaded {
     match fs::read_to_string(path) {
-        Ok(text) => out.absorb(parse_str(path, &text)),
-        Err(e) => out
-            .errors
-            .push(LocatedError::file(path, format!("cannot read file: {e}"))),
+        Ok(text) => parse_str(path, &text),
+        Err(e) => Loaded {
+            errors: vec![LocatedError::file(path, format!("cannot read file: {e}"))],
+            ..Loaded::default()
+        },
     }
 }
 

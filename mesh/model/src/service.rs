@@ -180,6 +180,10 @@ pub struct Endpoint {
     /// `/v1/health/connect/:service` only lists connect proxies.
     #[serde(default)]
     pub sidecar: bool,
+    /// The instance's tags (Consul's `Service.Tags`), which `service-resolver` subset
+    /// filters such as `"v2" in Service.Tags` select on.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// A service and every endpoint known for it.

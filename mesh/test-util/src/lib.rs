@@ -22,6 +22,7 @@ pub fn endpoint(instance: &str, addr: &str, health: Health, zone: &str) -> Endpo
         },
         metadata: Default::default(),
         sidecar: false,
+        tags: Vec::new(),
     }
 }
 

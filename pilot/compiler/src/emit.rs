@@ -1,5 +1,7 @@
 //! One function per emitted resource, each following `pilot/XDS.md`.
 
+pub(crate) mod chain_cluster;
+pub(crate) mod chain_route;
 mod tls;
 
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use envoy_types::pb::envoy::config::route::v3::{
     Route, RouteAction, RouteMatch, VirtualHost, route::Action, route_action::ClusterSpecifier,
     route_match::PathSpecifier,
 };
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, Rds,
@@ -39,7 +42,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::google::protobuf::{Duration as PbDuration, UInt32Value};
 use rigging_mesh_model::{
-    DEFAULT_CONNECT_TIMEOUT, Health, LbPolicy, MutualTlsMode, Protocol, Proxy, Service,
+    DEFAULT_CONNECT_TIMEOUT, Endpoint, Health, LbPolicy, MutualTlsMode, Protocol, Proxy, Service,
     ServiceName, Upstream,
 };
 use rigging_mesh_xds::{
@@ -64,7 +67,7 @@ pub(crate) fn inbound_listener(
 ) -> Listener {
     let name = format!("inbound:{}", proxy.inbound);
     let filter = if protocol.is_http() {
-        http_filter_for(&name, &inbound_route_name(&proxy.service))
+        http_filter_for(&name, &inbound_route_name(&proxy.service), false)
     } else {
         tcp_filter_for(&name, LOCAL_APP_CLUSTER)
     };
@@ -102,12 +105,20 @@ pub(crate) fn inbound_listener(
     l
 }
 
-pub(crate) fn outbound_listener(up: &Upstream, protocol: Protocol) -> Listener {
+/// `fault`: the route configuration injects faults, so the HTTP filters start with the
+/// fault filter.
+/// `tcp_cluster`: where a TCP upstream's connections go.
+pub(crate) fn outbound_listener(
+    up: &Upstream,
+    protocol: Protocol,
+    tcp_cluster: &str,
+    fault: bool,
+) -> Listener {
     let name = format!("outbound:{}:{}", up.service, up.local_bind.port());
     let filter = if protocol.is_http() {
-        http_filter_for(&name, up.service.as_str())
+        http_filter_for(&name, up.service.as_str(), fault)
     } else {
-        tcp_filter_for(&name, up.service.as_str())
+        tcp_filter_for(&name, tcp_cluster)
     };
     listener(name, up.local_bind, TrafficDirection::Outbound, filter)
 }
@@ -125,7 +136,26 @@ fn listener(name: String, addr: SocketAddr, dir: TrafficDirection, filter: Filte
     }
 }
 
-fn http_filter_for(stat_prefix: &str, route_config: &str) -> Filter {
+fn http_filter_for(stat_prefix: &str, route_config: &str, fault: bool) -> Filter {
+    let mut http_filters = Vec::new();
+    if fault {
+        http_filters.push(HttpFilter {
+            name: chain_route::FAULT_FILTER_NAME.to_owned(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(pack(
+                chain_route::HTTP_FAULT,
+                &HttpFault::default(),
+            ))),
+            ..Default::default()
+        });
+    }
+    http_filters.push(HttpFilter {
+        name: ROUTER_NAME.to_owned(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack(
+            ROUTER,
+            &Router::default(),
+        ))),
+        ..Default::default()
+    });
     let hcm = HttpConnectionManager {
         stat_prefix: stat_prefix.to_owned(),
         codec_type: CodecType::Auto as i32,
@@ -133,14 +163,7 @@ fn http_filter_for(stat_prefix: &str, route_config: &str) -> Filter {
             config_source: Some(ads()),
             route_config_name: route_config.to_owned(),
         })),
-        http_filters: vec![HttpFilter {
-            name: ROUTER_NAME.to_owned(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(pack(
-                ROUTER,
-                &Router::default(),
-            ))),
-            ..Default::default()
-        }],
+        http_filters,
         upgrade_configs: vec![UpgradeConfig {
             upgrade_type: "websocket".to_owned(),
             ..Default::default()
@@ -238,7 +261,12 @@ pub(crate) fn eds_cluster(
     c
 }
 
-fn cluster(name: &str, protocol: Protocol, lb: LbPolicy, connect_timeout: Duration) -> Cluster {
+pub(crate) fn cluster(
+    name: &str,
+    protocol: Protocol,
+    lb: LbPolicy,
+    connect_timeout: Duration,
+) -> Cluster {
     let mut options = HashMap::new();
     if protocol.is_http2() {
         let opts = HttpProtocolOptions {
@@ -286,26 +314,39 @@ pub(crate) fn load_assignment(
         })
         .unwrap_or_default();
     endpoints.sort_by(|a, b| a.locality.cmp(&b.locality));
-    for ep in endpoints {
+    push_groups(&mut groups, endpoints.into_iter().map(|e| (e, e.health)), 0);
+    ClusterLoadAssignment {
+        cluster_name: name.as_str().to_owned(),
+        endpoints: groups,
+        ..Default::default()
+    }
+}
+
+/// Appends `endpoints` (sorted by locality, each with the health to send) as locality
+/// groups at `priority`.
+pub(crate) fn push_groups<'e>(
+    groups: &mut Vec<LocalityLbEndpoints>,
+    endpoints: impl IntoIterator<Item = (&'e Endpoint, Health)>,
+    priority: u32,
+) {
+    let first = groups.len();
+    for (ep, health) in endpoints {
         let locality = XdsLocality {
             region: ep.locality.region.clone(),
             zone: ep.locality.zone.clone(),
             sub_zone: String::new(),
         };
-        let lb = lb_endpoint(ep.address, ep.health);
+        let lb = lb_endpoint(ep.address, health);
+        let ours = groups.len() > first;
         match groups.last_mut() {
-            Some(g) if g.locality.as_ref() == Some(&locality) => g.lb_endpoints.push(lb),
+            Some(g) if ours && g.locality.as_ref() == Some(&locality) => g.lb_endpoints.push(lb),
             _ => groups.push(LocalityLbEndpoints {
                 locality: Some(locality),
                 lb_endpoints: vec![lb],
+                priority,
                 ..Default::default()
             }),
         }
-    }
-    ClusterLoadAssignment {
-        cluster_name: name.as_str().to_owned(),
-        endpoints: groups,
-        ..Default::default()
     }
 }
 
@@ -326,7 +367,7 @@ fn lb_endpoint(addr: SocketAddr, health: Health) -> LbEndpoint {
     }
 }
 
-fn socket_address(addr: SocketAddr) -> Address {
+pub(crate) fn socket_address(addr: SocketAddr) -> Address {
     Address {
         address: Some(AddressKind::SocketAddress(SocketAddress {
             address: addr.ip().to_string(),
@@ -336,7 +377,7 @@ fn socket_address(addr: SocketAddr) -> Address {
     }
 }
 
-fn ads() -> ConfigSource {
+pub(crate) fn ads() -> ConfigSource {
     ConfigSource {
         config_source_specifier: Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
         resource_api_version: ApiVersion::V3 as i32,
@@ -344,7 +385,7 @@ fn ads() -> ConfigSource {
     }
 }
 
-fn duration(d: Duration) -> PbDuration {
+pub(crate) fn duration(d: Duration) -> PbDuration {
     PbDuration {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),

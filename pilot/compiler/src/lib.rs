@@ -3,18 +3,37 @@
 //! What is emitted, field by field, is the contract in `pilot/XDS.md`. The compiler does no I/O
 //! and keeps no state, so its output is a function of the catalog, the proxy id and the
 //! [`CompileOptions`] alone: golden files pin it and property tests check its invariants.
+//!
+//! # Config entries
+//!
+//! With config entries ([`Entries`]), each upstream is compiled from its discovery chain
+//! (`rigging-pilot-chain`): routes, one cluster and endpoint set per target, failover
+//! priorities, load balancing and circuit breakers. An upstream whose chain is Consul's
+//! default one (no router, splitter or resolver for it) is compiled exactly as without
+//! entries. The output of an upstream has two parts:
+//!
+//! * the shared part, [`compile_upstream`]: the same for every caller, so Pilot can build
+//!   it once per snapshot;
+//! * the caller's part, [`caller_clusters`]: the calling service's `service-defaults`
+//!   `UpstreamConfig` (connect timeout, `Limits`, `PassiveHealthCheck`) applied to copies
+//!   of the shared clusters. `UpstreamConfig.Protocol` is not applied: the chain's
+//!   protocol is the upstream's own.
 
 mod emit;
 mod resources;
 mod security;
+mod upstream;
 
 use std::time::Duration;
 
 use rigging_mesh_model::{Catalog, MutualTlsMode, Protocol, Proxy, ProxyId, ServiceName, Upstream};
-use rigging_mesh_xds::{Cluster, ClusterLoadAssignment, Listener, RouteConfiguration};
+use rigging_mesh_xds::Listener;
 
+pub use emit::chain_cluster::{RETRY_BUDGET_MIN_CONCURRENCY, RETRY_BUDGET_PERCENT};
 pub use resources::{ProxyResources, VersionedResources, combine_version, content_hash};
+pub use rigging_pilot_chain::{ChainError, Entries};
 pub use security::{CompileOptions, DEFAULT_NAMESPACE, MeshSecurity, SecurityError};
+pub use upstream::{DEFAULT_DATACENTER, UpstreamResources, caller_clusters, compile_upstream};
 
 /// Route timeout for HTTP services: Envoy's default, so a stock Envoy and our proxy agree.
 pub const DEFAULT_HTTP_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -31,10 +50,12 @@ pub enum CompileError {
     UnknownProxy(ProxyId),
 }
 
-/// Compiles everything proxy `id` needs: one inbound listener for its own service, and one
-/// outbound listener, cluster and endpoint set per upstream it declares (and nothing else).
+/// Compiles everything proxy `id` needs: one inbound listener for its own service, and per
+/// upstream it declares (and nothing else) an outbound listener and the upstream's route,
+/// clusters and endpoint sets, from `entries` where they say more than the catalog.
 pub fn compile(
     catalog: &Catalog,
+    entries: &Entries,
     id: &ProxyId,
     opts: &CompileOptions,
 ) -> Result<ProxyResources, CompileError> {
@@ -43,11 +64,16 @@ pub fn compile(
         .ok_or_else(|| CompileError::UnknownProxy(id.clone()))?;
     let mut out = compile_own(catalog, proxy, opts);
     for up in &proxy.upstreams {
-        let shared = compile_upstream(catalog, &up.service, opts);
-        out.listeners.push(outbound_listener(up, shared.protocol));
+        let shared = compile_upstream(catalog, entries, &up.service, opts);
+        out.listeners.push(outbound_listener_for(up, &shared));
+        out.clusters.extend(caller_clusters(
+            entries,
+            &proxy.service,
+            &up.service,
+            &shared,
+        ));
         out.routes.extend(shared.route);
-        out.clusters.push(shared.cluster);
-        out.endpoints.push(shared.endpoints);
+        out.endpoints.extend(shared.endpoints);
     }
     out.sort();
     Ok(out)
@@ -77,44 +103,17 @@ pub fn compile_own(catalog: &Catalog, proxy: &Proxy, opts: &CompileOptions) -> P
     out
 }
 
-/// The resources of one upstream service that every proxy calling it shares: the same route,
-/// cluster and endpoints whoever the caller is. Only the outbound listener (its bind address)
-/// differs per proxy; see [`outbound_listener`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpstreamResources {
-    /// The protocol the service speaks (TCP when no registry knows it).
-    pub protocol: Protocol,
-    /// For HTTP services: the route configuration named after the service.
-    pub route: Option<RouteConfiguration>,
-    /// The EDS cluster named after the service; with security, mTLS to its SPIFFE ID.
-    pub cluster: Cluster,
-    /// The service's endpoints; with security, only its sidecars.
-    pub endpoints: ClusterLoadAssignment,
-}
-
-/// Compiles the shared resources of upstream service `name`: see [`UpstreamResources`].
-pub fn compile_upstream(
-    catalog: &Catalog,
-    name: &ServiceName,
-    opts: &CompileOptions,
-) -> UpstreamResources {
-    let service = catalog.service(name);
-    let protocol = protocol_of(catalog, name);
-    let security = opts.security.as_ref();
-    UpstreamResources {
-        protocol,
-        route: protocol
-            .is_http()
-            .then(|| emit::route_config(name.as_str(), name.as_str(), protocol)),
-        cluster: emit::eds_cluster(name, service, protocol, security),
-        endpoints: emit::load_assignment(name, service, security.is_some()),
-    }
-}
-
 /// The listener on `127.0.0.1:<local_bind_port>` through which a proxy's application calls `up`.
 /// Always plaintext: only the local application reaches it; the cluster behind it does mTLS.
+/// This is the listener of an upstream without config entries; see [`outbound_listener_for`].
 pub fn outbound_listener(up: &Upstream, protocol: Protocol) -> Listener {
-    emit::outbound_listener(up, protocol)
+    emit::outbound_listener(up, protocol, up.service.as_str(), false)
+}
+
+/// The outbound listener of `up` for its compiled resources: a TCP upstream goes to its
+/// chain's target cluster, and an HTTP one whose routes inject faults gets the fault filter.
+pub fn outbound_listener_for(up: &Upstream, shared: &UpstreamResources) -> Listener {
+    emit::outbound_listener(up, shared.protocol, &shared.tcp_cluster, shared.uses_fault)
 }
 
 /// A service missing from the catalog is compiled as TCP with no endpoints: calls to it fail

@@ -25,12 +25,17 @@ pub struct VersionedResources {
 }
 
 impl ProxyResources {
+    /// Sorts each type by name and keeps one resource per name: two upstreams whose chains
+    /// reach the same target (a redirect, a failover) share its cluster and endpoints.
     pub(crate) fn sort(&mut self) {
         self.listeners.sort_by(|a, b| a.name.cmp(&b.name));
         self.routes.sort_by(|a, b| a.name.cmp(&b.name));
         self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        self.clusters.dedup_by(|a, b| a.name == b.name);
         self.endpoints
             .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+        self.endpoints
+            .dedup_by(|a, b| a.cluster_name == b.cluster_name);
     }
 
     /// The resources of one type, packed for a DiscoveryResponse, with their version.

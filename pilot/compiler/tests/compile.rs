@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use rigging_mesh_model::{Catalog, Health, MutualTlsMode, Protocol, ProxyId};
 use rigging_mesh_spiffe::TrustDomain;
-use rigging_pilot_compiler::{CompileError, CompileOptions, MeshSecurity, compile};
+use rigging_pilot_compiler::{CompileError, CompileOptions, Entries, MeshSecurity, compile};
 use support::*;
 
 /// The mesh of the secured cases: trust domain `rigging.local`, datacenter `dc1`.
@@ -122,14 +122,26 @@ fn check(case: &str, text: &str) {
 #[test]
 fn golden_web_proxy_with_http_tcp_grpc_and_missing_upstreams() {
     let opts = CompileOptions::default();
-    let res = compile(&demo_catalog(), &ProxyId::new("web-1").unwrap(), &opts).unwrap();
+    let res = compile(
+        &demo_catalog(),
+        &Entries::default(),
+        &ProxyId::new("web-1").unwrap(),
+        &opts,
+    )
+    .unwrap();
     check("web-1", &render(&res));
 }
 
 #[test]
 fn golden_tcp_proxy_without_upstreams() {
     let opts = CompileOptions::default();
-    let res = compile(&demo_catalog(), &ProxyId::new("db-1").unwrap(), &opts).unwrap();
+    let res = compile(
+        &demo_catalog(),
+        &Entries::default(),
+        &ProxyId::new("db-1").unwrap(),
+        &opts,
+    )
+    .unwrap();
     check("db-1", &render(&res));
 }
 
@@ -138,6 +150,7 @@ fn golden_tcp_proxy_without_upstreams() {
 fn golden_web_proxy_with_strict_mtls() {
     let res = compile(
         &secured_catalog(),
+        &Entries::default(),
         &ProxyId::new("web-1").unwrap(),
         &secured(),
     )
@@ -150,6 +163,7 @@ fn golden_web_proxy_with_strict_mtls() {
 fn golden_tcp_proxy_with_permissive_mtls() {
     let res = compile(
         &secured_catalog(),
+        &Entries::default(),
         &ProxyId::new("db-1").unwrap(),
         &secured(),
     )
@@ -164,8 +178,8 @@ fn without_security_sidecars_and_modes_change_nothing() {
     for id in ["web-1", "db-1"] {
         let id = ProxyId::new(id).unwrap();
         assert_eq!(
-            compile(&secured_catalog(), &id, &opts),
-            compile(&demo_catalog(), &id, &opts)
+            compile(&secured_catalog(), &Entries::default(), &id, &opts),
+            compile(&demo_catalog(), &Entries::default(), &id, &opts)
         );
     }
 }
@@ -174,7 +188,12 @@ fn without_security_sidecars_and_modes_change_nothing() {
 fn unknown_proxy_is_an_error() {
     let id = ProxyId::new("nobody").unwrap();
     assert_eq!(
-        compile(&demo_catalog(), &id, &CompileOptions::default()),
+        compile(
+            &demo_catalog(),
+            &Entries::default(),
+            &id,
+            &CompileOptions::default()
+        ),
         Err(CompileError::UnknownProxy(id))
     );
 }
@@ -195,7 +214,7 @@ mod properties {
     use proptest::prelude::*;
     use rigging_mesh_model::{Catalog, Health, MutualTlsMode, Protocol, ProxyId};
     use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, ResourceType, TCP_PROXY, unpack};
-    use rigging_pilot_compiler::{CompileOptions, ProxyResources, compile};
+    use rigging_pilot_compiler::{CompileOptions, Entries, ProxyResources, compile};
 
     use super::mtls;
     use super::support::*;
@@ -336,7 +355,7 @@ mod properties {
     /// every reference resolves.
     fn proxy_accepts(cat: &Catalog, opts: &CompileOptions) -> Result<(), TestCaseError> {
         for p in cat.proxies.values() {
-            let res = compile(cat, &p.id, opts).unwrap();
+            let res = compile(cat, &Entries::default(), &p.id, opts).unwrap();
             let mut config = rigging_proxy_config::ProxyConfig::default();
             for ty in ResourceType::ALL {
                 let any = res.packed(ty).into_any();
@@ -361,7 +380,7 @@ mod properties {
             opts in arb_options(),
         ) {
             for p in cat.proxies.values() {
-                let res = compile(&cat, &p.id, &opts).unwrap();
+                let res = compile(&cat, &Entries::default(), &p.id, &opts).unwrap();
                 let n = p.upstreams.len();
                 prop_assert_eq!(res.listeners.len(), 1 + n);
                 prop_assert_eq!(res.clusters.len(), 1 + n);
@@ -411,7 +430,7 @@ mod properties {
         fn secured_mesh_speaks_mtls_to_sidecars_only(cat in arb_catalog()) {
             let opts = super::secured();
             for p in cat.proxies.values() {
-                let res = compile(&cat, &p.id, &opts).unwrap();
+                let res = compile(&cat, &Entries::default(), &p.id, &opts).unwrap();
                 for c in &res.clusters {
                     if c.name == "local_app" {
                         prop_assert!(c.transport_socket.is_none(), "local_app stays plaintext");
@@ -448,8 +467,8 @@ mod properties {
         fn versions_are_deterministic_and_track_content(cat in arb_catalog()) {
             let id = ProxyId::new("a-proxy").unwrap();
             let opts = CompileOptions::default();
-            let one = compile(&cat, &id, &opts).unwrap();
-            let two = compile(&cat.clone(), &id, &opts).unwrap();
+            let one = compile(&cat, &Entries::default(), &id, &opts).unwrap();
+            let two = compile(&cat.clone(), &Entries::default(), &id, &opts).unwrap();
             for ty in ResourceType::ALL {
                 prop_assert_eq!(one.packed(ty), two.packed(ty));
             }
@@ -457,7 +476,7 @@ mod properties {
             let first_up = changed.proxies.get(&id).and_then(|p| p.upstreams.first()).cloned();
             if let Some(s) = first_up.and_then(|up| changed.services.get_mut(&up.service)) {
                 s.endpoints.push(endpoint("new-1", "127.0.0.2:1", Health::Passing, "z"));
-                let three = compile(&changed, &id, &opts).unwrap();
+                let three = compile(&changed, &Entries::default(), &id, &opts).unwrap();
                 prop_assert_ne!(
                     one.packed(ResourceType::Endpoint).version,
                     three.packed(ResourceType::Endpoint).version

@@ -14,8 +14,8 @@ use prost::Message;
 use rigging_mesh_model::{Catalog, MutualTlsMode, Protocol, Proxy, ServiceName};
 use rigging_mesh_xds::{ResourceType, pack};
 use rigging_pilot_compiler::{
-    CompileOptions, ProxyResources, combine_version, compile_own, compile_upstream, content_hash,
-    outbound_listener,
+    CompileOptions, Entries, ProxyResources, UpstreamResources, caller_clusters, combine_version,
+    compile_own, compile_upstream, content_hash, outbound_listener_for,
 };
 
 /// One resource, encoded once, with its hash.
@@ -43,59 +43,119 @@ impl Packed {
 pub(crate) struct SharedUpstream {
     pub protocol: Protocol,
     pub route: Option<Arc<Packed>>,
-    pub cluster: Arc<Packed>,
-    pub endpoints: Arc<Packed>,
+    pub clusters: Vec<Arc<Packed>>,
+    pub endpoints: Vec<Arc<Packed>>,
+    /// The compiled resources, for the caller-specific clusters and the outbound listener.
+    pub compiled: UpstreamResources,
 }
 
 impl SharedUpstream {
-    fn build(catalog: &Catalog, name: &ServiceName, opts: &CompileOptions) -> Arc<Self> {
-        let up = compile_upstream(catalog, name, opts);
+    fn build(
+        catalog: &Catalog,
+        entries: &Entries,
+        name: &ServiceName,
+        opts: &CompileOptions,
+    ) -> Arc<Self> {
+        let up = compile_upstream(catalog, entries, name, opts);
+        if let Some(e) = &up.chain_error {
+            tracing::warn!(service = %name, "discovery chain not compiled, serving the service without its config entries: {e}");
+        }
         Arc::new(Self {
             protocol: up.protocol,
             route: up
                 .route
-                .map(|r| Packed::new(ResourceType::Route, &r.name, &r)),
-            cluster: Packed::new(ResourceType::Cluster, &up.cluster.name, &up.cluster),
-            endpoints: Packed::new(
-                ResourceType::Endpoint,
-                &up.endpoints.cluster_name,
-                &up.endpoints,
-            ),
+                .as_ref()
+                .map(|r| Packed::new(ResourceType::Route, &r.name, r)),
+            clusters: up
+                .clusters
+                .iter()
+                .map(|c| Packed::new(ResourceType::Cluster, &c.name, c))
+                .collect(),
+            endpoints: up
+                .endpoints
+                .iter()
+                .map(|e| Packed::new(ResourceType::Endpoint, &e.cluster_name, e))
+                .collect(),
+            compiled: up,
         })
+    }
+
+    /// The clusters `caller` gets for this upstream: the shared ones, or with the caller's
+    /// `UpstreamConfig` applied when its `service-defaults` has one for this upstream.
+    fn clusters_for(
+        &self,
+        entries: &Entries,
+        caller: &ServiceName,
+        upstream: &ServiceName,
+    ) -> Vec<Arc<Packed>> {
+        if entries
+            .upstream_config(caller.as_str(), upstream.as_str())
+            .is_empty()
+        {
+            return self.clusters.clone();
+        }
+        caller_clusters(entries, caller, upstream, &self.compiled)
+            .iter()
+            .map(|c| Packed::new(ResourceType::Cluster, &c.name, c))
+            .collect()
     }
 }
 
-/// Every service of one snapshot, packed as an upstream, and the options it was compiled with.
+/// Every service of one snapshot, packed as an upstream, and the config entries and options
+/// it was compiled with.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     upstreams: HashMap<ServiceName, Arc<SharedUpstream>>,
+    entries: Arc<Entries>,
     opts: Arc<CompileOptions>,
 }
 
 impl Shared {
+    #[cfg(test)]
     pub(crate) fn build(catalog: &Catalog, opts: Arc<CompileOptions>) -> Self {
+        Self::with_entries(catalog, Arc::default(), opts)
+    }
+
+    pub(crate) fn with_entries(
+        catalog: &Catalog,
+        entries: Arc<Entries>,
+        opts: Arc<CompileOptions>,
+    ) -> Self {
         Self {
             upstreams: catalog
                 .services
                 .keys()
-                .map(|n| (n.clone(), SharedUpstream::build(catalog, n, &opts)))
+                .map(|n| {
+                    (
+                        n.clone(),
+                        SharedUpstream::build(catalog, &entries, n, &opts),
+                    )
+                })
                 .collect(),
+            entries,
             opts,
         }
     }
 
-    /// A service no registry knows is packed on the spot (TCP, no endpoints); that is rare.
+    /// A service no registry knows is packed on the spot (TCP, no endpoints, unless config
+    /// entries redirect it); that is rare.
     fn upstream(&self, catalog: &Catalog, name: &ServiceName) -> Arc<SharedUpstream> {
         self.upstreams
             .get(name)
             .cloned()
-            .unwrap_or_else(|| SharedUpstream::build(catalog, name, &self.opts))
+            .unwrap_or_else(|| SharedUpstream::build(catalog, &self.entries, name, &self.opts))
     }
 }
 
 /// What a proxy's own resources are built from besides the options: its registration, its
-/// own and its upstreams' protocols, and (with security) its service's mTLS mode.
-type OwnKey = (Proxy, Vec<Protocol>, Option<MutualTlsMode>);
+/// own and its upstreams' protocols, (with security) its service's mTLS mode, and for each
+/// upstream the outbound listener's inputs from its chain (TCP target, fault filter).
+type OwnKey = (
+    Proxy,
+    Vec<Protocol>,
+    Option<MutualTlsMode>,
+    Vec<(String, bool)>,
+);
 
 /// A proxy's own resources, and what they were built from.
 #[derive(Debug)]
@@ -141,7 +201,11 @@ impl ProxyView {
             .security
             .as_ref()
             .map(|_| own_service.map(|s| s.mutual_tls_mode).unwrap_or_default());
-        let key = (proxy.clone(), protocols, mode);
+        let chains = ups
+            .iter()
+            .map(|u| (u.compiled.tcp_cluster.clone(), u.compiled.uses_fault))
+            .collect();
+        let key = (proxy.clone(), protocols, mode, chains);
         if own.as_ref().is_none_or(|o| o.key != key) {
             *own = Some(build_own(catalog, proxy, &ups, key, &shared.opts));
         }
@@ -155,10 +219,14 @@ impl ProxyView {
         routes.extend(ups.iter().filter_map(|u| u.route.clone()));
         view.sets[index(ResourceType::Route)].items = routes;
         let mut clusters = own.clusters.clone();
-        clusters.extend(ups.iter().map(|u| u.cluster.clone()));
+        for (up, shared_up) in proxy.upstreams.iter().zip(&ups) {
+            clusters.extend(shared_up.clusters_for(&shared.entries, &proxy.service, &up.service));
+        }
         view.sets[index(ResourceType::Cluster)].items = clusters;
-        view.sets[index(ResourceType::Endpoint)].items =
-            ups.iter().map(|u| u.endpoints.clone()).collect();
+        view.sets[index(ResourceType::Endpoint)].items = ups
+            .iter()
+            .flat_map(|u| u.endpoints.iter().cloned())
+            .collect();
         for set in &mut view.sets {
             set.items.sort_by(|a, b| a.name.cmp(&b.name));
             set.items.dedup_by(|a, b| a.name == b.name);
@@ -198,7 +266,7 @@ fn build_own(
         .map(|l| Packed::new(ResourceType::Listener, &l.name, l))
         .collect();
     for (up, shared) in proxy.upstreams.iter().zip(ups) {
-        let l = outbound_listener(up, shared.protocol);
+        let l = outbound_listener_for(up, &shared.compiled);
         packed_listeners.push(Packed::new(ResourceType::Listener, &l.name, &l));
     }
     Own {
@@ -230,7 +298,7 @@ mod tests {
     use rigging_mesh_model::{Health, ProxyId};
     use rigging_mesh_spiffe::TrustDomain;
     use rigging_mesh_test_util::{catalog, endpoint, proxy, service, sidecar_endpoint};
-    use rigging_pilot_compiler::{MeshSecurity, compile};
+    use rigging_pilot_compiler::{Entries, MeshSecurity, compile};
 
     fn secured() -> Arc<CompileOptions> {
         let td = TrustDomain::new("rigging.local").unwrap();
@@ -268,18 +336,106 @@ mod tests {
     #[test]
     fn view_equals_the_compiler_output() {
         let cat = demo();
+        for opts in [Arc::default(), secured()] {
+            assert_view_is_compiled(&cat, &Arc::default(), &opts);
+        }
+    }
+
+    /// Builds `web-1`'s view the cached way and checks it against [`compile`], resource by
+    /// resource and version by version; returns the compiled resources.
+    fn assert_view_is_compiled(
+        cat: &Catalog,
+        entries: &Arc<Entries>,
+        opts: &Arc<CompileOptions>,
+    ) -> ProxyResources {
+        let id = ProxyId::new("web-1").unwrap();
+        let shared = Shared::with_entries(cat, entries.clone(), opts.clone());
+        let view = ProxyView::build(cat, &shared, cat.proxy(&id).unwrap(), &mut None);
+        let compiled = compile(cat, entries, &id, opts).unwrap();
+        for ty in ResourceType::ALL {
+            let want = compiled.packed(ty);
+            let (version, items) = view.select(ty, &[]);
+            let got: Vec<Any> = items.iter().map(|p| p.any.clone()).collect();
+            assert_eq!(got, want.clone().into_any(), "{ty} {opts:?}");
+            assert_eq!(version, want.version, "{ty} {opts:?}");
+        }
+        compiled
+    }
+
+    /// Config entries for `api` (a router, a splitter over subsets, a resolver with a ring
+    /// hash, faults) and for `db` (a TCP redirect), and `web`'s own upstream limits.
+    fn entries() -> Arc<Entries> {
+        let text = r#"
+config_entries {
+  bootstrap {
+    Kind = "service-defaults"
+    Name = "api"
+    Protocol = "grpc"
+  }
+  bootstrap {
+    Kind = "service-router"
+    Name = "api"
+    Routes = [{
+      Match { HTTP { PathPrefix = "/admin" } }
+      Destination {
+        Service = "api"
+        ServiceSubset = "v2"
+        NumRetries = 2
+        RetryOnStatusCodes = [503]
+        Fault { Abort { Percent = 10, HTTPStatus = 503 } }
+      }
+    }]
+  }
+  bootstrap {
+    Kind = "service-splitter"
+    Name = "api"
+    Splits = [{ Weight = 90, ServiceSubset = "v1" }, { Weight = 10, ServiceSubset = "v2" }]
+  }
+  bootstrap {
+    Kind = "service-resolver"
+    Name = "api"
+    Subsets = {
+      v1 = { Filter = "Service.Meta.version == v1" }
+      v2 = { Filter = "Service.Meta.version == v2" }
+    }
+    LoadBalancer { Policy = "ring_hash" }
+  }
+  bootstrap {
+    Kind = "service-resolver"
+    Name = "db"
+    Redirect { Service = "api" }
+  }
+  bootstrap {
+    Kind = "service-defaults"
+    Name = "web"
+    UpstreamConfig {
+      Overrides = [{ Name = "api", Limits { MaxConcurrentRequests = 7 } }]
+    }
+  }
+}
+"#;
+        let loaded = rigging_mesh_config_entries::parse_str(std::path::Path::new("e.hcl"), text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert!(rigging_mesh_config_entries::validate_set(&loaded.entries).is_empty());
+        Arc::new(Entries::new(loaded.entries))
+    }
+
+    /// With config entries too, the cached assembly (shared chains plus the caller's own
+    /// upstream settings) sends exactly what the pure compiler compiles.
+    #[test]
+    fn view_with_entries_equals_the_compiler_output() {
+        let cat = demo();
         let id = ProxyId::new("web-1").unwrap();
         for opts in [Arc::default(), secured()] {
-            let shared = Shared::build(&cat, opts.clone());
-            let mut own = None;
-            let view = ProxyView::build(&cat, &shared, cat.proxy(&id).unwrap(), &mut own);
-            let compiled = compile(&cat, &id, &opts).unwrap();
-            for ty in ResourceType::ALL {
-                let want = compiled.packed(ty);
-                let (version, items) = view.select(ty, &[]);
-                let got: Vec<Any> = items.iter().map(|p| p.any.clone()).collect();
-                assert_eq!(got, want.clone().into_any(), "{ty} {opts:?}");
-                assert_eq!(version, want.version, "{ty} {opts:?}");
+            let compiled = assert_view_is_compiled(&cat, &entries(), &opts);
+            let plain = compile(&cat, &Entries::default(), &id, &opts).unwrap();
+            for ty in [
+                ResourceType::Listener,
+                ResourceType::Route,
+                ResourceType::Cluster,
+            ] {
+                let version = compiled.packed(ty).version;
+                assert_ne!(version, plain.packed(ty).version, "entries change {ty}");
             }
         }
     }
@@ -311,7 +467,7 @@ mod tests {
         assert_ne!(own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0])), first);
         assert_eq!(
             view.select(ResourceType::Listener, &[]).0,
-            compile(&cat, &id, &opts)
+            compile(&cat, &Entries::default(), &id, &opts)
                 .unwrap()
                 .packed(ResourceType::Listener)
                 .version
@@ -359,7 +515,7 @@ mod tests {
         assert_ne!(own.as_ref().map(|o| Arc::as_ptr(&o.listeners[0])), first);
         assert_eq!(
             view.select(ResourceType::Listener, &[]).0,
-            compile(&cat, &id, &CompileOptions::default())
+            compile(&cat, &Entries::default(), &id, &CompileOptions::default())
                 .unwrap()
                 .packed(ResourceType::Listener)
                 .version

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rigging_mesh_model::Catalog;
 use rigging_pilot_compiler::CompileOptions;
-pub use rigging_pilot_compiler::MeshSecurity;
+pub use rigging_pilot_compiler::{Entries, MeshSecurity};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -115,10 +115,22 @@ pub struct PilotHandle {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Starts Pilot: binds both ports, then serves until [`PilotHandle::shutdown`].
+/// Starts Pilot without config entries: see [`start_with_entries`].
 pub async fn start(
     opts: PilotOptions,
     catalog: watch::Receiver<Arc<Catalog>>,
+    registries: Option<RegistryReport>,
+) -> Result<PilotHandle, PilotError> {
+    start_with_entries(opts, catalog, None, registries).await
+}
+
+/// Starts Pilot: binds both ports, then serves until [`PilotHandle::shutdown`]. Proxies get
+/// the catalog's services with the traffic rules of `entries` (config entries, see
+/// `pilot/XDS.md`); a change of either is debounced into one push.
+pub async fn start_with_entries(
+    opts: PilotOptions,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    entries: Option<watch::Receiver<Arc<Entries>>>,
     registries: Option<RegistryReport>,
 ) -> Result<PilotHandle, PilotError> {
     let trust_domain = match (&opts.tls, &opts.security) {
@@ -151,8 +163,9 @@ pub async fn start(
     let compile_opts = Arc::new(CompileOptions {
         security: opts.security.clone(),
     });
+    let inputs = debounce::combine(catalog, entries);
     let (snapshots, debounce_task) =
-        debounce::spawn(catalog, opts.debounce, opts.debounce_max, compile_opts);
+        debounce::spawn(inputs, opts.debounce, opts.debounce_max, compile_opts);
     let status = Arc::new(StatusRegistry::default());
     let metrics = Arc::new(metrics::Metrics::default());
     let mut registry = prometheus_client::registry::Registry::default();

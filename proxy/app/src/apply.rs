@@ -13,6 +13,7 @@ use rigging_proxy_config::ProxyConfig;
 use rigging_proxy_tls::MeshTls;
 use serde::Serialize;
 
+use crate::cluster::ClusterDump;
 use crate::error::ApplyError;
 use crate::listeners::{self, ConnectionTracker, Env, HttpServer, RunningListener};
 use crate::metrics::Metrics;
@@ -62,6 +63,8 @@ pub(crate) struct ConfigDump {
     listeners: BTreeMap<String, SocketAddr>,
     versions: BTreeMap<&'static str, String>,
     last_nack: Option<Nack>,
+    /// The clusters as they run: endpoints by priority, ejections, breaker counts.
+    clusters: BTreeMap<String, ClusterDump>,
     /// The workload certificate, with mesh mTLS.
     identity: Option<IdentityDump>,
 }
@@ -178,6 +181,13 @@ impl Shared {
                 .collect(),
             versions: control.versions.clone(),
             last_nack: control.last_nack.clone(),
+            clusters: self
+                .snapshot
+                .load()
+                .clusters
+                .iter()
+                .map(|(name, c)| (name.clone(), c.dump()))
+                .collect(),
             identity: self.mesh.as_ref().map(|m| {
                 let svid = m.store().svid();
                 IdentityDump {

@@ -1,4 +1,5 @@
-//! A cluster at runtime: its balancer over endpoints, its pooled HTTP client, its metrics.
+//! A cluster at runtime: its balancer over endpoints by priority, its outlier detection,
+//! circuit breaker and retry budget, its pooled HTTP clients, its metrics.
 
 use std::future::Future;
 use std::io;
@@ -10,18 +11,28 @@ use std::time::Duration;
 
 use http::Uri;
 use http::uri::Authority;
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rigging_proxy_balance::{Balancer, Policy, Weighted};
+use rigging_proxy_balance::{Balancer, Endpoint as Balanced, Options, Policy, PolicyError};
 use rigging_proxy_config::{Cluster, Endpoint, LbPolicy, UpstreamProtocol};
+use rigging_proxy_resilience::{Limit, Outcome, Overflow, Permit, RetryBudget};
 use rigging_proxy_tls::{HANDSHAKE_TIMEOUT, MeshStream, MeshTls, TlsError};
 use rustls_pki_types::ServerName;
+use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::body::RequestBody;
+use crate::error::ForwardError;
 use crate::metrics::ClusterMetrics;
 use crate::pool::Http1Pool;
+
+mod limits;
+mod outlier;
+
+pub(crate) use limits::Limits;
+pub(crate) use outlier::Outlier;
+pub(crate) use rigging_proxy_balance::Pick;
 
 /// How long an idle pooled upstream connection is kept: long enough to carry bursts, shorter
 /// than the usual 60 s+ server idle timeouts so the proxy closes first and never reuses a
@@ -32,9 +43,21 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const H2_STREAM_WINDOW: u32 = 1024 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 
+/// A request's place within the cluster's `max_requests`, held until its response ends.
+pub(crate) type RequestPermit = Permit;
+
 /// The pooled HTTP/2 client of one endpoint; request bodies are the downstream bodies, passed
 /// through.
-pub(crate) type Http2Client = Client<EndpointConnector, Incoming>;
+pub(crate) type Http2Client = Client<EndpointConnector, RequestBody>;
+
+/// Why a cluster's configuration cannot be put to work.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
 
 /// Why a connection to an endpoint could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -94,24 +117,54 @@ pub(crate) struct ClusterState {
     pub name: String,
     pub protocol: UpstreamProtocol,
     pub connect_timeout: Duration,
+    /// Endpoints by priority, skipping those outlier detection ejected. Pick through
+    /// [`ClusterState::pick`], which sweeps ejections first.
     pub balancer: Balancer<Upstream>,
     pub metrics: ClusterMetrics,
     /// mTLS to every endpoint, when the cluster asks for it.
     pub tls: Option<UpstreamTlsConnector>,
     def_tls: Option<rigging_proxy_config::UpstreamTls>,
+    limits: Limits,
+    outlier: Option<Arc<Outlier>>,
+    retry_budget: RetryBudget,
+}
+
+/// A cluster's runtime state as `/config_dump` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ClusterDump {
+    lb_policy: String,
+    endpoints: Vec<EndpointDump>,
+    /// Addresses of the endpoints outlier detection ejected now.
+    ejected: Vec<SocketAddr>,
+    /// Units of each circuit-breaker limit held now.
+    connections: u32,
+    pending_requests: u32,
+    requests: u32,
+    active_retries: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct EndpointDump {
+    addr: SocketAddr,
+    priority: u32,
+    ejected: bool,
+    in_flight: usize,
 }
 
 impl ClusterState {
     /// Builds the state of `def` over `endpoints`. When `previous` has the same protocol and
-    /// connect timeout (and TLS settings), endpoints it already had keep their client (and so
-    /// their pooled connections). `mesh` builds the TLS config of a cluster that asks for mTLS.
+    /// connect timeout (and TLS settings and breaker limits), endpoints it already had keep their
+    /// client (and so their pooled connections). The circuit breaker, retry budget and outlier
+    /// detection state of `previous` carry over when their settings are unchanged. `mesh` builds
+    /// the TLS config of a cluster that asks for mTLS.
     pub fn new(
         def: &Cluster,
         endpoints: &[Endpoint],
         previous: Option<&ClusterState>,
         metrics: ClusterMetrics,
         mesh: Option<&MeshTls>,
-    ) -> Result<Self, TlsError> {
+    ) -> Result<Self, ClusterError> {
+        let (policy, options) = balancer_policy(def.lb_policy)?;
         let tls = match (&def.tls, mesh) {
             (None, _) => None,
             (Some(t), Some(mesh)) => Some(UpstreamTlsConnector {
@@ -119,31 +172,54 @@ impl ClusterState {
                 sni: ServerName::try_from(t.sni.clone())
                     .map_err(|_| TlsError::BadSni(t.sni.clone()))?,
             }),
-            (Some(_), None) => return Err(TlsError::NotConfigured),
+            (Some(_), None) => return Err(TlsError::NotConfigured.into()),
         };
-        let policy = match def.lb_policy {
-            LbPolicy::RoundRobin => Policy::RoundRobin,
-            LbPolicy::LeastRequest => Policy::LeastRequest,
-        };
-        let previous = previous.filter(|p| p.client_fits(def));
+        let limits = Limits::new(
+            &def.circuit_breakers,
+            previous.map(|p| &p.limits),
+            metrics.clone(),
+        );
+        let retry_budget =
+            limits::retry_budget(&def.circuit_breakers, previous.map(|p| &p.retry_budget));
+        let outlier = def.outlier_detection.as_ref().map(|od| {
+            Outlier::new(
+                &def.name,
+                od,
+                endpoints.iter().map(|e| e.addr).collect(),
+                previous.and_then(|p| p.outlier.as_deref()),
+                metrics.clone(),
+            )
+        });
+        if outlier.is_none() {
+            metrics.ejections_active.set(0);
+        }
+        let reusable = previous.filter(|p| p.client_fits(def, &limits));
         let reuse = |addr: SocketAddr| {
-            previous?
+            reusable?
                 .balancer
                 .endpoints()
                 .iter()
                 .find(|u| u.addr == addr)
                 .map(|u| u.client.clone())
         };
-        let balancer = Balancer::new(
+        let balancer = Balancer::with_options(
             policy,
-            endpoints.iter().map(|e| Weighted {
+            Options {
+                ejections: outlier.as_ref().map(|o| o.ejections()),
+                ..options
+            },
+            endpoints.iter().map(|e| Balanced {
                 value: Upstream {
                     addr: e.addr,
                     authority: authority(e.addr),
-                    client: reuse(e.addr).unwrap_or_else(|| http_client(def, e.addr, tls.clone())),
+                    client: reuse(e.addr)
+                        .unwrap_or_else(|| http_client(def, e.addr, tls.clone(), &limits)),
                 },
                 serving: e.health.is_serving(),
                 weight: e.weight,
+                priority: e.priority,
+                // Envoy's key for ring hash and Maglev, so that both place endpoints alike.
+                hash_key: e.addr.to_string(),
             }),
         );
         Ok(Self {
@@ -154,19 +230,127 @@ impl ClusterState {
             metrics,
             tls,
             def_tls: def.tls.clone(),
+            limits,
+            outlier,
+            retry_budget,
         })
     }
 
-    fn client_fits(&self, def: &Cluster) -> bool {
+    fn client_fits(&self, def: &Cluster, limits: &Limits) -> bool {
         self.protocol == def.protocol
             && self.connect_timeout == def.connect_timeout
             && self.def_tls == def.tls
+            // Pools take their connection permits from the breaker they were built with.
+            && self.limits.breaker().limits() == limits.breaker().limits()
+    }
+
+    /// Circuit breaker: a permit for one request (`max_requests`), held until its response
+    /// ends; an error when the breaker is open, to be answered 503 at once.
+    pub(crate) fn admit(&self) -> Result<RequestPermit, ForwardError> {
+        self.limits
+            .try_acquire(Limit::Requests)
+            .map_err(|o| ForwardError::overflow(&self.name, o))
+    }
+
+    /// A permit for one new upstream connection (`max_connections`), held for the connection's
+    /// life.
+    pub(crate) fn try_connection(&self) -> Result<Permit, Overflow> {
+        self.limits.try_acquire(Limit::Connections)
+    }
+
+    /// Chooses an endpoint: the lowest priority with a serving, non-ejected endpoint, then the
+    /// cluster's policy (ring hash and Maglev by `hash`, at random without one). Returns
+    /// ejected endpoints whose time is up first.
+    pub(crate) fn pick(&self, hash: Option<u64>) -> Option<Pick<'_, Upstream>> {
+        if let Some(outlier) = &self.outlier {
+            outlier.maybe_sweep();
+        }
+        self.balancer.pick_hashed(hash)
+    }
+
+    /// The outcome of one attempt on the endpoint at `index`, for outlier detection.
+    pub(crate) fn record(&self, index: usize, outcome: Outcome) {
+        if let Some(outlier) = &self.outlier {
+            outlier.record(index, outcome);
+        }
+    }
+
+    /// The cluster's retry budget (Envoy's 20 % / at least 3 when the config has none).
+    pub(crate) fn retry_budget(&self) -> &RetryBudget {
+        &self.retry_budget
+    }
+
+    /// Whether outlier detection ejected the endpoint at `index`.
+    pub(crate) fn is_ejected(&self, index: usize) -> bool {
+        self.outlier.as_ref().is_some_and(|o| o.is_ejected(index))
+    }
+
+    /// Called once a newer state of the cluster serves: this one's outlier timer stops.
+    pub(crate) fn retire(&self) {
+        if let Some(outlier) = &self.outlier {
+            outlier.retire();
+        }
     }
 
     /// A connector to `addr` with this cluster's timeout and TLS.
     pub fn connector(&self, addr: SocketAddr) -> EndpointConnector {
         EndpointConnector::new(addr, self.connect_timeout, self.tls.clone())
     }
+
+    /// The runtime view for `/config_dump`.
+    pub(crate) fn dump(&self) -> ClusterDump {
+        let endpoints: Vec<EndpointDump> = self
+            .balancer
+            .endpoints()
+            .iter()
+            .enumerate()
+            .map(|(i, u)| EndpointDump {
+                addr: u.addr,
+                priority: self.balancer.priority(i).unwrap_or_default(),
+                ejected: self.is_ejected(i),
+                in_flight: self.balancer.in_flight(i),
+            })
+            .collect();
+        let breaker = self.limits.breaker();
+        ClusterDump {
+            lb_policy: format!("{:?}", self.balancer.policy()),
+            ejected: endpoints
+                .iter()
+                .filter(|e| e.ejected)
+                .map(|e| e.addr)
+                .collect(),
+            endpoints,
+            connections: breaker.in_use(Limit::Connections),
+            pending_requests: breaker.in_use(Limit::PendingRequests),
+            requests: breaker.in_use(Limit::Requests),
+            active_retries: self.retry_budget.active_retries(),
+        }
+    }
+}
+
+/// The balancer policy and options of `lb`, checked as Envoy checks them.
+fn balancer_policy(lb: LbPolicy) -> Result<(Policy, Options), PolicyError> {
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let mut options = Options::default();
+    let policy = match lb {
+        LbPolicy::RoundRobin => Policy::RoundRobin,
+        LbPolicy::LeastRequest { choice_count } => {
+            options.choice_count = choice_count.get();
+            Policy::LeastRequest
+        }
+        LbPolicy::Random => Policy::Random,
+        LbPolicy::RingHash {
+            minimum_ring_size,
+            maximum_ring_size,
+        } => Policy::RingHash {
+            min_ring_size: size(minimum_ring_size),
+            max_ring_size: size(maximum_ring_size),
+        },
+        LbPolicy::Maglev => Policy::MAGLEV_DEFAULT,
+    };
+    policy.validate()?;
+    options.validate()?;
+    Ok((policy, options))
 }
 
 impl EndpointConnector {
@@ -235,14 +419,18 @@ impl tower::Service<Uri> for EndpointConnector {
     }
 }
 
+/// The client of one endpoint. HTTP/1.1 pools take connection and pending-request permits from
+/// `limits`; the HTTP/2 client keeps one multiplexed connection per endpoint, whose requests are
+/// bounded by `max_requests` alone.
 fn http_client(
     def: &Cluster,
     addr: SocketAddr,
     tls: Option<UpstreamTlsConnector>,
+    limits: &Limits,
 ) -> UpstreamClient {
     let connector = EndpointConnector::new(addr, def.connect_timeout, tls);
     if def.protocol != UpstreamProtocol::Http2 {
-        return UpstreamClient::Http1(Http1Pool::new(connector));
+        return UpstreamClient::Http1(Http1Pool::new(connector, limits.clone()));
     }
     let mut builder = Client::builder(TokioExecutor::new());
     builder
@@ -261,3 +449,6 @@ fn authority(addr: SocketAddr) -> Authority {
         .parse()
         .unwrap_or_else(|_| Authority::from_static("invalid"))
 }
+
+#[cfg(test)]
+mod tests;

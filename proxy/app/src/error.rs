@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 use http::StatusCode;
 use rigging_proxy_config::ConfigError;
 
+/// Envoy's response header on a request refused by a circuit breaker (value `true`), so that
+/// callers and their retry logic can tell overload from an upstream failure.
+pub(crate) const OVERLOADED_HEADER: &str = "x-envoy-overloaded";
+
 /// Boxed cause of a forwarding failure.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -43,6 +47,12 @@ pub enum ApplyError {
         resource: String,
         #[source]
         source: rigging_proxy_tls::TlsError,
+    },
+    #[error("{resource}: load balancing: {source}")]
+    Balancer {
+        resource: String,
+        #[source]
+        source: rigging_proxy_balance::PolicyError,
     },
     #[error("the proxy is shutting down")]
     ShuttingDown,
@@ -81,6 +91,17 @@ pub enum ErrorKind {
     BadRequest,
     /// The request asks for a protocol upgrade the listener does not allow.
     UpgradeRefused,
+    /// A circuit breaker of the cluster is open (requests, pending requests or connections at
+    /// their limit): answered at once, never queued, with [`OVERLOADED_HEADER`].
+    Overflow,
+    /// The route's fault injection aborted the request before it reached any upstream; the
+    /// response carries the configured HTTP status (or gRPC status).
+    FaultAbort,
+    /// The HTTP/2 upstream refused the stream (`REFUSED_STREAM`) before processing it.
+    UpstreamRefusedStream,
+    /// A retry was due but the cluster's retry budget refused it, and the last attempt failed
+    /// without a response to return.
+    RetryBudgetExhausted,
 }
 
 /// One failed forwarding attempt: what, where, whether a retry may help, and why.
@@ -91,6 +112,10 @@ pub struct ForwardError {
     source_side: ErrorSource,
     retryable: bool,
     detail: Cow<'static, str>,
+    /// The response status when it is not the kind's own (a fault abort's configured status).
+    status: Option<StatusCode>,
+    /// Answer as gRPC: HTTP 200 with this `grpc-status`, trailers-only.
+    grpc_status: Option<u32>,
     #[source]
     cause: Option<BoxError>,
 }
@@ -108,6 +133,10 @@ impl ErrorKind {
             Self::UpstreamReset => "upstream_reset",
             Self::BadRequest => "bad_request",
             Self::UpgradeRefused => "upgrade_refused",
+            Self::Overflow => "upstream_overflow",
+            Self::UpstreamRefusedStream => "upstream_refused_stream",
+            Self::FaultAbort => "fault_abort",
+            Self::RetryBudgetExhausted => "retry_budget_exhausted",
         }
     }
 
@@ -117,7 +146,12 @@ impl ErrorKind {
             Self::NoRouteConfig
             | Self::NoCluster
             | Self::NoHealthyUpstream
-            | Self::ConnectFailed => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::ConnectFailed
+            | Self::Overflow
+            | Self::RetryBudgetExhausted
+            | Self::UpstreamRefusedStream => StatusCode::SERVICE_UNAVAILABLE,
+            // The configured status replaces it (`ForwardError::with_status`).
+            Self::FaultAbort => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::UpstreamReset => StatusCode::BAD_GATEWAY,
             Self::BadRequest => StatusCode::BAD_REQUEST,
@@ -128,20 +162,29 @@ impl ErrorKind {
 
     fn source_side(self) -> ErrorSource {
         match self {
-            Self::NoRouteConfig | Self::NoRoute | Self::NoCluster | Self::NoHealthyUpstream => {
-                ErrorSource::Proxy
-            }
-            Self::ConnectFailed | Self::UpstreamTimeout | Self::UpstreamReset => {
-                ErrorSource::Upstream
-            }
+            Self::NoRouteConfig
+            | Self::NoRoute
+            | Self::NoCluster
+            | Self::NoHealthyUpstream
+            | Self::Overflow
+            | Self::FaultAbort => ErrorSource::Proxy,
+            Self::ConnectFailed
+            | Self::UpstreamTimeout
+            | Self::UpstreamReset
+            | Self::UpstreamRefusedStream
+            | Self::RetryBudgetExhausted => ErrorSource::Upstream,
             Self::BadRequest | Self::UpgradeRefused => ErrorSource::Downstream,
         }
     }
 
-    /// A connect failure never reached the upstream, so another endpoint may be tried; the
-    /// other kinds either will not change on retry or may have had side effects upstream.
+    /// A connect failure or a refused stream never reached the application, so another
+    /// endpoint may be tried; the other kinds either will not change on retry or may have had
+    /// side effects upstream.
     fn retryable(self) -> bool {
-        matches!(self, Self::ConnectFailed | Self::NoHealthyUpstream)
+        matches!(
+            self,
+            Self::ConnectFailed | Self::NoHealthyUpstream | Self::UpstreamRefusedStream
+        )
     }
 }
 
@@ -158,8 +201,42 @@ impl ForwardError {
             source_side: kind.source_side(),
             retryable: kind.retryable(),
             detail: detail.into(),
+            status: None,
+            grpc_status: None,
             cause: None,
         }
+    }
+
+    /// Answers with `status` instead of the kind's own.
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Answers as a gRPC trailers-only response with `grpc-status: code`.
+    pub(crate) fn with_grpc_status(mut self, code: u32) -> Self {
+        self.grpc_status = Some(code);
+        self.status = Some(StatusCode::OK);
+        self
+    }
+
+    /// The status the downstream receives.
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| self.kind.status())
+    }
+
+    /// The `grpc-status` of a gRPC answer, if the error is answered as gRPC.
+    pub fn grpc_status(&self) -> Option<u32> {
+        self.grpc_status
+    }
+
+    /// A request refused by `cluster`'s circuit breaker; the detail carries the breaker's reason
+    /// (`circuit breaker open: requests at their limit of 2`).
+    pub(crate) fn overflow(cluster: &str, overflow: rigging_proxy_resilience::Overflow) -> Self {
+        Self::new(
+            ErrorKind::Overflow,
+            format!("cluster {cluster:?}: {overflow}"),
+        )
     }
 
     pub fn with_cause(mut self, cause: impl Into<BoxError>) -> Self {

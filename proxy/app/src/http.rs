@@ -1,23 +1,32 @@
-//! HTTP forwarding: route a request, pick an endpoint, stream it through the endpoint's pool.
+//! HTTP forwarding: route a request, apply the route's actions (fault injection, weighted
+//! split, header mutations, prefix rewrite, hash policies, mirrors), then send it to an
+//! endpoint of the cluster through the endpoint's pool, retrying as the route says.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
+use prometheus_client::metrics::counter::Counter;
 use rigging_proxy_config::UpstreamProtocol;
 use rigging_proxy_tls::XFCC;
 
-use crate::body::ResponseBody;
+use crate::body::{Held, RequestBody, ResponseBody};
 use crate::cluster::{ClusterState, Upstream, UpstreamClient};
-use crate::error::{BoxError, ErrorKind, ForwardError};
+use crate::error::{BoxError, ErrorKind, ForwardError, OVERLOADED_HEADER};
+use crate::fault;
+use crate::hash::request_hash;
 use crate::headers::{is_upgrade, is_websocket, strip_hop_by_hop};
+use crate::mirror;
 use crate::pool::{Lease, PoolError};
-use crate::routing::strip_port;
+use crate::retry::{self, Outgoing};
+use crate::rewrite::rewrite_prefix;
+use crate::routing::{Action, strip_port};
 use crate::snapshot::Snapshot;
 use crate::upgrade;
 
@@ -31,16 +40,36 @@ pub(crate) struct HttpContext {
     pub route_config: String,
     /// Whether WebSocket upgrades are allowed on this listener.
     pub websocket: bool,
+    /// Whether the listener has the fault filter: only then do routes' faults apply.
+    pub fault_filter: bool,
     pub state: Arc<ArcSwap<Snapshot>>,
+    pub metrics: ActionMetrics,
+}
+
+/// Counters of the route actions taken on one listener's requests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ActionMetrics {
+    /// Requests a fault delayed.
+    pub fault_delays: Counter,
+    /// Requests a fault aborted.
+    pub fault_aborts: Counter,
+    /// Retries sent.
+    pub retries: Counter,
+    /// Retries the cluster's retry budget refused.
+    pub retry_budget_exhausted: Counter,
+    /// Copies sent to mirror clusters.
+    pub mirrors: Counter,
 }
 
 /// The service of every request on an HTTP listener; failures become responses.
 ///
 /// `caller` is the `x-forwarded-client-cert` value of an mTLS connection: the header is removed
 /// from every request (a caller cannot forge it) and set to this value when there is one.
+/// `peer` is the downstream connection's address (the source IP hash policy).
 pub(crate) async fn handle(
     ctx: Arc<HttpContext>,
     caller: Option<HeaderValue>,
+    peer: Option<SocketAddr>,
     mut req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let headers = req.headers_mut();
@@ -52,7 +81,7 @@ pub(crate) async fn handle(
             headers.remove(XFCC);
         }
     }
-    Ok(match forward(&ctx, req).await {
+    Ok(match forward(&ctx, peer, req).await {
         Ok(resp) => resp,
         Err(e) => error_response(&ctx, &e),
     })
@@ -60,38 +89,134 @@ pub(crate) async fn handle(
 
 async fn forward(
     ctx: &HttpContext,
+    peer: Option<SocketAddr>,
     mut req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ForwardError> {
-    let (cluster, timeout) = route(ctx, &req)?;
-    if req.version() <= Version::HTTP_11 && is_upgrade(req.headers()) {
-        if !(ctx.websocket && is_websocket(req.headers())) {
-            let what = req.headers().get(header::UPGRADE).cloned();
-            return Err(ForwardError::new(
-                ErrorKind::UpgradeRefused,
-                format!(
-                    "upgrade to {what:?} is not enabled on listener {:?}",
-                    ctx.listener
-                ),
-            ));
-        }
+    let action = route(ctx, &req)?;
+    if ctx.fault_filter
+        && let Some(f) = &action.fault
+    {
+        fault::inject(f, &ctx.listener, &action.route, &ctx.metrics).await?;
+    }
+    let dest = action.destination();
+    let cluster = dest.cluster.clone().ok_or_else(|| {
+        ForwardError::new(
+            ErrorKind::NoCluster,
+            format!("cluster {:?} is not configured", dest.name),
+        )
+    })?;
+    // The destination's mutations first, then the route's, as Envoy orders them.
+    dest.request_headers.apply(req.headers_mut());
+    action.request_headers.apply(req.headers_mut());
+    if let Some((prefix, with)) = &action.prefix_rewrite {
+        rewrite_path(&mut req, prefix, with)?;
+    }
+    if is_allowed_upgrade(ctx, &req)? {
         return upgrade::forward(&cluster, req).await;
     }
-    let pick = cluster
-        .balancer
-        .pick()
-        .ok_or_else(|| no_healthy_upstream(&cluster))?;
-    prepare(&mut req, &pick.endpoint.authority, cluster.protocol)?;
-    let start = Instant::now();
-    let result = send(&cluster, pick.endpoint, req, timeout).await;
-    cluster.metrics.request(
-        result
-            .as_ref()
-            .map_or_else(|e| e.kind().status(), |(r, _)| r.status()),
-        start.elapsed(),
+    let hashed = request_hash(
+        &action.hash_policies,
+        req.headers(),
+        req.uri(),
+        peer.map(|p| p.ip()),
     );
-    let (mut resp, lease) = result?;
-    strip_hop_by_hop(resp.headers_mut(), false);
-    Ok(resp.map(|b| ResponseBody::upstream(b, Some(pick.guard)).with_lease(lease)))
+    let permit = cluster.admit()?;
+    let mirrors = mirror::chosen(&action.mirrors);
+    let replay = action.retry.is_some() || !mirrors.is_empty();
+    let outgoing = Outgoing::new(req, replay).await?;
+    mirror::send(&mirrors, &outgoing, action.timeout, &ctx.metrics);
+    let up = retry::send(
+        &cluster,
+        outgoing,
+        action.retry.as_ref(),
+        action.timeout,
+        hashed.hash,
+        &ctx.metrics,
+    )
+    .await?;
+    let mut resp = up.resp;
+    let headers = resp.headers_mut();
+    strip_hop_by_hop(headers, false);
+    // The destination's mutations first, then the route's, as Envoy orders them.
+    dest.response_headers.apply(headers);
+    action.response_headers.apply(headers);
+    if let Some(cookie) = hashed.set_cookie {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    let held = Held {
+        permit,
+        active: up.active,
+        retry: up.retry,
+    };
+    Ok(resp.map(|b| {
+        ResponseBody::upstream(b, Some(up.guard))
+            .with_lease(up.lease)
+            .with_held(held)
+    }))
+}
+
+/// Whether the request is an HTTP/1.1 upgrade the listener allows (WebSocket where enabled);
+/// an error for an upgrade it does not allow.
+fn is_allowed_upgrade<B>(ctx: &HttpContext, req: &Request<B>) -> Result<bool, ForwardError> {
+    if req.version() > Version::HTTP_11 || !is_upgrade(req.headers()) {
+        return Ok(false);
+    }
+    if ctx.websocket && is_websocket(req.headers()) {
+        return Ok(true);
+    }
+    let what = req.headers().get(header::UPGRADE).cloned();
+    Err(ForwardError::new(
+        ErrorKind::UpgradeRefused,
+        format!(
+            "upgrade to {what:?} is not enabled on listener {:?}",
+            ctx.listener
+        ),
+    ))
+}
+
+/// Whether an HTTP/2 upstream reset the stream with `REFUSED_STREAM`: it did not process the
+/// request, so sending it again is safe whatever the method.
+fn is_refused_stream(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// Replaces the route's matched `prefix` with `with` in the request's path (query kept).
+fn rewrite_path<B>(req: &mut Request<B>, prefix: &str, with: &str) -> Result<(), ForwardError> {
+    let Some(pq) = req.uri().path_and_query() else {
+        return Ok(());
+    };
+    let Some(rewritten) = rewrite_prefix(pq, prefix, with) else {
+        return Ok(());
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(rewritten);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|e| {
+        ForwardError::new(
+            ErrorKind::BadRequest,
+            "the rewritten path is not a valid request target",
+        )
+        .with_cause(e)
+    })?;
+    Ok(())
+}
+
+/// One attempt: rewrites `req` for `endpoint` of `cluster` and sends it, waiting at most
+/// `timeout` for the response headers.
+pub(crate) async fn attempt(
+    cluster: &ClusterState,
+    endpoint: &Upstream,
+    mut req: Request<RequestBody>,
+    timeout: Option<Duration>,
+) -> Result<(Response<Incoming>, Option<Lease>), ForwardError> {
+    prepare(&mut req, &endpoint.authority, cluster.protocol)?;
+    send(cluster, endpoint, req, timeout).await
 }
 
 /// Sends the request through the endpoint's pool, waiting at most `timeout` for the response
@@ -100,7 +225,7 @@ async fn forward(
 async fn send(
     cluster: &ClusterState,
     endpoint: &Upstream,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     timeout: Option<Duration>,
 ) -> Result<(Response<Incoming>, Option<Lease>), ForwardError> {
     let sent = async {
@@ -138,9 +263,15 @@ async fn send(
         None => sent.await,
     };
     result.map_err(|(connect, e)| {
+        // The pool's circuit breaker refused a connection: 503 at once, not an upstream failure.
+        if let Some(PoolError::Overflow(o)) = e.downcast_ref::<PoolError>() {
+            return ForwardError::overflow(&cluster.name, *o);
+        }
         let kind = if connect {
             cluster.metrics.connect_failures.inc();
             ErrorKind::ConnectFailed
+        } else if is_refused_stream(&*e) {
+            ErrorKind::UpstreamRefusedStream
         } else {
             ErrorKind::UpstreamReset
         };
@@ -149,12 +280,9 @@ async fn send(
     })
 }
 
-/// Finds the cluster and timeout of the request's route. The snapshot guard is dropped before
-/// returning: the request keeps only its cluster.
-fn route(
-    ctx: &HttpContext,
-    req: &Request<Incoming>,
-) -> Result<(Arc<ClusterState>, Option<Duration>), ForwardError> {
+/// Finds the action of the request's route. The snapshot guard is dropped before returning: the
+/// request keeps only the action (and, through it, its clusters).
+fn route(ctx: &HttpContext, req: &Request<Incoming>) -> Result<Arc<Action>, ForwardError> {
     let snapshot = ctx.state.load();
     let table = snapshot.routes.get(&ctx.route_config).ok_or_else(|| {
         ForwardError::new(
@@ -176,7 +304,7 @@ fn route(
         })
         .map_or("", strip_port);
     let path = req.uri().path();
-    let entry = table.find(host, path).ok_or_else(|| {
+    let entry = table.find(host, req).ok_or_else(|| {
         ForwardError::new(
             ErrorKind::NoRoute,
             format!(
@@ -185,19 +313,13 @@ fn route(
             ),
         )
     })?;
-    let cluster = entry.cluster.clone().ok_or_else(|| {
-        ForwardError::new(
-            ErrorKind::NoCluster,
-            format!("cluster {:?} is not configured", entry.cluster_name),
-        )
-    })?;
-    Ok((cluster, entry.timeout))
+    Ok(Arc::clone(&entry.action))
 }
 
 /// Rewrites the request for the upstream hop: absolute URI for the pooled client, the HTTP
 /// version of the cluster, the host kept (in `Host` for HTTP/1.1, in `:authority` for HTTP/2).
 fn prepare(
-    req: &mut Request<Incoming>,
+    req: &mut Request<RequestBody>,
     endpoint: &Authority,
     protocol: UpstreamProtocol,
 ) -> Result<(), ForwardError> {
@@ -268,24 +390,48 @@ pub(crate) fn no_healthy_upstream(cluster: &ClusterState) -> ForwardError {
 fn error_response(ctx: &HttpContext, e: &ForwardError) -> Response<ResponseBody> {
     let kind = e.kind();
     match kind {
-        ErrorKind::NoRoute | ErrorKind::BadRequest | ErrorKind::UpgradeRefused => {
+        ErrorKind::NoRoute
+        | ErrorKind::BadRequest
+        | ErrorKind::UpgradeRefused
+        | ErrorKind::FaultAbort => {
             tracing::debug!(listener = %ctx.listener, reason = kind.code(), error = %e, "request not forwarded");
         }
         _ => {
             tracing::warn!(listener = %ctx.listener, reason = kind.code(), error = %e, cause = ?std::error::Error::source(e), "request not forwarded");
         }
     }
+    if let Some(code) = e.grpc_status() {
+        return grpc_error_response(kind, code);
+    }
     let mut resp = Response::new(ResponseBody::local(format!(
         "{}: {}\n",
         kind.code(),
         e.detail()
     )));
-    *resp.status_mut() = kind.status();
+    *resp.status_mut() = e.status();
     let headers = resp.headers_mut();
     headers.insert(ERROR_HEADER, HeaderValue::from_static(kind.code()));
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    if kind == ErrorKind::Overflow {
+        headers.insert(OVERLOADED_HEADER, HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// A gRPC trailers-only answer: HTTP 200, `content-type: application/grpc`, the status in the
+/// headers and no body.
+fn grpc_error_response(kind: ErrorKind, code: u32) -> Response<ResponseBody> {
+    let mut resp = Response::new(ResponseBody::Local(None));
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-status", HeaderValue::from(code));
+    headers.insert("grpc-message", HeaderValue::from_static(kind.code()));
+    headers.insert(ERROR_HEADER, HeaderValue::from_static(kind.code()));
     resp
 }

@@ -181,11 +181,14 @@ pub(crate) fn commit(
             ListenerKind::Http {
                 route_config,
                 websocket,
+                fault_filter,
             } => Handler::Http(Arc::new(HttpContext {
                 listener: def.name.clone(),
                 route_config: route_config.clone(),
                 websocket: *websocket,
+                fault_filter: *fault_filter,
                 state: Arc::clone(&env.state),
+                metrics: metrics.actions(&def.name),
             })),
             ListenerKind::Tcp { cluster } => Handler::Tcp(Arc::new(TcpContext {
                 listener: def.name.clone(),
@@ -258,8 +261,8 @@ async fn accept_loop(
             () = drained(&mut stop) => return,
             accepted = socket.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
@@ -280,7 +283,7 @@ async fn accept_loop(
                 return;
             };
             match handler {
-                Handler::Http(ctx) => serve_http(server, ctx, stream, caller, drain).await,
+                Handler::Http(ctx) => serve_http(server, ctx, stream, caller, peer, drain).await,
                 Handler::Tcp(ctx) => tcp::serve(ctx, stream).await,
             }
             drop(guard);
@@ -364,11 +367,13 @@ async fn serve_http(
     ctx: Arc<HttpContext>,
     stream: MeshStream,
     caller: Option<HeaderValue>,
+    peer: SocketAddr,
     mut drain: watch::Receiver<bool>,
 ) {
     let listener = ctx.listener.clone();
-    let service =
-        hyper::service::service_fn(move |req| http::handle(Arc::clone(&ctx), caller.clone(), req));
+    let service = hyper::service::service_fn(move |req| {
+        http::handle(Arc::clone(&ctx), caller.clone(), Some(peer), req)
+    });
     let conn = server.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {

@@ -13,6 +13,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use rigging_mesh_xds::ResourceType;
+use rigging_proxy_resilience::Limit;
+
+use crate::http::ActionMetrics;
 
 /// Upper bounds of the request-duration buckets, in seconds: 0.5 ms to about 16 s, doubling, so
 /// both loopback latencies and slow upstreams land in a useful bucket.
@@ -29,11 +32,15 @@ pub(crate) struct Metrics {
     upstream_duration: Family<ClusterLabels, Histogram, fn() -> Histogram>,
     connect_failures: Family<ClusterLabels, Counter>,
     tls_failures: Family<ClusterLabels, Counter>,
+    outlier_ejections: Family<ClusterLabels, Counter>,
+    outlier_ejections_active: Family<ClusterLabels, Gauge>,
+    upstream_overflow: Family<ClusterLimitLabels, Counter>,
     handshake_failures: Family<ListenerLabels, Counter>,
     plaintext_connections: Family<ListenerLabels, Counter>,
     connections_total: Family<ListenerLabels, Counter>,
     connections_active: Family<ListenerLabels, Gauge>,
     tcp_bytes: Family<ListenerDirectionLabels, Counter>,
+    route_actions: Family<ListenerActionLabels, Counter>,
     xds_updates: Family<XdsLabels, Counter>,
 }
 
@@ -46,6 +53,12 @@ pub(crate) struct ClusterMetrics {
     pub connect_failures: Counter,
     /// Outbound mTLS handshakes that failed (a subset of the connect failures).
     pub tls_failures: Counter,
+    /// Endpoints ejected by outlier detection.
+    pub ejections: Counter,
+    /// Endpoints ejected now.
+    pub ejections_active: Gauge,
+    /// Requests or connections refused by a circuit breaker, indexed as [`LIMITS`].
+    overflow: [Counter; 3],
 }
 
 /// The handles of one listener.
@@ -85,6 +98,12 @@ struct ClusterCodeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLimitLabels {
+    cluster: String,
+    limit: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ListenerLabels {
     listener: String,
 }
@@ -96,12 +115,24 @@ struct ListenerDirectionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerActionLabels {
+    listener: String,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct XdsLabels {
     r#type: &'static str,
     result: &'static str,
 }
 
 const CODE_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// The circuit-breaker limits and their `limit` label values.
+const LIMITS: [(Limit, &str); 3] = [
+    (Limit::Connections, "connections"),
+    (Limit::PendingRequests, "pending_requests"),
+    (Limit::Requests, "requests"),
+];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -113,15 +144,19 @@ impl Metrics {
             );
         let connect_failures = Family::<ClusterLabels, Counter>::default();
         let tls_failures = Family::<ClusterLabels, Counter>::default();
+        let outlier_ejections = Family::<ClusterLabels, Counter>::default();
+        let outlier_ejections_active = Family::<ClusterLabels, Gauge>::default();
+        let upstream_overflow = Family::<ClusterLimitLabels, Counter>::default();
         let handshake_failures = Family::<ListenerLabels, Counter>::default();
         let plaintext_connections = Family::<ListenerLabels, Counter>::default();
         let connections_total = Family::<ListenerLabels, Counter>::default();
         let connections_active = Family::<ListenerLabels, Gauge>::default();
         let tcp_bytes = Family::<ListenerDirectionLabels, Counter>::default();
+        let route_actions = Family::<ListenerActionLabels, Counter>::default();
         let xds_updates = Family::<XdsLabels, Counter>::default();
         registry.register(
             "rig_upstream_requests",
-            "Requests forwarded to a cluster, by the status class returned downstream",
+            "Attempts sent to a cluster (a retried request counts once per attempt), by the status class of the attempt's response",
             upstream_requests.clone(),
         );
         registry.register(
@@ -138,6 +173,21 @@ impl Metrics {
             "rig_upstream_tls_failures",
             "Outbound mTLS handshakes that failed, among the connect failures",
             tls_failures.clone(),
+        );
+        registry.register(
+            "rig_outlier_ejections",
+            "Endpoints of a cluster ejected by outlier detection (consecutive 5xx)",
+            outlier_ejections.clone(),
+        );
+        registry.register(
+            "rig_outlier_ejections_active",
+            "Endpoints of a cluster ejected by outlier detection now",
+            outlier_ejections_active.clone(),
+        );
+        registry.register(
+            "rig_upstream_overflow",
+            "Requests or connections refused at once because a circuit breaker limit was reached",
+            upstream_overflow.clone(),
         );
         registry.register(
             "rig_downstream_tls_handshake_failures",
@@ -165,6 +215,11 @@ impl Metrics {
             tcp_bytes.clone(),
         );
         registry.register(
+            "rig_route_actions",
+            "Route actions taken on a listener's requests: fault_delay, fault_abort, retry, retry_budget_exhausted, mirror",
+            route_actions.clone(),
+        );
+        registry.register(
             "rig_xds_updates",
             "xDS responses applied (ack) or rejected (nack)",
             xds_updates.clone(),
@@ -175,11 +230,15 @@ impl Metrics {
             upstream_duration,
             connect_failures,
             tls_failures,
+            outlier_ejections,
+            outlier_ejections_active,
+            upstream_overflow,
             handshake_failures,
             plaintext_connections,
             connections_total,
             connections_active,
             tcp_bytes,
+            route_actions,
             xds_updates,
         }
     }
@@ -200,6 +259,15 @@ impl Metrics {
             duration: self.upstream_duration.get_or_create_owned(&labels),
             connect_failures: self.connect_failures.get_or_create_owned(&labels),
             tls_failures: self.tls_failures.get_or_create_owned(&labels),
+            ejections: self.outlier_ejections.get_or_create_owned(&labels),
+            ejections_active: self.outlier_ejections_active.get_or_create_owned(&labels),
+            overflow: LIMITS.map(|(_, limit)| {
+                self.upstream_overflow
+                    .get_or_create_owned(&ClusterLimitLabels {
+                        cluster: name.to_owned(),
+                        limit,
+                    })
+            }),
         }
     }
 
@@ -221,6 +289,24 @@ impl Metrics {
             connections_active: self.connections_active.get_or_create_owned(&labels),
             bytes_rx: bytes("rx"),
             bytes_tx: bytes("tx"),
+        }
+    }
+
+    /// The route-action counters of listener `name`.
+    pub fn actions(&self, name: &str) -> ActionMetrics {
+        let counter = |action| {
+            self.route_actions
+                .get_or_create_owned(&ListenerActionLabels {
+                    listener: name.to_owned(),
+                    action,
+                })
+        };
+        ActionMetrics {
+            fault_delays: counter("fault_delay"),
+            fault_aborts: counter("fault_abort"),
+            retries: counter("retry"),
+            retry_budget_exhausted: counter("retry_budget_exhausted"),
+            mirrors: counter("mirror"),
         }
     }
 
@@ -247,6 +333,13 @@ impl ClusterMetrics {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         self.requests[class].inc();
         self.duration.observe(elapsed);
+    }
+
+    /// Counts one refusal by the circuit breaker's `limit`.
+    pub fn overflow(&self, limit: Limit) {
+        if let Some(i) = LIMITS.iter().position(|&(l, _)| l == limit) {
+            self.overflow[i].inc();
+        }
     }
 }
 

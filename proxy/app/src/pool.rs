@@ -4,6 +4,12 @@
 //! every checkout in futures and reformats the URI per request; with one pool per endpoint none
 //! of that is needed (bench profile). A request takes the most recently used idle connection
 //! (its buffers are warm), and gives it back when its response body ends.
+//!
+//! The cluster's circuit breaker bounds the pool: a new connection takes a `max_connections`
+//! permit for its whole life. The pool never makes a request wait for a busy connection (it
+//! opens a new one instead), so the requests Envoy calls pending are those waiting for a new
+//! connection to be established: each holds a `max_pending_requests` permit while it connects.
+//! A request beyond either limit fails at once with [`PoolError::Overflow`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,8 +19,10 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use rigging_proxy_resilience::{Limit, Overflow, Permit};
 
-use crate::cluster::{ConnectError, EndpointConnector};
+use crate::body::RequestBody;
+use crate::cluster::{ConnectError, EndpointConnector, Limits};
 
 /// Idle connections kept per endpoint: enough for a burst of concurrency to come back to warm
 /// connections, bounded so a spike does not pin file descriptors forever.
@@ -30,18 +38,22 @@ pub(crate) enum PoolError {
     Connect(#[source] ConnectError),
     #[error("upstream connection failed")]
     Http(#[source] hyper::Error),
+    /// The circuit breaker refused a new connection or one more request waiting for one.
+    #[error(transparent)]
+    Overflow(Overflow),
 }
 
 /// The HTTP/1.1 connections of one endpoint.
 #[derive(Debug)]
 pub(crate) struct Http1Pool {
     connector: EndpointConnector,
+    limits: Limits,
     idle: Mutex<VecDeque<Idle>>,
 }
 
 #[derive(Debug)]
 struct Idle {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<RequestBody>,
     since: Instant,
 }
 
@@ -50,13 +62,14 @@ struct Idle {
 #[derive(Debug)]
 pub(crate) struct Lease {
     pool: Arc<Http1Pool>,
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<RequestBody>,
 }
 
 impl Http1Pool {
-    pub(crate) fn new(connector: EndpointConnector) -> Arc<Self> {
+    pub(crate) fn new(connector: EndpointConnector, limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             connector,
+            limits,
             idle: Mutex::new(VecDeque::new()),
         })
     }
@@ -66,12 +79,12 @@ impl Http1Pool {
     /// was never written, so this is safe for any method.
     pub(crate) async fn send(
         self: &Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Lease), PoolError> {
         loop {
             let (mut sender, fresh) = match self.take_idle() {
                 Some(s) => (s, false),
-                None => (self.connect().await?, true),
+                None => (self.connect_within_limits().await?, true),
             };
             if !fresh && sender.ready().await.is_err() {
                 continue;
@@ -92,7 +105,16 @@ impl Http1Pool {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, PoolError> {
+    /// Opens a connection, holding a pending-request permit while it connects and a connection
+    /// permit as long as it lives.
+    async fn connect_within_limits(&self) -> Result<SendRequest<RequestBody>, PoolError> {
+        let acquire = |limit| self.limits.try_acquire(limit).map_err(PoolError::Overflow);
+        let _pending = acquire(Limit::PendingRequests)?;
+        let connection = acquire(Limit::Connections)?;
+        self.connect(connection).await
+    }
+
+    async fn connect(&self, permit: Permit) -> Result<SendRequest<RequestBody>, PoolError> {
         let stream = self.connector.connect().await.map_err(PoolError::Connect)?;
         let (sender, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
@@ -102,11 +124,12 @@ impl Http1Pool {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "upstream connection ended");
             }
+            drop(permit);
         });
         Ok(sender)
     }
 
-    fn take_idle(&self) -> Option<SendRequest<Incoming>> {
+    fn take_idle(&self) -> Option<SendRequest<RequestBody>> {
         let mut idle = self.lock();
         while let Some(i) = idle.pop_back() {
             if !i.sender.is_closed() && i.since.elapsed() < IDLE_TIMEOUT {
@@ -116,7 +139,7 @@ impl Http1Pool {
         None
     }
 
-    fn put(&self, sender: SendRequest<Incoming>) {
+    fn put(&self, sender: SendRequest<RequestBody>) {
         if sender.is_closed() {
             return;
         }

@@ -1,12 +1,18 @@
-//! Route tables: virtual hosts matched by host, then routes matched by path, resolved to the
-//! clusters of the same snapshot.
+//! Route tables: virtual hosts matched by host, then routes matched by path, headers, method and
+//! query parameters, resolved to the clusters of the same snapshot, with the actions the proxy
+//! takes on the requests of each route.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rigging_proxy_config::{PathMatch, RouteConfig};
+use http::{HeaderMap, Request};
+use rigging_proxy_config::{
+    BasisPoints, FaultInjection, HashPolicy, HeaderMatch, HeaderMatcher, PathMatch,
+    QueryParameterMatch, QueryParameterMatcher, RetryPolicy, Route, RouteConfig, RouteDestination,
+};
 
 use crate::cluster::ClusterState;
+use crate::rewrite::HeaderOps;
 
 /// A compiled `RouteConfig`.
 #[derive(Debug)]
@@ -31,14 +37,56 @@ enum Domain {
     Prefix(String),
 }
 
-/// One route, with its cluster looked up when the snapshot was built.
+/// One route: its matchers, and its action with the clusters looked up when the snapshot was
+/// built.
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
     path: PathMatch,
-    pub cluster_name: String,
+    headers: Vec<HeaderMatcher>,
+    query_parameters: Vec<QueryParameterMatcher>,
+    /// Shared with the requests that took the route, which outlive the snapshot guard.
+    pub action: Arc<Action>,
+}
+
+/// What the proxy does with a request of a route.
+#[derive(Debug)]
+pub(crate) struct Action {
+    /// The route's name, for logs.
+    pub route: String,
+    /// Never empty: one cluster, or the weighted split.
+    destinations: Vec<Destination>,
+    /// The sum of the destinations' weights (at least 1).
+    total_weight: u64,
+    /// Time allowed for the response headers, all attempts included; `None` is no limit.
+    pub timeout: Option<Duration>,
+    /// The route's prefix and its replacement (prefix routes only, as in Envoy).
+    pub prefix_rewrite: Option<(String, String)>,
+    pub retry: Option<RetryPolicy>,
+    pub hash_policies: Vec<HashPolicy>,
+    pub mirrors: Vec<Mirror>,
+    /// Applied after the destination's own.
+    pub request_headers: HeaderOps,
+    pub response_headers: HeaderOps,
+    pub fault: Option<FaultInjection>,
+}
+
+/// One cluster a route sends to, with its weight in the split and its own header mutations.
+#[derive(Debug)]
+pub(crate) struct Destination {
+    pub name: String,
     /// `None` when the cluster is not (yet) configured.
     pub cluster: Option<Arc<ClusterState>>,
-    pub timeout: Option<Duration>,
+    weight: u64,
+    pub request_headers: HeaderOps,
+    pub response_headers: HeaderOps,
+}
+
+/// A cluster sent a copy of a share of a route's requests.
+#[derive(Debug)]
+pub(crate) struct Mirror {
+    pub name: String,
+    pub cluster: Option<Arc<ClusterState>>,
+    pub fraction: BasisPoints,
 }
 
 impl RouteTable {
@@ -53,9 +101,9 @@ impl RouteTable {
                     .iter()
                     .map(|r| RouteEntry {
                         path: r.path.clone(),
-                        cluster_name: r.action.cluster.clone(),
-                        cluster: cluster(&r.action.cluster),
-                        timeout: r.action.timeout.filter(|t| !t.is_zero()),
+                        headers: r.headers.clone(),
+                        query_parameters: r.query_parameters.clone(),
+                        action: Arc::new(Action::new(r, &cluster)),
                     })
                     .collect(),
             })
@@ -63,11 +111,13 @@ impl RouteTable {
         Self { virtual_hosts }
     }
 
-    /// The route for `host` (without port, any case) and `path`. Exact domains win over
-    /// suffix and prefix patterns, which win over `*`, as in Envoy.
-    pub fn find(&self, host: &str, path: &str) -> Option<&RouteEntry> {
+    /// The route for a request to `host` (without port, any case): the first route of the
+    /// virtual host whose every matcher (path, headers with `:method`, query parameters)
+    /// matches. Exact domains win over suffix and prefix patterns, which win over `*`, as in
+    /// Envoy.
+    pub fn find<B>(&self, host: &str, req: &Request<B>) -> Option<&RouteEntry> {
         let vh = self.virtual_host(host)?;
-        vh.routes.iter().find(|r| path_matches(&r.path, path))
+        vh.routes.iter().find(|r| r.matches(req))
     }
 
     fn virtual_host(&self, host: &str) -> Option<&VirtualHost> {
@@ -84,6 +134,79 @@ impl RouteTable {
             }
         }
         best.map(|b| b.1)
+    }
+}
+
+impl Action {
+    fn new(r: &Route, cluster: &impl Fn(&str) -> Option<Arc<ClusterState>>) -> Self {
+        let owner = format!("route {:?}", r.name);
+        let destinations: Vec<Destination> = match &r.action.destination {
+            RouteDestination::Cluster(c) => vec![Destination {
+                name: c.clone(),
+                cluster: cluster(c),
+                weight: 1,
+                request_headers: HeaderOps::default(),
+                response_headers: HeaderOps::default(),
+            }],
+            RouteDestination::Weighted(split) => split
+                .iter()
+                .map(|w| Destination {
+                    name: w.name.clone(),
+                    cluster: cluster(&w.name),
+                    weight: u64::from(w.weight.get()),
+                    request_headers: HeaderOps::new(&w.request_headers, &owner),
+                    response_headers: HeaderOps::new(&w.response_headers, &owner),
+                })
+                .collect(),
+        };
+        let total_weight = destinations.iter().map(|d| d.weight).sum::<u64>().max(1);
+        let prefix_rewrite = match (&r.path, &r.action.prefix_rewrite) {
+            (PathMatch::Prefix(p), Some(with)) => Some((p.clone(), with.clone())),
+            _ => None,
+        };
+        Self {
+            route: r.name.clone(),
+            destinations,
+            total_weight,
+            timeout: r.action.timeout.filter(|t| !t.is_zero()),
+            prefix_rewrite,
+            retry: r.action.retry.clone().filter(|p| p.num_retries > 0),
+            hash_policies: r.action.hash_policies.clone(),
+            mirrors: r
+                .action
+                .mirrors
+                .iter()
+                .map(|m| Mirror {
+                    name: m.cluster.clone(),
+                    cluster: cluster(&m.cluster),
+                    fraction: m.fraction,
+                })
+                .collect(),
+            request_headers: HeaderOps::new(&r.request_headers, &owner),
+            response_headers: HeaderOps::new(&r.response_headers, &owner),
+            fault: r.fault.clone(),
+        }
+    }
+
+    /// The destination of one request: a weighted draw over the split (the only one
+    /// otherwise).
+    pub fn destination(&self) -> &Destination {
+        if self.destinations.len() > 1 {
+            let mut draw = fastrand::u64(..self.total_weight);
+            for d in &self.destinations {
+                if draw < d.weight {
+                    return d;
+                }
+                draw -= d.weight;
+            }
+        }
+        &self.destinations[0]
+    }
+
+    /// Every destination, in configuration order.
+    #[cfg(test)]
+    pub fn destinations(&self) -> &[Destination] {
+        &self.destinations
     }
 }
 
@@ -123,10 +246,83 @@ fn ends_with_ignore_case(host: &str, suffix: &str) -> bool {
     host.as_bytes()[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
+impl RouteEntry {
+    fn matches<B>(&self, req: &Request<B>) -> bool {
+        let uri = req.uri();
+        path_matches(&self.path, uri.path())
+            && self
+                .headers
+                .iter()
+                .all(|h| header_matches(h, req.method().as_str(), req.headers()))
+            && self
+                .query_parameters
+                .iter()
+                .all(|q| query_matches(q, uri.query().unwrap_or("")))
+    }
+}
+
+/// `path` is the request's path without the query string.
 fn path_matches(m: &PathMatch, path: &str) -> bool {
     match m {
         PathMatch::Prefix(p) => path.starts_with(p.as_str()),
         PathMatch::Exact(p) => path == p,
+        PathMatch::Regex(r) => r.is_match(path),
+    }
+}
+
+/// Envoy's header matching: the values of a repeated header joined with `,`; a missing header
+/// matches only an inverted `present` matcher.
+fn header_matches(m: &HeaderMatcher, method: &str, headers: &HeaderMap) -> bool {
+    let value = if m.name == ":method" {
+        Some(std::borrow::Cow::Borrowed(method))
+    } else {
+        joined_values(headers, &m.name)
+    };
+    let Some(value) = value else {
+        return m.invert && m.kind == HeaderMatch::Present;
+    };
+    let matched = match &m.kind {
+        HeaderMatch::Present => true,
+        HeaderMatch::Exact(v) => *value == **v,
+        HeaderMatch::Prefix(p) => value.starts_with(p.as_str()),
+        HeaderMatch::Suffix(s) => value.ends_with(s.as_str()),
+        HeaderMatch::Regex(r) => r.is_match(&value),
+    };
+    matched != m.invert
+}
+
+/// Every value of header `name`, joined with `,`; `None` when absent. A value that is not
+/// UTF-8 is compared lossily (it can match only `present`, or a regex on the replacement char).
+fn joined_values<'a>(headers: &'a HeaderMap, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let rest: Vec<_> = values.collect();
+    if rest.is_empty() {
+        return Some(String::from_utf8_lossy(first.as_bytes()));
+    }
+    let mut joined = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    for v in rest {
+        joined.push(',');
+        joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
+    }
+    Some(std::borrow::Cow::Owned(joined))
+}
+
+/// Envoy's query parameter matching: the first parameter named `m.name` in the raw query
+/// string (names and values compared without percent-decoding); `a` alone has the value "".
+fn query_matches(m: &QueryParameterMatcher, query: &str) -> bool {
+    let value = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .find_map(|(k, v)| (k == m.name).then_some(v));
+    let Some(value) = value else {
+        return false;
+    };
+    match &m.kind {
+        QueryParameterMatch::Present => true,
+        QueryParameterMatch::Exact(v) => value == v,
+        QueryParameterMatch::Regex(r) => r.is_match(value),
     }
 }
 
@@ -142,78 +338,4 @@ pub(crate) fn strip_port(host: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use rigging_proxy_config::{Route, RouteAction, VirtualHost as VhDef};
-
-    use super::*;
-
-    type HostSpec<'a> = (&'a str, &'a [&'a str], &'a [(PathMatch, &'a str)]);
-
-    fn table(hosts: &[HostSpec<'_>]) -> RouteTable {
-        let def = RouteConfig {
-            name: "t".into(),
-            virtual_hosts: hosts
-                .iter()
-                .map(|(name, domains, routes)| VhDef {
-                    name: (*name).into(),
-                    domains: domains.iter().map(|d| (*d).into()).collect(),
-                    routes: routes
-                        .iter()
-                        .map(|(path, cluster)| Route {
-                            name: (*cluster).into(),
-                            path: path.clone(),
-                            action: RouteAction {
-                                cluster: (*cluster).into(),
-                                timeout: None,
-                            },
-                        })
-                        .collect(),
-                })
-                .collect(),
-        };
-        RouteTable::new(&def, |_| None)
-    }
-
-    #[test]
-    fn matches_hosts_and_paths() {
-        let prefix = |p: &str| PathMatch::Prefix(p.into());
-        let exact = |p: &str| PathMatch::Exact(p.into());
-        let t = table(&[
-            ("any", &["*"], &[(prefix("/"), "default")]),
-            (
-                "api",
-                &["api.example.com"],
-                &[(exact("/v1"), "v1"), (prefix("/v"), "vx")],
-            ),
-            ("wild", &["*.example.com"], &[(prefix("/"), "wild")]),
-            ("pre", &["web.*"], &[(prefix("/"), "pre")]),
-        ]);
-        let cases = [
-            ("api.example.com", "/v1", Some("v1")),
-            ("API.Example.com", "/v2", Some("vx")),
-            ("api.example.com", "/x", None),
-            ("x.example.com", "/", Some("wild")),
-            ("web.local", "/", Some("pre")),
-            ("other", "/anything", Some("default")),
-            ("example.com", "/", Some("default")),
-        ];
-        for (host, path, want) in cases {
-            let got = t.find(host, path).map(|r| r.cluster_name.as_str());
-            assert_eq!(got, want, "{host}{path}");
-        }
-        assert!(table(&[("a", &["a"], &[])]).find("b", "/").is_none());
-    }
-
-    #[test]
-    fn strips_ports() {
-        for (input, want) in [
-            ("a.b:8080", "a.b"),
-            ("a.b", "a.b"),
-            ("[::1]:80", "[::1]"),
-            ("[::1]", "[::1]"),
-            ("1.2.3.4:5", "1.2.3.4"),
-        ] {
-            assert_eq!(strip_port(input), want);
-        }
-    }
-}
+mod tests;

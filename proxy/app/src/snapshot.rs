@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rigging_proxy_config::{Discovery, Endpoint, ProxyConfig};
 use rigging_proxy_tls::MeshTls;
 
-use crate::cluster::ClusterState;
+use crate::cluster::{ClusterError, ClusterState};
 use crate::error::ApplyError;
 use crate::metrics::Metrics;
 use crate::routing::RouteTable;
@@ -21,7 +21,10 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Builds the snapshot of `next`. A cluster whose definition and endpoints are unchanged
     /// keeps its state (and so its in-flight counts and round-robin position); a cluster whose
-    /// protocol and connect timeout are unchanged keeps its connection pool.
+    /// protocol, connect timeout and breaker limits are unchanged keeps its connection pool; a
+    /// cluster of the same name keeps its breaker counts, retry budget and outlier-detection
+    /// state when their settings are unchanged. The replaced states are retired once the new
+    /// snapshot is built (their outlier timers stop).
     pub fn build(
         prev_config: &ProxyConfig,
         prev: &Snapshot,
@@ -42,11 +45,14 @@ impl Snapshot {
                         Some(o) => o.metrics.clone(),
                         None => metrics.cluster(name),
                     };
+                    let resource = format!("cluster {name:?}");
                     let state =
                         ClusterState::new(def, endpoints, old.map(|o| &**o), cluster_metrics, mesh)
-                            .map_err(|source| ApplyError::Tls {
-                                resource: format!("cluster {name:?}"),
-                                source,
+                            .map_err(|e| match e {
+                                ClusterError::Tls(source) => ApplyError::Tls { resource, source },
+                                ClusterError::Policy(source) => {
+                                    ApplyError::Balancer { resource, source }
+                                }
                             })?;
                     Arc::new(state)
                 }
@@ -61,6 +67,16 @@ impl Snapshot {
                 (name.clone(), Arc::new(table))
             })
             .collect();
+        for (name, old) in &prev.clusters {
+            match clusters.get(name) {
+                Some(new) if Arc::ptr_eq(new, old) => {}
+                Some(_) => old.retire(),
+                None => {
+                    old.retire();
+                    old.metrics.ejections_active.set(0);
+                }
+            }
+        }
         Ok(Self { routes, clusters })
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rigging_proxy_balance::InFlight;
+use rigging_proxy_resilience::{Outcome, Permit};
 use rigging_proxy_tls::MeshStream;
 
 use crate::cluster::ClusterState;
@@ -26,7 +27,7 @@ pub(crate) async fn serve(ctx: Arc<TcpContext>, mut downstream: MeshStream) {
         tracing::warn!(listener = %ctx.listener, cluster = %ctx.cluster, reason = "no_cluster", "closing connection: cluster is not configured");
         return;
     };
-    let Some((mut upstream, _guard)) = connect(&ctx, &cluster).await else {
+    let Some((mut upstream, _guard, _permit)) = connect(&ctx, &cluster).await else {
         return;
     };
     match tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await {
@@ -40,9 +41,22 @@ pub(crate) async fn serve(ctx: Arc<TcpContext>, mut downstream: MeshStream) {
     }
 }
 
-/// Connects to the picked endpoint, then to each other serving endpoint in turn.
-async fn connect(ctx: &TcpContext, cluster: &ClusterState) -> Option<(MeshStream, InFlight)> {
-    let Some(first) = cluster.balancer.pick() else {
+/// Connects to the picked endpoint, then to each other serving endpoint in turn. The
+/// connection holds a permit of the cluster's `max_connections` for its life; beyond the limit
+/// the downstream connection is closed at once. Connect failures and successes feed outlier
+/// detection.
+async fn connect(
+    ctx: &TcpContext,
+    cluster: &ClusterState,
+) -> Option<(MeshStream, InFlight, Permit)> {
+    let permit = match cluster.try_connection() {
+        Ok(p) => p,
+        Err(overflow) => {
+            tracing::warn!(listener = %ctx.listener, cluster = %cluster.name, reason = "upstream_overflow", "closing connection: {overflow}");
+            return None;
+        }
+    };
+    let Some(first) = cluster.pick(None) else {
         tracing::warn!(listener = %ctx.listener, cluster = %cluster.name, reason = "no_healthy_upstream", "closing connection: no serving endpoint");
         return None;
     };
@@ -50,8 +64,12 @@ async fn connect(ctx: &TcpContext, cluster: &ClusterState) -> Option<(MeshStream
     for pick in std::iter::once(first).chain(cluster.balancer.fallbacks(first_index)) {
         let addr = pick.endpoint.addr;
         match cluster.connector(addr).connect().await {
-            Ok(stream) => return Some((stream, pick.guard)),
+            Ok(stream) => {
+                cluster.record(pick.index, Outcome::Success);
+                return Some((stream, pick.guard, permit));
+            }
             Err(e) => {
+                cluster.record(pick.index, Outcome::LocalOriginFailure);
                 cluster.metrics.connect_failures.inc();
                 if e.is_tls() {
                     cluster.metrics.tls_failures.inc();

@@ -24,8 +24,7 @@ pub(crate) async fn forward(
     mut req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ForwardError> {
     let pick = cluster
-        .balancer
-        .pick()
+        .pick(None)
         .ok_or_else(|| no_healthy_upstream(cluster))?;
     let addr = pick.endpoint.addr;
     let detail = || format!("cluster {:?}: endpoint {addr} (upgrade)", cluster.name);

@@ -11,7 +11,9 @@ mod proxy {
     mod http;
     mod mtls;
     mod pool;
+    mod resilience;
     mod tcp;
+    mod traffic;
     mod upgrade;
     mod xds;
 }

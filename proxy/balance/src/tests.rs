@@ -4,6 +4,10 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod consistent;
+mod distribution;
+mod priority;
+
 fn endpoints(spec: &[(bool, u32)]) -> Vec<Weighted<usize>> {
     spec.iter()
         .enumerate()

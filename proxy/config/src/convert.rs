@@ -13,7 +13,7 @@ mod tls;
 
 pub use cluster::DEFAULT_CONNECT_TIMEOUT;
 pub use endpoint::METADATA_NAMESPACE;
-pub use route::DEFAULT_ROUTE_TIMEOUT;
+pub use route::{DEFAULT_NUM_RETRIES, DEFAULT_ROUTE_TIMEOUT, FAULT_FILTER_NAME, FAULT_TYPE_URL};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -158,13 +158,42 @@ impl ProxyConfig {
         for rc in self.routes.values() {
             for vh in &rc.virtual_hosts {
                 for r in &vh.routes {
-                    if !self.clusters.contains_key(&r.action.cluster) {
-                        out.push(format!(
-                            "route configuration {:?}: virtual host {:?}: route {:?}: cluster {:?} not found",
-                            rc.name, vh.name, r.name, r.action.cluster
-                        ));
+                    let mirrors = r.action.mirrors.iter().map(|m| m.cluster.as_str());
+                    for cluster in r.action.destination.clusters().chain(mirrors) {
+                        if !self.clusters.contains_key(cluster) {
+                            out.push(format!(
+                                "route configuration {:?}: virtual host {:?}: route {:?}: cluster {cluster:?} not found",
+                                rc.name, vh.name, r.name
+                            ));
+                        }
                     }
                 }
+            }
+        }
+        // A route's fault applies only where the listener runs the fault filter. Listeners and
+        // routes arrive separately, so this is a warning, not a NACK.
+        for l in self.listeners.values() {
+            let ListenerKind::Http {
+                route_config,
+                fault_filter: false,
+                ..
+            } = &l.kind
+            else {
+                continue;
+            };
+            let faulty = self.routes.get(route_config).into_iter().flat_map(|rc| {
+                rc.virtual_hosts
+                    .iter()
+                    .flat_map(|vh| vh.routes.iter())
+                    .filter(|r| r.fault.is_some())
+            });
+            for r in faulty {
+                out.push(format!(
+                    "listener {:?}: route {:?} of {route_config:?} injects faults but the listener has no {} filter",
+                    l.name,
+                    r.name,
+                    crate::FAULT_FILTER_NAME
+                ));
             }
         }
         out

@@ -8,7 +8,10 @@ mod decode;
 mod error;
 mod types;
 
-pub use convert::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_ROUTE_TIMEOUT, METADATA_NAMESPACE};
+pub use convert::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_NUM_RETRIES, DEFAULT_ROUTE_TIMEOUT, FAULT_FILTER_NAME,
+    FAULT_TYPE_URL, METADATA_NAMESPACE,
+};
 pub use decode::{decode_clusters, decode_endpoints, decode_listeners, decode_routes};
 pub use error::{ConfigError, ResourceKind};
 pub use types::*;

@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+mod policy;
+mod route;
+
+pub use policy::*;
+pub use route::*;
+
 /// Which way a listener's traffic flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +74,9 @@ pub enum ListenerKind {
         /// Whether WebSocket upgrades are forwarded (`upgrade_configs` names `websocket`);
         /// other upgrades are refused, as Envoy does.
         websocket: bool,
+        /// Whether `http_filters` holds `envoy.filters.http.fault` before the router: only then
+        /// do routes' [`Route::fault`] apply.
+        fault_filter: bool,
     },
     /// Raw TCP to one cluster.
     Tcp { cluster: String },
@@ -89,27 +98,6 @@ pub struct VirtualHost {
     pub routes: Vec<Route>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Route {
-    pub name: String,
-    pub path: PathMatch,
-    pub action: RouteAction,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PathMatch {
-    Prefix(String),
-    Exact(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RouteAction {
-    pub cluster: String,
-    /// Time allowed for the upstream's response headers; `None` disables it (gRPC streams, WebSocket).
-    pub timeout: Option<Duration>,
-}
-
 /// An upstream cluster (CDS resource).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cluster {
@@ -121,14 +109,10 @@ pub struct Cluster {
     /// mTLS to the endpoints; `None` is plaintext (the local application, a mesh without
     /// Citadel).
     pub tls: Option<UpstreamTls>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LbPolicy {
-    RoundRobin,
-    /// Power of two random choices over requests in flight.
-    LeastRequest,
+    /// Limits on the cluster's connections and requests; Envoy's defaults when absent.
+    pub circuit_breakers: CircuitBreakers,
+    /// Passive health checking; `None` never ejects an endpoint.
+    pub outlier_detection: Option<OutlierDetection>,
 }
 
 /// The HTTP version spoken to a cluster's endpoints (TCP clusters ignore it).
@@ -164,6 +148,9 @@ pub struct Endpoint {
     /// Relative load-balancing weight, at least 1.
     pub weight: u32,
     pub metadata: BTreeMap<String, String>,
+    /// The `LocalityLbEndpoints.priority` it came in: 0 is the primary target, 1, 2, … the
+    /// failover targets in the order they are tried.
+    pub priority: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -2,18 +2,13 @@
 //! `api` with their `rig proxy`, and `client-1`, whose proxy puts `api` on a local port.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 
-use anyhow::Context;
-use rigging_tests::{Proc, eventually, free_port, rig_binary, rig_command};
-use tempfile::TempDir;
+use rigging_tests::{RigStack, eventually, free_port, loopback};
 
-/// Time for processes to start and the first configuration to arrive.
-pub const STARTUP: Duration = Duration::from_secs(15);
-/// Longest a one-shot command (`rig status`, `rig validate`) may run.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+pub use rigging_tests::STARTUP;
+
 pub const CLIENT_ID: &str = "client-1";
 
 /// One instance of `api` as the registry declares it.
@@ -24,46 +19,44 @@ pub struct Instance {
     pub sidecar: u16,
 }
 
-/// The running processes, their logs in a temporary folder; every process is killed on drop,
-/// and unless [`Stack::pass`] was called, every log is printed first.
+/// The running processes ([`RigStack`], which this derefs to: logs, Pilot's ports, `rig up`
+/// control) and the registry of `api` and `client-1`.
 #[derive(Debug)]
 pub struct Stack {
-    pub rig: PathBuf,
+    stack: RigStack,
     pub registry: PathBuf,
-    pub xds: SocketAddr,
-    pub debug: SocketAddr,
     /// Where `client-1` exposes `api`.
     pub client_api: SocketAddr,
-    control: Option<Proc>,
-    procs: Vec<Proc>,
-    /// Proxy id → admin address.
-    admins: Vec<(String, SocketAddr)>,
     client_inbound: u16,
     client_app: u16,
-    passed: bool,
-    // last, so the folder outlives the processes writing into it
-    dir: TempDir,
+}
+
+impl Deref for Stack {
+    type Target = RigStack;
+
+    fn deref(&self) -> &RigStack {
+        &self.stack
+    }
+}
+
+impl DerefMut for Stack {
+    fn deref_mut(&mut self) -> &mut RigStack {
+        &mut self.stack
+    }
 }
 
 impl Stack {
     /// The folder for logs and registry only; nothing runs yet.
     pub async fn new() -> anyhow::Result<Self> {
-        let rig = tokio::task::spawn_blocking(rig_binary).await??;
-        let dir = tempfile::Builder::new().prefix("rigging-e2e-").tempdir()?;
-        let port = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let mut stack = RigStack::new("rigging-e2e-").await?;
+        let registry = stack.dir().join("registry.hcl");
+        stack.show_on_failure(&registry);
         Ok(Self {
-            rig,
-            registry: dir.path().join("registry.hcl"),
-            xds: port(free_port()),
-            debug: port(free_port()),
-            client_api: port(free_port()),
-            control: None,
-            procs: Vec::new(),
-            admins: Vec::new(),
+            stack,
+            registry,
+            client_api: loopback(free_port()),
             client_inbound: free_port(),
             client_app: free_port(),
-            passed: false,
-            dir,
         })
     }
 
@@ -90,45 +83,10 @@ impl Stack {
         Ok((stack, instances))
     }
 
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// `rig up` on the registry file, Pilot's ports fixed at creation (so a restart reuses them).
     pub fn start_control(&mut self) -> anyhow::Result<()> {
-        let (registry, xds, debug) = (
-            self.registry.display().to_string(),
-            self.xds.to_string(),
-            self.debug.to_string(),
-        );
-        let args = [
-            "up",
-            "--plaintext",
-            "--registry",
-            &registry,
-            "--xds-addr",
-            &xds,
-            "--debug-addr",
-            &debug,
-        ];
-        self.control = Some(Proc::spawn(
-            "rig-up",
-            self.dir(),
-            rig_command(&self.rig, &args),
-        )?);
-        Ok(())
-    }
-
-    /// SIGKILLs `rig up`.
-    pub fn kill_control(&mut self) {
-        if let Some(mut p) = self.control.take() {
-            p.kill();
-        }
-    }
-
-    /// What `rig up` logged so far (across restarts).
-    pub fn control_log(&self) -> String {
-        self.control.as_ref().map(Proc::log).unwrap_or_default()
+        let registry = self.registry.display().to_string();
+        self.stack.start_control(&["--registry", &registry])
     }
 
     /// Starts `rig example-app` and `rig proxy` for a new instance of `api` (not yet in the registry).
@@ -152,31 +110,14 @@ impl Stack {
             "--listen",
             &listen,
         ];
-        let app = Proc::spawn(
-            &format!("{id}-app"),
-            self.dir(),
-            rig_command(&self.rig, &args),
-        )?;
-        self.procs.push(app);
+        self.stack.spawn(&format!("{id}-app"), &args)?;
         self.spawn_proxy(id)?;
         Ok(instance)
     }
 
     /// Starts `rig proxy --id id` against this stack's Pilot.
     pub fn spawn_proxy(&mut self, id: &str) -> anyhow::Result<()> {
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let (pilot, admin_arg) = (format!("http://{}", self.xds), admin.to_string());
-        let args = [
-            "proxy", "--id", id, "--pilot", &pilot, "--admin", &admin_arg,
-        ];
-        let proxy = Proc::spawn(
-            &format!("{id}-proxy"),
-            self.dir(),
-            rig_command(&self.rig, &args),
-        )?;
-        self.procs.push(proxy);
-        self.admins.push((id.to_owned(), admin));
-        Ok(())
+        self.stack.spawn_proxy(id).map(drop)
     }
 
     /// The registry: `instances` of `api` (HTTP, round robin) and `client-1` calling `api`.
@@ -215,99 +156,19 @@ impl Stack {
         Ok(std::fs::write(&self.registry, text)?)
     }
 
-    /// Fails if any process has exited.
-    pub fn check_running(&mut self) -> anyhow::Result<()> {
-        if let Some(c) = self.control.as_mut() {
-            c.check_running()?;
-        }
-        self.procs.iter_mut().try_for_each(Proc::check_running)
-    }
-
-    /// Waits until every proxy's `/ready` answers 200 and Pilot shows each connected with CDS
-    /// and LDS synced (except those in `unsynced`).
-    pub async fn wait_synced(&mut self, unsynced: &[&str]) -> anyhow::Result<()> {
-        eventually("every proxy ready and synced", STARTUP, async || {
-            self.check_running()?;
-            let admins = self
-                .admins
-                .iter()
-                .filter(|(id, _)| !unsynced.contains(&id.as_str()));
-            for (id, admin) in admins.clone() {
-                let (status, _, body) = rigging_examples_apps::http_get(*admin, "/ready", false)
-                    .await
-                    .with_context(|| format!("{id}'s admin"))?;
-                anyhow::ensure!(status == 200, "{id} not ready: {status} {body}");
-            }
-            let syncz = self.syncz().await?;
-            for (id, _) in admins {
-                let p = syncz["proxies"]
-                    .as_array()
-                    .and_then(|ps| ps.iter().find(|p| p["proxy"] == id.as_str()))
-                    .with_context(|| format!("pilot does not know {id}"))?;
-                anyhow::ensure!(p["connected"] == true, "{id} not connected: {p}");
-                for ty in ["CDS", "LDS"] {
-                    let t = &p["types"][ty];
-                    let synced = t["sent_version"].is_string()
-                        && t["sent_version"] == t["acked_version"]
-                        && t["nack"].is_null();
-                    anyhow::ensure!(synced, "{id} {ty} not synced: {t}");
-                }
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Pilot's `/debug/syncz`.
-    pub async fn syncz(&self) -> anyhow::Result<serde_json::Value> {
-        let (status, _, body) =
-            rigging_examples_apps::http_get(self.debug, "/debug/syncz", false).await?;
-        anyhow::ensure!(status == 200, "/debug/syncz: {status} {body}");
-        Ok(serde_json::from_str(&body)?)
-    }
-
     /// GETs `/` of `api` through `client-1`; the instance that answered a 200.
     pub async fn served_by(&self) -> anyhow::Result<String> {
         let (status, headers, body) =
             rigging_examples_apps::http_get(self.client_api, "/", false).await?;
         anyhow::ensure!(status == 200, "status {status}: {body}");
-        let by = headers.get("x-served-by").context("no x-served-by")?;
+        let by = headers
+            .get("x-served-by")
+            .ok_or_else(|| anyhow::anyhow!("no x-served-by"))?;
         Ok(by.to_str()?.to_owned())
     }
 
-    /// Runs `rig args…` to completion.
-    pub async fn rig(&self, args: &[&str]) -> anyhow::Result<Output> {
-        run(&self.rig, args, COMMAND_TIMEOUT).await
-    }
-
     /// The test got to its end: the logs need not be printed.
-    pub fn pass(mut self) {
-        self.passed = true;
+    pub fn pass(self) {
+        self.stack.pass();
     }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if self.passed && !std::thread::panicking() {
-            return;
-        }
-        let all = self.control.iter().chain(&self.procs);
-        for p in all {
-            eprintln!("===== {} (pid {}) =====\n{}", p.name(), p.id(), p.log());
-        }
-        eprintln!(
-            "===== registry =====\n{}",
-            std::fs::read_to_string(&self.registry).unwrap_or_default()
-        );
-    }
-}
-
-/// Runs `rig args…` to completion, killed after `timeout`.
-async fn run(rig: &Path, args: &[&str], timeout: Duration) -> anyhow::Result<Output> {
-    let mut cmd = tokio::process::Command::from(rig_command(rig, args));
-    cmd.kill_on_drop(true);
-    tokio::time::timeout(timeout, cmd.output())
-        .await
-        .with_context(|| format!("rig {args:?} still running after {timeout:?}"))?
-        .with_context(|| format!("cannot run rig {args:?}"))
 }

@@ -17,6 +17,7 @@ fn endpoint(instance: &str, port: u16) -> Endpoint {
         locality: Locality::default(),
         metadata: BTreeMap::from([("version".to_owned(), "v1".to_owned())]),
         sidecar: false,
+        tags: Vec::new(),
     }
 }
 

@@ -33,6 +33,7 @@ service "api" {
     port    = 9001
     health  = "warning"
     meta    = { version = "v1" }
+    tags    = ["v1", "canary"]
     locality {
       region = "local"
       zone   = "a"
@@ -82,12 +83,14 @@ fn full_file_maps_to_the_model() {
     assert_eq!(e1.address, "127.0.0.1:21001".parse().unwrap());
     assert_eq!(e1.health, Health::Warning);
     assert_eq!(e1.metadata["version"], "v1");
+    assert_eq!(e1.tags, ["v1", "canary"]);
     assert_eq!(e1.locality.region, "local");
     assert_eq!(e1.locality.zone, "a");
     let e2 = &api.endpoints[1];
     assert_eq!(e2.address, "10.0.0.2:9002".parse().unwrap());
     assert_eq!(e2.health, Health::Passing);
     assert_eq!(e2.metadata["version"], "v2");
+    assert!(e2.tags.is_empty(), "no tags by default");
     assert_eq!(e2.locality.zone, "b");
 
     assert_eq!(c.proxies.len(), 1);
@@ -182,7 +185,7 @@ fn invalid_files_table() {
         (inst(&format!("{base}\n    meta = {{ n = 1 }}")), 5, 18, "n: expected a string, found 1"),
         (inst(&format!("{base}\n    locality {{ city = \"x\" }}")), 5, 16, "unexpected attribute \"city\""),
         (inst(&format!("{base}\n    weight = 3")), 5, 5,
-            "unexpected attribute \"weight\"; expected attributes: address, port, health, meta, locality; blocks: meta, locality, sidecar"),
+            "unexpected attribute \"weight\"; expected attributes: address, port, health, meta, tags, locality; blocks: meta, locality, sidecar"),
         (inst(&format!("{base}\n    sidecar {{\n    }}")), 5, 5, "missing required attribute \"port\""),
         (inst(&format!("{base}\n    sidecar {{\n      port = 21000\n      upstream \"db\" {{}}\n    }}")), 7, 7,
             "missing required attribute \"local_bind_port\""),

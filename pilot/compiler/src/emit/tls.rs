@@ -46,24 +46,45 @@ pub(crate) fn upstream_socket(
     service: &ServiceName,
     protocol: Protocol,
 ) -> TransportSocket {
-    let expected = security.service_id(service);
+    upstream_socket_for(
+        security,
+        service.as_str(),
+        std::slice::from_ref(service),
+        protocol,
+    )
+}
+
+/// An upstream cluster's TLS when its endpoints may belong to several services (failover):
+/// any one of their SPIFFE IDs is accepted, and `sni` names the cluster's own service.
+pub(crate) fn upstream_socket_for(
+    security: &MeshSecurity,
+    sni: &str,
+    services: &[ServiceName],
+    protocol: Protocol,
+) -> TransportSocket {
+    let sans = services
+        .iter()
+        .map(|s| SubjectAltNameMatcher {
+            san_type: SanType::Uri as i32,
+            matcher: Some(StringMatcher {
+                match_pattern: Some(MatchPattern::Exact(
+                    security.service_id(s).as_str().to_owned(),
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
     let validation = CombinedCertificateValidationContext {
         default_validation_context: Some(CertificateValidationContext {
-            match_typed_subject_alt_names: vec![SubjectAltNameMatcher {
-                san_type: SanType::Uri as i32,
-                matcher: Some(StringMatcher {
-                    match_pattern: Some(MatchPattern::Exact(expected.as_str().to_owned())),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
+            match_typed_subject_alt_names: sans,
             ..Default::default()
         }),
         validation_context_sds_secret_config: Some(secret(TRUST_BUNDLE_SECRET)),
         ..Default::default()
     };
     let ctx = UpstreamTlsContext {
-        sni: service.as_str().to_owned(),
+        sni: sni.to_owned(),
         common_tls_context: Some(common(
             ValidationContextType::CombinedValidationContext(validation),
             upstream_alpn(protocol),

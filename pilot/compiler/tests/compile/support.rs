@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use envoy_types::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
 use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
 use envoy_types::pb::envoy::config::listener::v3::listener_filter;
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, http_filter,
@@ -22,6 +23,9 @@ use rigging_mesh_xds::{
     TLS_INSPECTOR, UPSTREAM_TLS_CONTEXT, unpack,
 };
 use rigging_pilot_compiler::ProxyResources;
+
+/// The fault filter's config type, as the contract names it.
+pub const HTTP_FAULT: &str = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 
 /// `{:#?}` without the fields left at their defaults, so goldens show what was set.
 fn compact<T: Debug>(value: &T) -> String {
@@ -101,8 +105,22 @@ pub fn render(res: &ProxyResources) -> String {
         }
     }
     for r in &res.routes {
+        let mut r = r.clone();
+        let mut decoded = Vec::new();
+        for route in r.virtual_hosts.iter_mut().flat_map(|v| &mut v.routes) {
+            for (name, any) in std::mem::take(&mut route.typed_per_filter_config) {
+                let f: HttpFault = unpack(HTTP_FAULT, &any).unwrap();
+                decoded.push((route.name.clone(), name, compact(&f)));
+            }
+        }
         out.push_str("=== route configuration\n");
-        out.push_str(&compact(r));
+        out.push_str(&compact(&r));
+        for (route, name, d) in decoded {
+            out.push_str(&format!(
+                "--- route {route}: typed_per_filter_config {name}\n"
+            ));
+            out.push_str(&d);
+        }
     }
     for c in &res.clusters {
         let mut c = c.clone();

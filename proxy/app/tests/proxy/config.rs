@@ -98,6 +98,7 @@ async fn changed_listener_on_the_same_port_keeps_its_socket() {
     changed.listeners.get_mut("out").unwrap().kind = rigging_proxy_config::ListenerKind::Http {
         route_config: "svc2".into(),
         websocket: true,
+        fault_filter: false,
     };
     proxy.apply_config(changed).unwrap();
     assert_eq!(proxy.listener_addr("out"), Some(port));

@@ -123,7 +123,9 @@ async fn least_request_prefers_the_idle_upstream() {
     let (mut a, mut b) = (echo("a").await, echo("b").await);
     let config = http_config(
         UpstreamProtocol::Http1,
-        LbPolicy::LeastRequest,
+        LbPolicy::LeastRequest {
+            choice_count: rigging_proxy_config::DEFAULT_CHOICE_COUNT,
+        },
         vec![endpoint(a.addr), endpoint(b.addr)],
         None,
     );
@@ -244,7 +246,9 @@ async fn concurrent_streams_each_get_their_own_body() {
     for protocol in [UpstreamProtocol::Http1, UpstreamProtocol::Http2] {
         let config = http_config(
             protocol,
-            LbPolicy::LeastRequest,
+            LbPolicy::LeastRequest {
+                choice_count: rigging_proxy_config::DEFAULT_CHOICE_COUNT,
+            },
             vec![endpoint(a.addr), endpoint(b.addr)],
             Some(Duration::from_secs(1)),
         );

@@ -78,6 +78,7 @@ fn inbound_config(mode: InboundTlsMode, app: SocketAddr, http: bool) -> ProxyCon
         ListenerKind::Http {
             route_config: "in".into(),
             websocket: false,
+            fault_filter: false,
         }
     } else {
         ListenerKind::Tcp {

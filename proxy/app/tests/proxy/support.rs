@@ -19,7 +19,7 @@ use rigging_proxy_app::{Proxy, ProxyHandle, ProxyOptions};
 use rigging_proxy_config::{
     Cluster, ClusterEndpoints, Direction, Discovery, Endpoint, EndpointHealth, LbPolicy, Listener,
     ListenerKind, Locality, PathMatch, ProxyConfig, Route, RouteAction, RouteConfig,
-    UpstreamProtocol, VirtualHost,
+    RouteDestination, UpstreamProtocol, VirtualHost,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -171,6 +171,7 @@ pub fn endpoint_with(addr: SocketAddr, health: EndpointHealth) -> Endpoint {
         locality: Locality::default(),
         weight: 1,
         metadata: BTreeMap::new(),
+        priority: 0,
     }
 }
 
@@ -182,6 +183,8 @@ pub fn cluster(name: &str, protocol: UpstreamProtocol, lb_policy: LbPolicy) -> C
         protocol,
         discovery: Discovery::Eds,
         tls: None,
+        circuit_breakers: Default::default(),
+        outlier_detection: None,
     }
 }
 
@@ -193,6 +196,7 @@ pub fn http_listener(name: &str, route_config: &str) -> Listener {
         kind: ListenerKind::Http {
             route_config: route_config.into(),
             websocket: true,
+            fault_filter: false,
         },
         tls: None,
     }
@@ -219,10 +223,19 @@ pub fn route_config(name: &str, cluster: &str, timeout: Option<Duration>) -> Rou
             routes: vec![Route {
                 name: "default".into(),
                 path: PathMatch::Prefix("/".into()),
+                headers: vec![],
+                query_parameters: vec![],
                 action: RouteAction {
-                    cluster: cluster.into(),
+                    destination: RouteDestination::Cluster(cluster.into()),
                     timeout,
+                    prefix_rewrite: None,
+                    retry: None,
+                    hash_policies: vec![],
+                    mirrors: vec![],
                 },
+                request_headers: Default::default(),
+                response_headers: Default::default(),
+                fault: None,
             }],
         }],
     }
@@ -261,4 +274,11 @@ pub async fn proxy_with(config: ProxyConfig) -> (ProxyHandle, String) {
     proxy.apply_config(config).unwrap();
     let url = format!("http://{}", proxy.listener_addr("out").unwrap());
     (proxy, url)
+}
+
+/// The body of `GET path` on the proxy's admin port.
+pub async fn admin_get(proxy: &ProxyHandle, path: &str) -> String {
+    get(&h1_client(), format!("http://{}{path}", proxy.admin_addr()))
+        .await
+        .1
 }

@@ -66,6 +66,7 @@ async fn upgrades_the_listener_does_not_allow_are_refused() {
         l.kind = rigging_proxy_config::ListenerKind::Http {
             route_config: "svc".into(),
             websocket: false,
+            fault_filter: false,
         };
     }
     proxy.apply_config(config).unwrap();

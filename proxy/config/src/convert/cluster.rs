@@ -1,5 +1,8 @@
-//! `Cluster` (CDS) → [`Cluster`]: EDS over ADS or static endpoints, round robin or least request,
-//! HTTP/1.1 or HTTP/2 upstreams, plaintext or mesh mTLS (EDS clusters only).
+//! `Cluster` (CDS) → [`Cluster`]: EDS over ADS or static endpoints, the balancing policies,
+//! circuit breakers and outlier detection of XDS.md, HTTP/1.1 or HTTP/2 upstreams, plaintext or
+//! mesh mTLS (EDS clusters only).
+
+mod policy;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use super::common::{Ctx, decode, duration, join, reject_set, require_ads, requir
 use super::endpoint::locality_endpoints;
 use super::tls;
 use crate::error::{ConfigError, ResourceKind};
-use crate::types::{Cluster, Discovery, LbPolicy, UpstreamProtocol};
+use crate::types::{Cluster, Discovery, UpstreamProtocol};
 
 /// Envoy's connect timeout when `connect_timeout` is absent.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,7 +96,6 @@ impl TryFrom<xds::Cluster> for Cluster {
             per_connection_buffer_high_watermark_timeout,
             health_checks,
             max_requests_per_connection,
-            circuit_breakers,
             upstream_http_protocol_options,
             common_http_protocol_options,
             http_protocol_options,
@@ -108,7 +110,6 @@ impl TryFrom<xds::Cluster> for Cluster {
             dns_resolution_config,
             typed_dns_resolver_config,
             wait_for_warm_on_init,
-            outlier_detection,
             cleanup_interval,
             upstream_bind_config,
             lb_subset_config,
@@ -127,7 +128,6 @@ impl TryFrom<xds::Cluster> for Cluster {
             preconnect_policy,
             connection_pool_per_downstream_connection,
             queuing_policies,
-            lb_config,
         );
         let connect_timeout = match connect_timeout {
             None => DEFAULT_CONNECT_TIMEOUT,
@@ -136,20 +136,9 @@ impl TryFrom<xds::Cluster> for Cluster {
                 d => d,
             },
         };
-        let lb_policy = match xds::cluster::LbPolicy::try_from(lb_policy) {
-            Ok(xds::cluster::LbPolicy::RoundRobin) => LbPolicy::RoundRobin,
-            Ok(xds::cluster::LbPolicy::LeastRequest) => LbPolicy::LeastRequest,
-            Ok(other) => {
-                return Err(ctx.unsupported(
-                    "lb_policy",
-                    format!(
-                        "policy {} (only ROUND_ROBIN or LEAST_REQUEST)",
-                        other.as_str_name()
-                    ),
-                ));
-            }
-            Err(_) => return Err(ctx.invalid("lb_policy", format!("unknown value {lb_policy}"))),
-        };
+        let lb_policy = policy::lb_policy(ctx, lb_policy, lb_config)?;
+        let circuit_breakers = policy::circuit_breakers(ctx, circuit_breakers)?;
+        let outlier_detection = policy::outlier_detection(ctx, outlier_detection)?;
         let protocol = protocol(ctx, typed_extension_protocol_options)?;
         let discovery = discovery(
             ctx,
@@ -171,6 +160,8 @@ impl TryFrom<xds::Cluster> for Cluster {
             connect_timeout,
             protocol,
             discovery,
+            circuit_breakers,
+            outlier_detection,
         })
     }
 }

@@ -214,3 +214,28 @@ pub(crate) fn decode<M: prost::Message + Default>(
 ) -> Result<M, ConfigError> {
     unpack(&any.type_url, any).map_err(|e| ctx.invalid(field, e.to_string()))
 }
+
+/// A `FractionalPercent` of any denominator, in hundredths of a percent (rounded, capped at 100 %).
+pub(crate) fn fractional_percent(
+    ctx: Ctx<'_>,
+    field: &str,
+    f: envoy_types::pb::envoy::r#type::v3::FractionalPercent,
+) -> Result<crate::types::BasisPoints, ConfigError> {
+    use envoy_types::pb::envoy::r#type::v3::fractional_percent::DenominatorType as D;
+    let envoy_types::pb::envoy::r#type::v3::FractionalPercent {
+        numerator,
+        denominator,
+    } = f;
+    let per = match D::try_from(denominator) {
+        Ok(D::Hundred) => 100,
+        Ok(D::TenThousand) => 10_000,
+        Ok(D::Million) => 1_000_000,
+        Err(_) => {
+            return Err(ctx.invalid(
+                join(field, "denominator"),
+                format!("unknown value {denominator}"),
+            ));
+        }
+    };
+    Ok(crate::types::BasisPoints::from_fraction(numerator, per))
+}

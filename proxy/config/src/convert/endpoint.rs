@@ -1,5 +1,5 @@
-//! `ClusterLoadAssignment` (EDS) → [`ClusterEndpoints`]: endpoints by locality, with health, weight
-//! and Rigging's metadata.
+//! `ClusterLoadAssignment` (EDS) → [`ClusterEndpoints`]: endpoints by locality and priority, with
+//! health, weight and Rigging's metadata.
 
 use std::collections::BTreeMap;
 
@@ -58,7 +58,7 @@ pub(super) fn locality_endpoints(
             proximity,
             lb_config,
         } = group;
-        reject_set!(ctx, p, priority, proximity, lb_config);
+        reject_set!(ctx, p, proximity, lb_config);
         let locality = match locality {
             Some(XdsLocality {
                 region,
@@ -72,7 +72,7 @@ pub(super) fn locality_endpoints(
         };
         for (j, lb) in lb_endpoints.into_iter().enumerate() {
             let p = format!("{p}.lb_endpoints[{j}]");
-            out.push(lb_endpoint(ctx, &p, lb, locality.clone())?);
+            out.push(lb_endpoint(ctx, &p, lb, locality.clone(), priority)?);
         }
     }
     Ok(out)
@@ -83,6 +83,7 @@ fn lb_endpoint(
     path: &str,
     lb: xds::LbEndpoint,
     locality: Locality,
+    priority: u32,
 ) -> Result<Endpoint, ConfigError> {
     let xds::LbEndpoint {
         health_status,
@@ -134,6 +135,7 @@ fn lb_endpoint(
         locality,
         weight,
         metadata,
+        priority,
     })
 }
 

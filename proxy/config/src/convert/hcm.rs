@@ -1,4 +1,5 @@
-//! The `HttpConnectionManager` of an HTTP listener: RDS over ADS, the router filter, websocket upgrades.
+//! The `HttpConnectionManager` of an HTTP listener: RDS over ADS, the fault and router filters,
+//! websocket upgrades.
 
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -7,7 +8,15 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use rigging_mesh_xds::ROUTER;
 
 use super::common::{Ctx, decode, join, reject_set, require_ads};
+use super::route::{FAULT_FILTER_NAME, FAULT_TYPE_URL, empty_fault_filter_config};
 use crate::error::ConfigError;
+
+/// What a listener's connection manager says: its route configuration and which features are on.
+pub(super) struct Hcm {
+    pub route_config: String,
+    pub websocket: bool,
+    pub fault_filter: bool,
+}
 
 /// Checks the connection manager and returns the name of its route configuration.
 #[allow(deprecated)]
@@ -15,7 +24,7 @@ pub(super) fn route_config(
     ctx: Ctx<'_>,
     path: &str,
     hcm: HttpConnectionManager,
-) -> Result<(String, bool), ConfigError> {
+) -> Result<Hcm, ConfigError> {
     let HttpConnectionManager {
         codec_type,
         stat_prefix: _,
@@ -135,7 +144,7 @@ pub(super) fn route_config(
         forward_proto_config,
         strip_port_mode,
     );
-    router_only(ctx, &join(path, "http_filters"), http_filters)?;
+    let fault_filter = filters(ctx, &join(path, "http_filters"), http_filters)?;
     let websocket = !upgrade_configs.is_empty();
     for (i, u) in upgrade_configs.into_iter().enumerate() {
         let p = format!("{path}.upgrade_configs[{i}]");
@@ -162,7 +171,11 @@ pub(super) fn route_config(
             if route_config_name.is_empty() {
                 return Err(ctx.missing(join(&p, "route_config_name")));
             }
-            Ok((route_config_name, websocket))
+            Ok(Hcm {
+                route_config: route_config_name,
+                websocket,
+                fault_filter,
+            })
         }
         Some(http_connection_manager::RouteSpecifier::RouteConfig(_)) => Err(ctx.unsupported(
             join(path, "route_config"),
@@ -175,16 +188,28 @@ pub(super) fn route_config(
     }
 }
 
-/// The HTTP filters must be exactly the router, with an empty config.
-fn router_only(ctx: Ctx<'_>, path: &str, filters: Vec<HttpFilter>) -> Result<(), ConfigError> {
-    if filters.is_empty() {
+/// The HTTP filters must be the router, with an empty config, last, optionally preceded by the
+/// fault filter (named `envoy.filters.http.fault`, empty config). Returns whether the fault
+/// filter is there.
+fn filters(ctx: Ctx<'_>, path: &str, filters: Vec<HttpFilter>) -> Result<bool, ConfigError> {
+    let count = filters.len();
+    if count == 0 {
         return Err(ctx.missing(format!("{path}[0] (router)")));
     }
-    let count = filters.len();
+    let routers = filters
+        .iter()
+        .filter(|f| {
+            matches!(&f.config_type, Some(http_filter::ConfigType::TypedConfig(a)) if a.type_url == ROUTER)
+        })
+        .count();
+    if routers > 1 {
+        return Err(ctx.unsupported(path, format!("{routers} router filters (only one)")));
+    }
+    let mut fault = false;
     for (i, f) in filters.into_iter().enumerate() {
         let p = format!("{path}[{i}]");
         let HttpFilter {
-            name: _,
+            name,
             is_optional: _,
             disabled,
             config_type,
@@ -198,16 +223,34 @@ fn router_only(ctx: Ctx<'_>, path: &str, filters: Vec<HttpFilter>) -> Result<(),
             None => return Err(ctx.missing(join(&p, "typed_config"))),
         };
         let field = join(&p, "typed_config");
-        if any.type_url != ROUTER {
-            return Err(ctx.unsupported_type(field, &any.type_url));
-        }
-        let router: Router = decode(ctx, &field, &any)?;
-        if router != Router::default() {
-            return Err(ctx.unsupported(field, "router settings (only an empty Router)"));
+        let last = i + 1 == count;
+        match any.type_url.as_str() {
+            ROUTER if last => {
+                let router: Router = decode(ctx, &field, &any)?;
+                if router != Router::default() {
+                    return Err(ctx.unsupported(field, "router settings (only an empty Router)"));
+                }
+            }
+            ROUTER => {
+                return Err(ctx.unsupported(p, "filter after the router (the router is last)"));
+            }
+            FAULT_TYPE_URL if !last && !fault => {
+                // Routes name the filter in `typed_per_filter_config`, so its name matters.
+                if name != FAULT_FILTER_NAME {
+                    return Err(ctx.unsupported(
+                        join(&p, "name"),
+                        format!("fault filter name {name:?} (only {FAULT_FILTER_NAME})"),
+                    ));
+                }
+                empty_fault_filter_config(ctx, &field, &any)?;
+                fault = true;
+            }
+            FAULT_TYPE_URL if fault => {
+                return Err(ctx.unsupported(p, "second fault filter (only one)"));
+            }
+            FAULT_TYPE_URL => return Err(ctx.missing(format!("{path}[{count}] (router)"))),
+            other => return Err(ctx.unsupported_type(field, other)),
         }
     }
-    if count > 1 {
-        return Err(ctx.unsupported(path, format!("{count} router filters (only one)")));
-    }
-    Ok(())
+    Ok(fault)
 }

@@ -323,11 +323,10 @@ fn network_filter(ctx: Ctx<'_>, path: &str, f: xds::Filter) -> Result<ListenerKi
     match any.type_url.as_str() {
         HTTP_CONNECTION_MANAGER => {
             let hcm = decode(ctx, &field, &any)?;
-            hcm::route_config(ctx, &field, hcm).map(|(route_config, websocket)| {
-                ListenerKind::Http {
-                    route_config,
-                    websocket,
-                }
+            hcm::route_config(ctx, &field, hcm).map(|h| ListenerKind::Http {
+                route_config: h.route_config,
+                websocket: h.websocket,
+                fault_filter: h.fault_filter,
             })
         }
         TCP_PROXY => tcp_proxy(ctx, &field, decode(ctx, &field, &any)?),

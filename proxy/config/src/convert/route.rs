@@ -1,13 +1,23 @@
-//! `RouteConfiguration` (RDS) → [`RouteConfig`]: virtual hosts of prefix or exact path routes to one cluster.
+//! `RouteConfiguration` (RDS) → [`RouteConfig`]: virtual hosts of routes matched on path, headers
+//! and query parameters, to one cluster or a weighted split, with the traffic rules of XDS.md.
+
+mod action;
+mod fault;
+mod headers;
+mod matcher;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::route::v3 as xds;
 
-use super::common::{Ctx, duration, join, reject_set, require_name};
+pub use action::DEFAULT_NUM_RETRIES;
+pub(crate) use fault::empty_filter_config as empty_fault_filter_config;
+pub use fault::{FAULT_FILTER_NAME, FAULT_TYPE_URL};
+
+use super::common::{Ctx, join, reject_set, require_name};
 use crate::error::{ConfigError, ResourceKind};
-use crate::types::{PathMatch, Route, RouteAction, RouteConfig, VirtualHost};
+use crate::types::{PathMatch, Route, RouteConfig, VirtualHost};
 
 /// Envoy's route timeout when `timeout` is absent.
 pub const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -189,20 +199,16 @@ fn route(ctx: Ctx<'_>, path: &str, r: xds::Route) -> Result<Route, ConfigError> 
         ctx,
         path,
         decorator,
-        typed_per_filter_config,
-        request_headers_to_add,
-        request_headers_to_remove,
-        response_headers_to_add,
-        response_headers_to_remove,
         tracing,
         per_request_buffer_limit_bytes,
         request_body_buffer_limit,
         route_specifiers,
     );
     let m = r#match.ok_or_else(|| ctx.missing(join(path, "match")))?;
-    let path_match = route_match(ctx, &join(path, "match"), m)?;
+    let (path_match, headers, query_parameters) =
+        matcher::route_match(ctx, &join(path, "match"), m)?;
     let action = match action {
-        Some(xds::route::Action::Route(a)) => route_action(ctx, &join(path, "route"), a)?,
+        Some(xds::route::Action::Route(a)) => action::route_action(ctx, &join(path, "route"), a)?,
         Some(xds::route::Action::Redirect(_)) => {
             return Err(ctx.unsupported(join(path, "redirect"), "action (only route)"));
         }
@@ -217,143 +223,33 @@ fn route(ctx: Ctx<'_>, path: &str, r: xds::Route) -> Result<Route, ConfigError> 
         }
         None => return Err(ctx.missing(join(path, "route"))),
     };
+    let request_headers = headers::mutations(
+        ctx,
+        path,
+        ("request_headers_to_add", request_headers_to_add),
+        ("request_headers_to_remove", request_headers_to_remove),
+    )?;
+    let response_headers = headers::mutations(
+        ctx,
+        path,
+        ("response_headers_to_add", response_headers_to_add),
+        ("response_headers_to_remove", response_headers_to_remove),
+    )?;
+    let fault = fault::per_filter_config(ctx, path, typed_per_filter_config)?;
+    if action.prefix_rewrite.is_some() && matches!(path_match, PathMatch::Regex(_)) {
+        return Err(ctx.unsupported(
+            join(path, "route.prefix_rewrite"),
+            "rewrite of a safe_regex match (only prefix or path)",
+        ));
+    }
     Ok(Route {
         name,
         path: path_match,
+        headers,
+        query_parameters,
         action,
+        request_headers,
+        response_headers,
+        fault,
     })
-}
-
-fn route_match(ctx: Ctx<'_>, path: &str, m: xds::RouteMatch) -> Result<PathMatch, ConfigError> {
-    let xds::RouteMatch {
-        case_sensitive,
-        runtime_fraction,
-        headers,
-        query_parameters,
-        cookies,
-        grpc,
-        tls_context,
-        dynamic_metadata,
-        filter_state,
-        path_specifier,
-    } = m;
-    reject_set!(
-        ctx,
-        path,
-        runtime_fraction,
-        headers,
-        query_parameters,
-        cookies,
-        grpc,
-        tls_context,
-        dynamic_metadata,
-        filter_state,
-    );
-    if case_sensitive.is_some_and(|b| !b.value) {
-        return Err(ctx.unsupported(join(path, "case_sensitive"), "value false"));
-    }
-    use xds::route_match::PathSpecifier as P;
-    let unsupported =
-        |field: &str| Err(ctx.unsupported(join(path, field), "matcher (only prefix or path)"));
-    match path_specifier {
-        Some(P::Prefix(p)) if p.is_empty() || p.starts_with('/') => Ok(PathMatch::Prefix(p)),
-        Some(P::Prefix(p)) => Err(ctx.invalid(
-            join(path, "prefix"),
-            format!("{p:?} does not start with '/'"),
-        )),
-        Some(P::Path(p)) if p.starts_with('/') => Ok(PathMatch::Exact(p)),
-        Some(P::Path(p)) => {
-            Err(ctx.invalid(join(path, "path"), format!("{p:?} does not start with '/'")))
-        }
-        Some(P::SafeRegex(_)) => unsupported("safe_regex"),
-        Some(P::ConnectMatcher(_)) => unsupported("connect_matcher"),
-        Some(P::PathSeparatedPrefix(_)) => unsupported("path_separated_prefix"),
-        Some(P::PathMatchPolicy(_)) => unsupported("path_match_policy"),
-        None => Err(ctx.missing(join(path, "prefix"))),
-    }
-}
-
-#[allow(deprecated)]
-fn route_action(ctx: Ctx<'_>, path: &str, a: xds::RouteAction) -> Result<RouteAction, ConfigError> {
-    let xds::RouteAction {
-        cluster_not_found_response_code,
-        metadata_match,
-        prefix_rewrite,
-        regex_rewrite,
-        path_rewrite_policy,
-        path_rewrite,
-        append_x_forwarded_host,
-        timeout,
-        idle_timeout,
-        flush_timeout,
-        early_data_policy,
-        retry_policy,
-        retry_policy_typed_config,
-        request_mirror_policies,
-        priority,
-        rate_limits,
-        include_vh_rate_limits,
-        hash_policy,
-        cors,
-        max_grpc_timeout,
-        grpc_timeout_offset,
-        upgrade_configs,
-        internal_redirect_policy,
-        internal_redirect_action,
-        max_internal_redirects,
-        hedge_policy,
-        max_stream_duration,
-        cluster_specifier,
-        host_rewrite_specifier,
-    } = a;
-    reject_set!(
-        ctx,
-        path,
-        cluster_not_found_response_code,
-        metadata_match,
-        prefix_rewrite,
-        regex_rewrite,
-        path_rewrite_policy,
-        path_rewrite,
-        append_x_forwarded_host,
-        idle_timeout,
-        flush_timeout,
-        early_data_policy,
-        retry_policy,
-        retry_policy_typed_config,
-        request_mirror_policies,
-        priority,
-        rate_limits,
-        include_vh_rate_limits,
-        hash_policy,
-        cors,
-        max_grpc_timeout,
-        grpc_timeout_offset,
-        upgrade_configs,
-        internal_redirect_policy,
-        internal_redirect_action,
-        max_internal_redirects,
-        hedge_policy,
-        max_stream_duration,
-        host_rewrite_specifier,
-    );
-    use xds::route_action::ClusterSpecifier as C;
-    let cluster = match cluster_specifier {
-        Some(C::Cluster(c)) if !c.is_empty() => c,
-        Some(C::ClusterHeader(_)) => {
-            return Err(ctx.unsupported(join(path, "cluster_header"), "field"));
-        }
-        Some(C::WeightedClusters(_)) => {
-            return Err(ctx.unsupported(join(path, "weighted_clusters"), "field"));
-        }
-        Some(C::ClusterSpecifierPlugin(_) | C::InlineClusterSpecifierPlugin(_)) => {
-            return Err(ctx.unsupported(join(path, "cluster_specifier_plugin"), "field"));
-        }
-        _ => return Err(ctx.missing(join(path, "cluster"))),
-    };
-    let timeout = match timeout {
-        None => Some(DEFAULT_ROUTE_TIMEOUT),
-        Some(t) => Some(duration(ctx, &join(path, "timeout"), &t)?).filter(|d| !d.is_zero()),
-    };
-    Ok(RouteAction { cluster, timeout })
 }

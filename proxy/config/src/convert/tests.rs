@@ -5,8 +5,10 @@ mod cluster;
 mod endpoint;
 pub(crate) mod fixtures;
 mod listener;
+mod policy;
 mod route;
 mod tls;
+mod traffic;
 
 use std::fmt::Debug;
 

@@ -15,7 +15,10 @@ use rigging_mesh_xds::{HTTP_PROTOCOL_OPTIONS, HTTP_PROTOCOL_OPTIONS_KEY, pack};
 use super::fixtures::{eds_cluster, secs, static_cluster};
 use super::{Case, assert_rejects};
 use crate::DEFAULT_CONNECT_TIMEOUT;
-use crate::types::{Cluster, Discovery, EndpointHealth, LbPolicy, UpstreamProtocol};
+use crate::types::{
+    CircuitBreakers as ModelCircuitBreakers, Cluster, DEFAULT_CHOICE_COUNT, Discovery,
+    EndpointHealth, LbPolicy, UpstreamProtocol,
+};
 
 fn protocol_options(c: &mut cds::Cluster, opts: HttpProtocolOptions) {
     c.typed_extension_protocol_options.insert(
@@ -47,10 +50,14 @@ fn accepts_the_eds_cluster_pilot_sends() {
         Cluster {
             tls: None,
             name: "api".into(),
-            lb_policy: LbPolicy::LeastRequest,
+            lb_policy: LbPolicy::LeastRequest {
+                choice_count: DEFAULT_CHOICE_COUNT,
+            },
             connect_timeout: Duration::from_secs(1),
             protocol: UpstreamProtocol::Http2,
             discovery: Discovery::Eds,
+            circuit_breakers: ModelCircuitBreakers::default(),
+            outlier_detection: None,
         }
     );
 }
@@ -135,13 +142,13 @@ fn rejects_cluster_features_it_does_not_implement() {
         ),
         (
             "ring hash",
-            |c| c.lb_policy = cluster::LbPolicy::RingHash as i32,
-            "lb_policy: unsupported policy RING_HASH",
+            |c| c.lb_policy = cluster::LbPolicy::ClusterProvided as i32,
+            "lb_policy: unsupported policy CLUSTER_PROVIDED",
         ),
         (
             "maglev",
-            |c| c.lb_policy = cluster::LbPolicy::Maglev as i32,
-            "lb_policy: unsupported policy MAGLEV",
+            |c| c.lb_policy = cluster::LbPolicy::LoadBalancingPolicyConfig as i32,
+            "lb_policy: unsupported policy LOAD_BALANCING_POLICY_CONFIG",
         ),
         (
             "unknown lb",
@@ -150,8 +157,8 @@ fn rejects_cluster_features_it_does_not_implement() {
         ),
         (
             "lb config",
-            |c| c.lb_config = Some(cluster::LbConfig::LeastRequestLbConfig(Default::default())),
-            "lb_config: unsupported field",
+            |c| c.lb_config = Some(cluster::LbConfig::RingHashLbConfig(Default::default())),
+            "ring_hash_lb_config: unsupported config for lb_policy LEAST_REQUEST",
         ),
         (
             "tls",
@@ -160,13 +167,23 @@ fn rejects_cluster_features_it_does_not_implement() {
         ),
         (
             "circuit breakers",
-            |c| c.circuit_breakers = Some(CircuitBreakers::default()),
-            "circuit_breakers: unsupported field",
+            |c| {
+                c.circuit_breakers = Some(CircuitBreakers {
+                    per_host_thresholds: vec![Default::default()],
+                    ..Default::default()
+                })
+            },
+            "circuit_breakers.per_host_thresholds: unsupported field",
         ),
         (
             "outlier detection",
-            |c| c.outlier_detection = Some(OutlierDetection::default()),
-            "outlier_detection: unsupported field",
+            |c| {
+                c.outlier_detection = Some(OutlierDetection {
+                    enforcing_success_rate: Some(UInt32Value { value: 100 }),
+                    ..Default::default()
+                })
+            },
+            "outlier_detection.enforcing_success_rate: unsupported field",
         ),
         (
             "health checks",

@@ -28,6 +28,7 @@ fn accepts_the_load_assignment_pilot_sends() {
                     locality: locality.clone(),
                     weight: 1,
                     metadata: BTreeMap::from([("version".into(), "v1".into())]),
+                    priority: 0,
                 },
                 Endpoint {
                     addr: "10.0.0.2:9090".parse().unwrap(),
@@ -35,6 +36,7 @@ fn accepts_the_load_assignment_pilot_sends() {
                     locality,
                     weight: 1,
                     metadata: BTreeMap::new(),
+                    priority: 0,
                 },
             ],
         }
@@ -89,11 +91,6 @@ fn rejects_endpoint_features_it_does_not_implement() {
                 c.named_endpoints.insert("a".into(), Default::default());
             },
             "named_endpoints: unsupported field",
-        ),
-        (
-            "priority",
-            |c| c.endpoints[0].priority = 1,
-            "endpoints[0].priority: unsupported field",
         ),
         (
             "sub zone",

@@ -44,6 +44,7 @@ fn accepts_the_http_listener_pilot_sends() {
             kind: ListenerKind::Http {
                 route_config: "api".into(),
                 websocket: true,
+                fault_filter: false,
             },
         }
     );
@@ -368,15 +369,19 @@ fn rejects_connection_manager_settings_it_does_not_implement() {
                 edit_hcm(l, |h| {
                     h.http_filters.insert(0, hcm::HttpFilter {
                 name: "envoy.filters.http.fault".into(),
-                config_type: Some(hcm::http_filter::ConfigType::TypedConfig(Any {
-                    type_url: "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault".into(),
-                    value: vec![],
-                })),
+                // A listener-wide fault setting.
+                config_type: Some(hcm::http_filter::ConfigType::TypedConfig(pack(
+                    crate::FAULT_TYPE_URL,
+                    &envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault {
+                        upstream_cluster: "x".into(),
+                        ..Default::default()
+                    },
+                ))),
                 ..Default::default()
             })
                 })
             },
-            r#"typed_config.http_filters[0].typed_config: unsupported type URL "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault""#,
+            "typed_config.http_filters[0].typed_config: unsupported fault settings in the listener",
         ),
         (
             "two routers",

@@ -10,7 +10,9 @@ use envoy_types::pb::google::protobuf::{self, BoolValue};
 use super::fixtures::{first_action, first_route, route, route_config, secs};
 use super::{Case, assert_rejects};
 use crate::DEFAULT_ROUTE_TIMEOUT;
-use crate::types::{PathMatch, Route, RouteAction, RouteConfig, VirtualHost};
+use crate::types::{
+    HeaderMutations, PathMatch, Route, RouteAction, RouteConfig, RouteDestination, VirtualHost,
+};
 
 #[test]
 fn accepts_the_route_configuration_pilot_sends() {
@@ -25,10 +27,19 @@ fn accepts_the_route_configuration_pilot_sends() {
                 routes: vec![Route {
                     name: "default".into(),
                     path: PathMatch::Prefix("/".into()),
+                    headers: vec![],
+                    query_parameters: vec![],
                     action: RouteAction {
-                        cluster: "api".into(),
+                        destination: RouteDestination::Cluster("api".into()),
                         timeout: Some(Duration::from_secs(15)),
+                        prefix_rewrite: None,
+                        retry: None,
+                        hash_policies: vec![],
+                        mirrors: vec![],
                     },
+                    request_headers: HeaderMutations::default(),
+                    response_headers: HeaderMutations::default(),
+                    fault: None,
                 }],
             }],
         }
@@ -146,7 +157,7 @@ fn rejects_route_features_it_does_not_implement() {
                     route_match::PathSpecifier::SafeRegex(RegexMatcher::default()),
                 )
             },
-            "virtual_hosts[0].routes[0].match.safe_regex: unsupported matcher",
+            "virtual_hosts[0].routes[0].match.safe_regex.regex: missing",
         ),
         (
             "separated prefix",
@@ -178,7 +189,7 @@ fn rejects_route_features_it_does_not_implement() {
                     .headers
                     .push(HeaderMatcher::default())
             },
-            "routes[0].match.headers: unsupported field",
+            "routes[0].match.headers[0].name: missing",
         ),
         (
             "query",
@@ -190,7 +201,7 @@ fn rejects_route_features_it_does_not_implement() {
                     .query_parameters
                     .push(QueryParameterMatcher::default())
             },
-            "routes[0].match.query_parameters: unsupported field",
+            "routes[0].match.query_parameters[0].name: missing",
         ),
         (
             "grpc",
@@ -227,7 +238,7 @@ fn rejects_route_features_it_does_not_implement() {
                     route_action::ClusterSpecifier::WeightedClusters(Default::default()),
                 )
             },
-            "routes[0].route.weighted_clusters: unsupported field",
+            "routes[0].route.weighted_clusters.clusters: missing",
         ),
         (
             "cluster header",
@@ -253,12 +264,12 @@ fn rejects_route_features_it_does_not_implement() {
         (
             "retries",
             |rc| first_action(rc).retry_policy = Some(RetryPolicy::default()),
-            "routes[0].route.retry_policy: unsupported field",
+            "routes[0].route.retry_policy.retry_on: missing",
         ),
         (
-            "rewrite",
-            |rc| first_action(rc).prefix_rewrite = "/v2".into(),
-            "route.prefix_rewrite: unsupported field",
+            "relative rewrite",
+            |rc| first_action(rc).prefix_rewrite = "v2".into(),
+            r#"route.prefix_rewrite: "v2" does not start with '/'"#,
         ),
         (
             "negative timeout",

@@ -1,0 +1,150 @@
+//! An index of a set of config entries by kind and name, built once per set and shared.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rigging_mesh_config_entries::{
+    ConfigEntry, Limits, PassiveHealthCheck, Protocol, ProxyDefaults, ServiceDefaults,
+    ServiceResolver, ServiceRouter, ServiceSplitter, UpstreamConfig,
+};
+
+/// The entries the discovery chain reads, by service name. Build it once per set (it is
+/// meant to be shared in an `Arc`); the set is expected to have passed `validate_set`, and
+/// where two entries of one kind share a name the first wins, as in `validate_set`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entries {
+    routers: BTreeMap<String, ServiceRouter>,
+    splitters: BTreeMap<String, ServiceSplitter>,
+    resolvers: BTreeMap<String, ServiceResolver>,
+    defaults: BTreeMap<String, ServiceDefaults>,
+    proxy_defaults: Option<ProxyDefaults>,
+}
+
+/// A caller's settings for one upstream: its `service-defaults` `UpstreamConfig`
+/// `Defaults`, overlaid field by field with the `Overrides` entry of the upstream's name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpstreamSettings {
+    pub protocol: Option<Protocol>,
+    pub connect_timeout: Option<Duration>,
+    pub limits: Option<Limits>,
+    pub passive_health_check: Option<PassiveHealthCheck>,
+}
+
+impl UpstreamSettings {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Entries {
+    /// Indexes `entries`; kinds the chain does not read (gateways, intentions, mesh) are
+    /// dropped.
+    pub fn new(entries: Vec<ConfigEntry>) -> Self {
+        let mut out = Self::default();
+        for e in entries {
+            match e {
+                ConfigEntry::ServiceRouter(r) => {
+                    out.routers.entry(r.header.name.clone()).or_insert(r);
+                }
+                ConfigEntry::ServiceSplitter(s) => {
+                    out.splitters.entry(s.header.name.clone()).or_insert(s);
+                }
+                ConfigEntry::ServiceResolver(r) => {
+                    out.resolvers.entry(r.header.name.clone()).or_insert(r);
+                }
+                ConfigEntry::ServiceDefaults(d) => {
+                    out.defaults.entry(d.header.name.clone()).or_insert(d);
+                }
+                ConfigEntry::ProxyDefaults(p) => {
+                    out.proxy_defaults.get_or_insert(p);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Whether no entry the chain reads is present.
+    pub fn is_empty(&self) -> bool {
+        self.routers.is_empty()
+            && self.splitters.is_empty()
+            && self.resolvers.is_empty()
+            && self.defaults.is_empty()
+            && self.proxy_defaults.is_none()
+    }
+
+    pub fn router(&self, service: &str) -> Option<&ServiceRouter> {
+        self.routers.get(service)
+    }
+
+    pub fn splitter(&self, service: &str) -> Option<&ServiceSplitter> {
+        self.splitters.get(service)
+    }
+
+    pub fn resolver(&self, service: &str) -> Option<&ServiceResolver> {
+        self.resolvers.get(service)
+    }
+
+    pub fn service_defaults(&self, service: &str) -> Option<&ServiceDefaults> {
+        self.defaults.get(service)
+    }
+
+    /// Every service an entry of the chain's kinds is named after (not `proxy-defaults`).
+    pub fn services(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .routers
+            .keys()
+            .chain(self.splitters.keys())
+            .chain(self.resolvers.keys())
+            .chain(self.defaults.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The protocol entries give `service`: its `service-defaults` `Protocol`, else
+    /// `proxy-defaults` `Config.protocol`; `None` when neither says (Consul then uses tcp,
+    /// Rigging the registry's protocol). Values other than the L7 ones are tcp, as in Consul.
+    pub fn protocol(&self, service: &str) -> Option<Protocol> {
+        let p = self
+            .defaults
+            .get(service)
+            .and_then(|d| d.protocol.clone())
+            .or_else(|| {
+                self.proxy_defaults
+                    .as_ref()
+                    .and_then(ProxyDefaults::protocol)
+            })?;
+        Some(match p {
+            Protocol::Other(_) => Protocol::Tcp,
+            p => p,
+        })
+    }
+
+    /// `caller`'s settings for its upstream `upstream` ([`UpstreamSettings`]).
+    pub fn upstream_config(&self, caller: &str, upstream: &str) -> UpstreamSettings {
+        let Some(uc) = self
+            .defaults
+            .get(caller)
+            .and_then(|d| d.upstream_config.as_ref())
+        else {
+            return UpstreamSettings::default();
+        };
+        let over = uc.overrides.iter().find(|o| o.name == upstream);
+        let pick = |f: &dyn Fn(&UpstreamConfig) -> bool| -> Option<&UpstreamConfig> {
+            over.filter(|o| f(o))
+                .or(uc.defaults.as_ref().filter(|d| f(d)))
+        };
+        UpstreamSettings {
+            protocol: pick(&|c| c.protocol.is_some()).and_then(|c| c.protocol.clone()),
+            connect_timeout: pick(&|c| c.connect_timeout_ms.is_some_and(|ms| ms > 0))
+                .and_then(|c| c.connect_timeout_ms)
+                .map(|ms| Duration::from_millis(u64::from(ms))),
+            limits: pick(&|c| c.limits.is_some()).and_then(|c| c.limits.clone()),
+            passive_health_check: pick(&|c| c.passive_health_check.is_some())
+                .and_then(|c| c.passive_health_check.clone()),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+mod breaker;
+mod budget;
+mod outlier;
