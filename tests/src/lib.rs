@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 pub use client::{Reply, request};
 pub use process::{Proc, rig_binary, rig_command, strip_ansi};
-pub use stack::{RigStack, STARTUP, loopback};
+pub use stack::{RigStack, STARTUP, ensure_synced, loopback, pilot_syncz};
 
 /// Pause between two attempts of [`eventually`]: short, since every check is cheap and the
 /// tests measure how fast changes propagate.

@@ -164,18 +164,7 @@ impl RigStack {
             }
             let syncz = self.syncz().await?;
             for (id, _) in admins {
-                let p = syncz["proxies"]
-                    .as_array()
-                    .and_then(|ps| ps.iter().find(|p| p["proxy"] == id.as_str()))
-                    .with_context(|| format!("pilot does not know {id}"))?;
-                anyhow::ensure!(p["connected"] == true, "{id} not connected: {p}");
-                for ty in ["CDS", "LDS"] {
-                    let t = &p["types"][ty];
-                    let synced = t["sent_version"].is_string()
-                        && t["sent_version"] == t["acked_version"]
-                        && t["nack"].is_null();
-                    anyhow::ensure!(synced, "{id} {ty} not synced: {t}");
-                }
+                ensure_synced(&syncz, id)?;
             }
             Ok(())
         })
@@ -184,14 +173,7 @@ impl RigStack {
 
     /// Pilot's `/debug/syncz`.
     pub async fn syncz(&self) -> anyhow::Result<serde_json::Value> {
-        let reply = request(self.debug, Method::GET, "/debug/syncz", &[], "", false).await?;
-        anyhow::ensure!(
-            reply.status == 200,
-            "/debug/syncz: {} {}",
-            reply.status,
-            reply.body
-        );
-        Ok(serde_json::from_str(&reply.body)?)
+        pilot_syncz(self.debug).await
     }
 
     /// Runs `rig args…` to completion.
@@ -230,6 +212,36 @@ impl Drop for RigStack {
             }
         }
     }
+}
+
+/// Pilot's `/debug/syncz`, from its debug address `debug`.
+pub async fn pilot_syncz(debug: SocketAddr) -> anyhow::Result<serde_json::Value> {
+    let reply = request(debug, Method::GET, "/debug/syncz", &[], "", false).await?;
+    anyhow::ensure!(
+        reply.status == 200,
+        "/debug/syncz: {} {}",
+        reply.status,
+        reply.body
+    );
+    Ok(serde_json::from_str(&reply.body)?)
+}
+
+/// Fails unless Pilot's `/debug/syncz` (`syncz`) shows the proxy `id` connected, with CDS and
+/// LDS sent and acknowledged.
+pub fn ensure_synced(syncz: &serde_json::Value, id: &str) -> anyhow::Result<()> {
+    let p = syncz["proxies"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["proxy"] == id))
+        .with_context(|| format!("pilot does not know {id}"))?;
+    anyhow::ensure!(p["connected"] == true, "{id} not connected: {p}");
+    for ty in ["CDS", "LDS"] {
+        let t = &p["types"][ty];
+        let synced = t["sent_version"].is_string()
+            && t["sent_version"] == t["acked_version"]
+            && t["nack"].is_null();
+        anyhow::ensure!(synced, "{id} {ty} not synced: {t}");
+    }
+    Ok(())
 }
 
 /// `127.0.0.1:port`.

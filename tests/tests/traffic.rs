@@ -13,9 +13,9 @@ mod load;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fixture::{Mesh, app};
+use fixture::{Mesh, api_and_a_failing_twin, app, client_overrides_api, router};
 use http::Method;
-use load::{Outcomes, send};
+use load::Outcomes;
 use rigging_tests::eventually;
 use tokio::time::Instant;
 
@@ -26,16 +26,6 @@ const CONCURRENCY: usize = 8;
 /// Requests at once when every other one needs a retry: within the retry budget's floor of 3
 /// concurrent retries (`pilot/XDS.md`), so the budget never refuses one.
 const RETRY_CONCURRENCY: usize = 2;
-
-/// Subsets `v1` and `v2` of `api` by `Service.Meta.version`; `v1` unless told otherwise.
-const RESOLVER_V1_V2: &str = r#"Kind          = "service-resolver"
-Name          = "api"
-DefaultSubset = "v1"
-Subsets = {
-  v1 = { Filter = "Service.Meta.version == v1" }
-  v2 = { Filter = "Service.Meta.version == v2" }
-}
-"#;
 
 /// `api` split between its subsets `v1` and `v2`.
 fn splitter(v1: u32, v2: u32) -> String {
@@ -50,11 +40,6 @@ Splits = [
     )
 }
 
-/// One instance of `api` at each version.
-fn api_v1_v2() -> Vec<fixture::App> {
-    vec![app("api", "v1", "api-v1-1"), app("api", "v2", "api-v2-1")]
-}
-
 /// `GET path` of `api` through `client-1`, `n` times; fails on any request without an answer.
 async fn get_many(
     mesh: &Mesh,
@@ -62,16 +47,12 @@ async fn get_many(
     headers: &[(&str, &str)],
     n: usize,
 ) -> anyhow::Result<Outcomes> {
-    let outcomes = send(mesh.client_api, Method::GET, path, headers, n, CONCURRENCY).await;
-    outcomes.no_errors()?;
-    Ok(outcomes)
+    mesh.get_n(path, headers, n, CONCURRENCY).await
 }
 
 /// `GET /` like [`get_many`], with [`RETRY_CONCURRENCY`] requests at once.
 async fn get_paced(mesh: &Mesh, n: usize) -> anyhow::Result<Outcomes> {
-    let outcomes = send(mesh.client_api, Method::GET, "/", &[], n, RETRY_CONCURRENCY).await;
-    outcomes.no_errors()?;
-    Ok(outcomes)
+    mesh.get_n("/", &[], n, RETRY_CONCURRENCY).await
 }
 
 /// `{instance: n}`: what [`Outcomes::by_instance`] is when one instance served all `n`.
@@ -86,14 +67,7 @@ fn share(outcomes: &Outcomes, instance: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_90_10_holds_over_10000_requests() -> anyhow::Result<()> {
-    let mesh = Mesh::start(
-        api_v1_v2(),
-        &[
-            ("resolver.hcl", RESOLVER_V1_V2),
-            ("splitter.hcl", &splitter(90, 10)),
-        ],
-    )
-    .await?;
+    let mesh = Mesh::start_v1_v2(&[("splitter.hcl", &splitter(90, 10))]).await?;
     let started = Instant::now();
     let outcomes = get_many(&mesh, "/", &[], 10_000).await?;
     eprintln!(
@@ -118,20 +92,14 @@ async fn split_90_10_holds_over_10000_requests() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_match_routes_only_canaries_to_v2() -> anyhow::Result<()> {
-    let router = r#"Kind = "service-router"
-Name = "api"
-Routes = [
-  {
+    let router = router(
+        r#"  {
     Match { HTTP { Header = [{ Name = "x-canary", Exact = "true" }] } }
     Destination { ServiceSubset = "v2" }
   },
-]
-"#;
-    let mesh = Mesh::start(
-        api_v1_v2(),
-        &[("resolver.hcl", RESOLVER_V1_V2), ("router.hcl", router)],
-    )
-    .await?;
+"#,
+    );
+    let mesh = Mesh::start_v1_v2(&[("router.hcl", &router)]).await?;
     let canaries = get_many(&mesh, "/", &[("x-canary", "true")], 100).await?;
     assert_eq!(
         canaries.by_instance(),
@@ -150,10 +118,8 @@ Routes = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_prefix_rewrite_method_match_and_header_changes() -> anyhow::Result<()> {
-    let router = r#"Kind = "service-router"
-Name = "api"
-Routes = [
-  {
+    let router = router(
+        r#"  {
     Match { HTTP { PathPrefix = "/legacy/" } }
     Destination {
       PrefixRewrite = "/"
@@ -171,13 +137,9 @@ Routes = [
     Match { HTTP { PathPrefix = "/", Methods = ["PUT", "DELETE"] } }
     Destination { ServiceSubset = "v2" }
   },
-]
-"#;
-    let mesh = Mesh::start(
-        api_v1_v2(),
-        &[("resolver.hcl", RESOLVER_V1_V2), ("router.hcl", router)],
-    )
-    .await?;
+"#,
+    );
+    let mesh = Mesh::start_v1_v2(&[("router.hcl", &router)]).await?;
 
     // the prefix is rewritten: the app sees /headers?x=1
     let reply = mesh.get("/legacy/headers?x=1", &[]).await?;
@@ -232,11 +194,7 @@ Routes = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_on_503_hide_a_failing_instance() -> anyhow::Result<()> {
-    let apps = vec![
-        app("api", "v1", "api-1"),
-        app("api", "v1", "api-2").failing(503, 100),
-    ];
-    let mut mesh = Mesh::start(apps, &[]).await?;
+    let mut mesh = Mesh::start(api_and_a_failing_twin(), &[]).await?;
 
     // without a retry rule, api-2's answers reach the client
     let outcomes = get_paced(&mesh, 100).await?;
@@ -247,18 +205,16 @@ async fn retries_on_503_hide_a_failing_instance() -> anyhow::Result<()> {
         outcomes.statuses()
     );
 
-    let router = r#"Kind = "service-router"
-Name = "api"
-Routes = [
-  {
+    let router = router(
+        r#"  {
     Destination {
       NumRetries         = 3
       RetryOnStatusCodes = [503]
     }
   },
-]
-"#;
-    mesh.write_entry("router.hcl", router)?;
+"#,
+    );
+    mesh.write_entry("router.hcl", &router)?;
     eventually(
         "every request succeeds with retries",
         PROPAGATION,
@@ -287,33 +243,24 @@ Routes = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlier_detection_ejects_a_failing_instance_then_lets_it_back() -> anyhow::Result<()> {
-    let defaults = r#"Kind     = "service-defaults"
-Name     = "client"
-Protocol = "http"
-UpstreamConfig {
-  Overrides = [
-    {
-      Name = "api"
-      PassiveHealthCheck {
+    let defaults = client_overrides_api(
+        r#"      PassiveHealthCheck {
         Interval           = "1s"
         MaxFailures        = 3
         BaseEjectionTime   = "2s"
         MaxEjectionPercent = 100
       }
-    },
-  ]
-}
-"#;
-    let apps = vec![
-        app("api", "v1", "api-1"),
-        app("api", "v1", "api-2").failing(503, 100),
-    ];
-    let mesh = Mesh::start(apps, &[("client-defaults.hcl", defaults)]).await?;
+"#,
+    );
+    let mesh = Mesh::start(
+        api_and_a_failing_twin(),
+        &[("client-defaults.hcl", &defaults)],
+    )
+    .await?;
 
     // a few 503s, then api-2 is ejected: only api-1 answers
     let ejected = eventually("api-2 ejected", PROPAGATION, async || {
-        let outcomes = send(mesh.client_api, Method::GET, "/", &[], 20, 1).await;
-        outcomes.no_errors()?;
+        let outcomes = mesh.get_n("/", &[], 20, 1).await?;
         anyhow::ensure!(
             outcomes.served_by("api-1") == 20,
             "{:?}",
@@ -348,25 +295,16 @@ UpstreamConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circuit_breaker_answers_503_at_once_beyond_the_limit() -> anyhow::Result<()> {
-    let defaults = r#"Kind     = "service-defaults"
-Name     = "client"
-Protocol = "http"
-UpstreamConfig {
-  Overrides = [
-    {
-      Name   = "api"
-      Limits { MaxConcurrentRequests = 2 }
-    },
-  ]
-}
-"#;
+    let defaults = client_overrides_api(
+        r#"      Limits { MaxConcurrentRequests = 2 }
+"#,
+    );
     let mesh = Mesh::start(
         vec![app("api", "v1", "api-1")],
-        &[("client-defaults.hcl", defaults)],
+        &[("client-defaults.hcl", &defaults)],
     )
     .await?;
-    let outcomes = send(mesh.client_api, Method::GET, "/slow?ms=500", &[], 10, 10).await;
-    outcomes.no_errors()?;
+    let outcomes = mesh.get_n("/slow?ms=500", &[], 10, 10).await?;
     let fast_503 = outcomes
         .0
         .iter()
@@ -396,10 +334,8 @@ UpstreamConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_delay_half_the_requests_and_abort_one_route() -> anyhow::Result<()> {
-    let router = r#"Kind = "service-router"
-Name = "api"
-Routes = [
-  {
+    let router = router(
+        r#"  {
     Match { HTTP { PathPrefix = "/teapot" } }
     Destination {
       Fault {
@@ -415,12 +351,11 @@ Routes = [
       }
     }
   },
-]
-"#;
-    let mesh = Mesh::start(vec![app("api", "v1", "api-1")], &[("router.hcl", router)]).await?;
+"#,
+    );
+    let mesh = Mesh::start(vec![app("api", "v1", "api-1")], &[("router.hcl", &router)]).await?;
 
-    let outcomes = send(mesh.client_api, Method::GET, "/", &[], 100, 5).await;
-    outcomes.no_errors()?;
+    let outcomes = mesh.get_n("/", &[], 100, 5).await?;
     assert_eq!(outcomes.with_status(200), 100, "{:?}", outcomes.statuses());
     let delayed = outcomes
         .0
@@ -447,10 +382,8 @@ Routes = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mirror_sends_half_the_requests_to_the_shadow() -> anyhow::Result<()> {
-    let router = r#"Kind = "service-router"
-Name = "api"
-Routes = [
-  {
+    let router = router(
+        r#"  {
     Destination {
       Mirror {
         Service = "api-shadow"
@@ -458,13 +391,13 @@ Routes = [
       }
     }
   },
-]
-"#;
+"#,
+    );
     let apps = vec![
         app("api", "v1", "api-1"),
         app("api-shadow", "v1", "api-shadow-1"),
     ];
-    let mesh = Mesh::start(apps, &[("router.hcl", router)]).await?;
+    let mesh = Mesh::start(apps, &[("router.hcl", &router)]).await?;
     // let the mirrored copies of the startup requests land
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = mesh.hits("api-shadow-1").await?;
@@ -536,14 +469,7 @@ Failover = {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_edit_changes_the_split_and_a_broken_edit_keeps_the_last_good_one()
 -> anyhow::Result<()> {
-    let mut mesh = Mesh::start(
-        api_v1_v2(),
-        &[
-            ("resolver.hcl", RESOLVER_V1_V2),
-            ("splitter.hcl", &splitter(90, 10)),
-        ],
-    )
-    .await?;
+    let mut mesh = Mesh::start_v1_v2(&[("splitter.hcl", &splitter(90, 10))]).await?;
     let outcomes = get_many(&mesh, "/", &[], 1000).await?;
     let v2 = share(&outcomes, "api-v2-1");
     assert!(

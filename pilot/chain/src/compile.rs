@@ -174,6 +174,7 @@ impl Compiler<'_> {
             destination,
             prefix_rewrite: None,
             request_timeout,
+            idle_timeout: None,
             retry: None,
             hash_policies,
             request_headers: None,
@@ -192,6 +193,7 @@ impl Compiler<'_> {
         if let Some(t) = dest.request_timeout {
             action.request_timeout = Some(t);
         }
+        action.idle_timeout = dest.idle_timeout;
         let retry = RetryPolicy {
             num_retries: dest.num_retries,
             retry_on_connect_failure: dest.retry_on_connect_failure,

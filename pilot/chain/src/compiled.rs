@@ -103,6 +103,9 @@ pub struct RouteAction {
     /// The route destination's `RequestTimeout`, else the resolver's when the route goes to
     /// one target; `None`: the protocol's default.
     pub request_timeout: Option<Duration>,
+    /// The route destination's `IdleTimeout`: how long the stream may stay without request or
+    /// response bytes; `None`: no limit of the route's own.
+    pub idle_timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
     /// From the target's (or, for a split, the first hash-based) resolver `LoadBalancer`,
     /// only when its policy is hash-based.

@@ -8,7 +8,8 @@
 //! * **router** (`service-router` of the upstream only): routes in order, the first match
 //!   wins, then the implicit catch-all (`prefix "/"`) to the service itself. A destination
 //!   with a `ServiceSubset` goes straight to that subset's resolver; otherwise the
-//!   destination service's splitter applies, if it has one.
+//!   destination service's splitter applies, if it has one. A route's matcher keeps its
+//!   `CaseInsensitive`; its destination's `IdleTimeout` goes with the route's action.
 //! * **splitter**: weighted splits with their header changes. A split to another service
 //!   (no subset) continues into that service's splitter, and nested splits are flattened
 //!   into one weighted set (weights multiply, rounded to 0.01 % as Consul rounds them;
@@ -35,9 +36,9 @@
 //! # Left out
 //!
 //! Enterprise namespaces and partitions, cluster peering, sameness groups, mesh
-//! gateways, failover `Policy` and `PrioritizeByLocality`, external SNI, and
-//! `IdleTimeout` are not compiled: Rigging runs one namespace and partition without
-//! gateways. Targets that name only those fields are the local target.
+//! gateways, failover `Policy` and `PrioritizeByLocality`, and external SNI are not
+//! compiled: Rigging runs one namespace and partition without gateways. Targets that
+//! name only those fields are the local target.
 
 mod compile;
 mod compiled;

@@ -511,3 +511,34 @@ Routes = [
     assert_eq!(m.percent.hundredths(), 500);
     assert!(c.targets.contains_key(&TargetId::service("api-shadow")));
 }
+
+#[test]
+fn case_insensitive_and_idle_timeout_go_with_their_route() {
+    let e = entries(&[
+        PROXY_DEFAULTS_HTTP,
+        r#"
+Kind = "service-router"
+Name = "api"
+Routes = [
+  {
+    Match { HTTP { PathPrefix = "/API", CaseInsensitive = true } }
+    Destination { IdleTimeout = "3s" }
+  },
+  {
+    Match { HTTP { PathExact = "/exact" } }
+  },
+]
+"#,
+    ]);
+    let c = chain(&e, "api");
+    let m = c.routes[0].matcher.as_ref().unwrap();
+    assert!(m.case_insensitive);
+    assert_eq!(m.path, Some(PathMatch::Prefix("/API".to_owned())));
+    assert_eq!(
+        c.routes[0].action.idle_timeout,
+        Some(Duration::from_secs(3))
+    );
+    assert!(!c.routes[1].matcher.as_ref().unwrap().case_insensitive);
+    assert_eq!(c.routes[1].action.idle_timeout, None);
+    assert_eq!(c.routes[2].action.idle_timeout, None, "the catch-all");
+}

@@ -677,3 +677,53 @@ fn caller_settings_stay_out_of_the_shared_part() {
     let other = ServiceName::new("api").unwrap();
     assert_eq!(caller_clusters(&e, &other, &db, &shared), shared.clusters);
 }
+
+/// `CaseInsensitive` becomes `case_sensitive: false` on its route only, and a destination's
+/// `IdleTimeout` the route action's `idle_timeout`; the proxy accepts both.
+#[test]
+fn case_insensitive_match_and_idle_timeout_are_emitted() {
+    use envoy_types::pb::google::protobuf::{BoolValue, Duration};
+    use rigging_mesh_xds::ResourceType;
+    let e = entries(&[
+        PROXY_DEFAULTS_HTTP,
+        DB_TCP,
+        r#"
+Kind = "service-router"
+Name = "api"
+Routes = [
+  {
+    Match { HTTP { PathPrefix = "/API", CaseInsensitive = true } }
+    Destination { IdleTimeout = "1m30s" }
+  },
+  { Match { HTTP { PathExact = "/exact" } } },
+]
+"#,
+    ]);
+    let res = compiled(&mesh(), &e, &CompileOptions::default());
+    let api = res.routes.iter().find(|r| r.name == "api").unwrap();
+    let routes = &api.virtual_hosts[0].routes;
+    let action = |i: usize| match &routes[i].action {
+        Some(Action::Route(a)) => a.clone(),
+        other => panic!("{other:?}"),
+    };
+    let case = |i: usize| routes[i].r#match.as_ref().unwrap().case_sensitive;
+    assert_eq!(case(0), Some(BoolValue { value: false }));
+    assert_eq!(case(1), None);
+    assert_eq!(case(2), None, "the catch-all");
+    assert_eq!(
+        action(0).idle_timeout,
+        Some(Duration {
+            seconds: 90,
+            nanos: 0
+        })
+    );
+    assert_eq!(action(1).idle_timeout, None);
+    assert_eq!(action(2).idle_timeout, None);
+
+    let mut config = rigging_proxy_config::ProxyConfig::default();
+    for ty in ResourceType::ALL {
+        config = config
+            .with_resources(ty, &res.packed(ty).into_any())
+            .unwrap_or_else(|err| panic!("{ty} refused: {err}"));
+    }
+}

@@ -3,6 +3,7 @@
 //! through, or the proxy's own).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -10,15 +11,19 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use rigging_proxy_balance::InFlight;
 use rigging_proxy_resilience::{ActiveRequest, RetryPermit};
+use tokio::time::Sleep;
 
 use crate::cluster::RequestPermit;
+use crate::error::{BoxError, ErrorKind};
+use crate::idle::{IdleTimeoutElapsed, IdleTimer};
 use crate::pool::Lease;
 
 /// A request body on its way upstream: the downstream body streamed through (sent once), or the
 /// whole body in memory, which retries and mirrors send again.
 #[derive(Debug)]
 pub(crate) enum RequestBody {
-    Streamed(Incoming),
+    /// With the route's idle timer, told of every frame.
+    Streamed(Incoming, Option<Arc<IdleTimer>>),
     Buffered(Option<Bytes>),
 }
 
@@ -46,8 +51,17 @@ pub(crate) enum ResponseBody {
         lease: Option<Lease>,
         /// Released with `guard`.
         held: Option<Held>,
+        /// The route's idle timeout: the body ends with an error when the stream stays idle.
+        idle: Option<IdleBody>,
     },
     Local(Option<Bytes>),
+}
+
+/// A response body's side of the route's idle timer.
+#[derive(Debug)]
+pub(crate) struct IdleBody {
+    timer: Arc<IdleTimer>,
+    sleep: Pin<Box<Sleep>>,
 }
 
 impl RequestBody {
@@ -66,21 +80,27 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            Self::Streamed(inner) => Pin::new(inner).poll_frame(cx),
+            Self::Streamed(inner, idle) => {
+                let polled = Pin::new(inner).poll_frame(cx);
+                if let (Some(idle), Poll::Ready(Some(Ok(_)))) = (idle, &polled) {
+                    idle.touch();
+                }
+                polled
+            }
             Self::Buffered(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Streamed(inner) => inner.is_end_stream(),
+            Self::Streamed(inner, _) => inner.is_end_stream(),
             Self::Buffered(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Streamed(inner) => inner.size_hint(),
+            Self::Streamed(inner, _) => inner.size_hint(),
             Self::Buffered(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
@@ -95,9 +115,22 @@ impl ResponseBody {
             guard,
             lease: None,
             held: None,
+            idle: None,
         };
         body.release_if_done();
         body
+    }
+
+    /// Ends the body with an error when `timer` finds the stream idle (a body that already
+    /// ended needs none).
+    pub fn with_idle_timer(mut self, timer: Option<Arc<IdleTimer>>) -> Self {
+        if let (Self::Upstream { inner, idle, .. }, Some(timer)) = (&mut self, timer)
+            && !inner.is_end_stream()
+        {
+            let sleep = timer.sleep();
+            *idle = Some(IdleBody { timer, sleep });
+        }
+        self
     }
 
     /// Gives `lease` back to its pool when the body ends (at once if it already has).
@@ -128,11 +161,13 @@ impl ResponseBody {
             guard,
             lease,
             held,
+            idle,
         } = self
             && inner.is_end_stream()
         {
             *guard = None;
             *held = None;
+            *idle = None;
             if let Some(l) = lease.take() {
                 l.release();
             }
@@ -142,12 +177,12 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         match this {
             Self::Upstream {
@@ -155,12 +190,34 @@ impl Body for ResponseBody {
                 guard,
                 lease,
                 held,
+                idle,
             } => {
                 let polled = Pin::new(inner).poll_frame(cx);
+                if let Some(i) = idle {
+                    match &polled {
+                        Poll::Ready(Some(Ok(_))) => i.timer.touch(),
+                        Poll::Pending if i.timer.poll_expired(&mut i.sleep, cx).is_ready() => {
+                            let limit = i.timer.limit();
+                            tracing::warn!(
+                                reason = ErrorKind::IdleTimeout.code(),
+                                ?limit,
+                                "response body idle for the route's idle timeout: stream reset"
+                            );
+                            // The connection is left mid-body: dropped, never pooled.
+                            *guard = None;
+                            *held = None;
+                            *lease = None;
+                            *idle = None;
+                            return Poll::Ready(Some(Err(IdleTimeoutElapsed { limit }.into())));
+                        }
+                        _ => {}
+                    }
+                }
                 match &polled {
                     Poll::Ready(None) => {
                         *guard = None;
                         *held = None;
+                        *idle = None;
                         if let Some(l) = lease.take() {
                             l.release();
                         }
@@ -170,10 +227,11 @@ impl Body for ResponseBody {
                         *guard = None;
                         *held = None;
                         *lease = None;
+                        *idle = None;
                     }
                     _ => this.release_if_done(),
                 }
-                polled
+                polled.map_err(BoxError::from)
             }
             Self::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }

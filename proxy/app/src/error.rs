@@ -85,6 +85,9 @@ pub enum ErrorKind {
     ConnectFailed,
     /// The upstream did not send response headers within the route timeout.
     UpstreamTimeout,
+    /// No request or response bytes moved for the route's idle timeout before the response
+    /// headers (after them, the response body is cut instead).
+    IdleTimeout,
     /// The upstream connection broke before a response arrived.
     UpstreamReset,
     /// The request cannot be forwarded as sent.
@@ -130,6 +133,7 @@ impl ErrorKind {
             Self::NoHealthyUpstream => "no_healthy_upstream",
             Self::ConnectFailed => "connect_failed",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::IdleTimeout => "idle_timeout",
             Self::UpstreamReset => "upstream_reset",
             Self::BadRequest => "bad_request",
             Self::UpgradeRefused => "upgrade_refused",
@@ -153,6 +157,8 @@ impl ErrorKind {
             // The configured status replaces it (`ForwardError::with_status`).
             Self::FaultAbort => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            // Envoy's answer when a stream's idle timeout fires before the response started
+            Self::IdleTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UpstreamReset => StatusCode::BAD_GATEWAY,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             // As Envoy answers an upgrade it is not configured for.
@@ -170,6 +176,7 @@ impl ErrorKind {
             | Self::FaultAbort => ErrorSource::Proxy,
             Self::ConnectFailed
             | Self::UpstreamTimeout
+            | Self::IdleTimeout
             | Self::UpstreamReset
             | Self::UpstreamRefusedStream
             | Self::RetryBudgetExhausted => ErrorSource::Upstream,

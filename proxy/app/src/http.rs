@@ -22,10 +22,11 @@ use crate::error::{BoxError, ErrorKind, ForwardError, OVERLOADED_HEADER};
 use crate::fault;
 use crate::hash::request_hash;
 use crate::headers::{is_upgrade, is_websocket, strip_hop_by_hop};
+use crate::idle::IdleTimer;
 use crate::mirror;
 use crate::pool::{Lease, PoolError};
-use crate::retry::{self, Outgoing};
-use crate::rewrite::rewrite_prefix;
+use crate::retry::{self, Outgoing, Upstreamed};
+use crate::rewrite::PrefixRewrite;
 use crate::routing::{Action, strip_port};
 use crate::snapshot::Snapshot;
 use crate::upgrade;
@@ -108,8 +109,8 @@ async fn forward(
     // The destination's mutations first, then the route's, as Envoy orders them.
     dest.request_headers.apply(req.headers_mut());
     action.request_headers.apply(req.headers_mut());
-    if let Some((prefix, with)) = &action.prefix_rewrite {
-        rewrite_path(&mut req, prefix, with)?;
+    if let Some(rewrite) = &action.prefix_rewrite {
+        rewrite_path(&mut req, rewrite)?;
     }
     if is_allowed_upgrade(ctx, &req)? {
         return upgrade::forward(&cluster, req).await;
@@ -123,17 +124,22 @@ async fn forward(
     let permit = cluster.admit()?;
     let mirrors = mirror::chosen(&action.mirrors);
     let replay = action.retry.is_some() || !mirrors.is_empty();
-    let outgoing = Outgoing::new(req, replay).await?;
+    let idle = action.idle_timeout.map(IdleTimer::start);
+    let outgoing = Outgoing::new(req, replay, idle.as_ref()).await?;
+    if let Some(idle) = &idle {
+        // A buffered request body has just been read whole.
+        idle.touch();
+    }
     mirror::send(&mirrors, &outgoing, action.timeout, &ctx.metrics);
-    let up = retry::send(
+    let sent = retry::send(
         &cluster,
         outgoing,
         action.retry.as_ref(),
         action.timeout,
         hashed.hash,
         &ctx.metrics,
-    )
-    .await?;
+    );
+    let up = within_idle_timeout(idle.as_deref(), &cluster, sent).await?;
     let mut resp = up.resp;
     let headers = resp.headers_mut();
     strip_hop_by_hop(headers, false);
@@ -152,7 +158,32 @@ async fn forward(
         ResponseBody::upstream(b, Some(up.guard))
             .with_lease(up.lease)
             .with_held(held)
+            .with_idle_timer(idle)
     }))
+}
+
+/// Waits for the response headers, failing once the stream has been idle (no request body
+/// bytes sent either) for the route's idle timeout.
+async fn within_idle_timeout(
+    idle: Option<&IdleTimer>,
+    cluster: &ClusterState,
+    sent: impl Future<Output = Result<Upstreamed, ForwardError>>,
+) -> Result<Upstreamed, ForwardError> {
+    let Some(idle) = idle else {
+        return sent.await;
+    };
+    tokio::select! {
+        biased;
+        up = sent => up,
+        () = idle.expired() => Err(ForwardError::new(
+            ErrorKind::IdleTimeout,
+            format!(
+                "cluster {:?}: no response headers, and no request bytes sent, within the route's idle timeout of {:?}",
+                cluster.name,
+                idle.limit()
+            ),
+        )),
+    }
 }
 
 /// Whether the request is an HTTP/1.1 upgrade the listener allows (WebSocket where enabled);
@@ -187,12 +218,12 @@ fn is_refused_stream(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Replaces the route's matched `prefix` with `with` in the request's path (query kept).
-fn rewrite_path<B>(req: &mut Request<B>, prefix: &str, with: &str) -> Result<(), ForwardError> {
+/// Replaces the route's matched prefix in the request's path (query kept).
+fn rewrite_path<B>(req: &mut Request<B>, rewrite: &PrefixRewrite) -> Result<(), ForwardError> {
     let Some(pq) = req.uri().path_and_query() else {
         return Ok(());
     };
-    let Some(rewritten) = rewrite_prefix(pq, prefix, with) else {
+    let Some(rewritten) = rewrite.apply(pq) else {
         return Ok(());
     };
     let mut parts = std::mem::take(req.uri_mut()).into_parts();

@@ -12,6 +12,7 @@ mod fault;
 mod hash;
 mod headers;
 mod http;
+mod idle;
 mod listeners;
 mod metrics;
 mod mirror;

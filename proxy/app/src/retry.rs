@@ -2,6 +2,7 @@
 //! `retry_on` conditions, jittered exponential backoff, another endpoint when there is one,
 //! the cluster's retry budget, all within the route timeout).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use crate::body::RequestBody;
 use crate::cluster::{ClusterState, Pick, Upstream};
 use crate::error::{ErrorKind, ErrorSource, ForwardError};
 use crate::http::{ActionMetrics, attempt, no_healthy_upstream};
+use crate::idle::IdleTimer;
 use crate::pool::Lease;
 
 /// The largest request body buffered so that a retry or a mirror can send it again. A larger
@@ -111,14 +113,21 @@ impl Outgoing {
     /// Buffers the body of `req` when `replay` asks for it and the body is known to be at most
     /// [`MAX_BUFFERED_BODY`]; streams it otherwise. Request trailers are not kept in a
     /// buffered body.
-    pub async fn new(req: Request<Incoming>, replay: bool) -> Result<Self, ForwardError> {
+    pub async fn new(
+        req: Request<Incoming>,
+        replay: bool,
+        idle: Option<&Arc<IdleTimer>>,
+    ) -> Result<Self, ForwardError> {
         let fits = req
             .body()
             .size_hint()
             .upper()
             .is_some_and(|n| n <= MAX_BUFFERED_BODY);
         if !(replay && fits) {
-            return Ok(Self::Once(Some(req.map(RequestBody::Streamed))));
+            let idle = idle.cloned();
+            return Ok(Self::Once(Some(
+                req.map(|b| RequestBody::Streamed(b, idle)),
+            )));
         }
         let (parts, body) = req.into_parts();
         let body = body

@@ -4,6 +4,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use rigging_proxy_config::{HeaderAppend, HeaderMutations};
 
+use crate::routing::strip_path_prefix;
+
 /// A route's (or weighted cluster's) header mutations with names and values parsed once, when
 /// the snapshot is built.
 #[derive(Debug, Clone, Default)]
@@ -59,15 +61,27 @@ impl HeaderOps {
     }
 }
 
-/// Replaces `prefix` at the start of the path of `pq` with `replacement`, keeping the query
-/// (Envoy's `prefix_rewrite`). `None` when the path does not start with `prefix` or the result
-/// is not a valid path.
-pub(crate) fn rewrite_prefix(
-    pq: &PathAndQuery,
-    prefix: &str,
-    replacement: &str,
-) -> Option<PathAndQuery> {
-    let rest = pq.path().strip_prefix(prefix)?;
+/// A prefix route's `prefix_rewrite`: its matched prefix replaced, as it was matched (with or
+/// without regard to ASCII case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PrefixRewrite {
+    pub prefix: String,
+    pub replacement: String,
+    pub case_sensitive: bool,
+}
+
+impl PrefixRewrite {
+    /// Replaces the prefix at the start of the path of `pq`, keeping the query (Envoy's
+    /// `prefix_rewrite`). `None` when the path does not start with the prefix or the result
+    /// is not a valid path.
+    pub fn apply(&self, pq: &PathAndQuery) -> Option<PathAndQuery> {
+        let rest = strip_path_prefix(pq.path(), &self.prefix, self.case_sensitive)?;
+        rewrite_rest(pq, &self.replacement, rest)
+    }
+}
+
+/// `replacement` followed by `rest` of the path, then the query of `pq`.
+fn rewrite_rest(pq: &PathAndQuery, replacement: &str, rest: &str) -> Option<PathAndQuery> {
     let mut out = String::with_capacity(replacement.len() + rest.len() + 1);
     out.push_str(replacement);
     out.push_str(rest);
@@ -89,19 +103,34 @@ mod tests {
 
     #[test]
     fn prefix_rewrite_keeps_the_query() {
+        let rewrite = |prefix: &str, with: &str, case_sensitive| PrefixRewrite {
+            prefix: prefix.into(),
+            replacement: with.into(),
+            case_sensitive,
+        };
         let cases = [
-            ("/api/v1/users?id=3", "/api/", "/", "/v1/users?id=3"),
-            ("/api/v1/users", "/api", "/backend", "/backend/v1/users"),
-            ("/api", "/api", "", "/"),
-            ("/api?x", "/api", "/v2", "/v2?x"),
+            ("/api/v1/users?id=3", "/api/", "/", true, "/v1/users?id=3"),
+            (
+                "/api/v1/users",
+                "/api",
+                "/backend",
+                true,
+                "/backend/v1/users",
+            ),
+            ("/api", "/api", "", true, "/"),
+            ("/api?x", "/api", "/v2", true, "/v2?x"),
+            ("/API/Users?x", "/api", "/v2", false, "/v2/Users?x"),
+            ("/Api", "/aPI", "", false, "/"),
         ];
-        for (path, prefix, with, want) in cases {
+        for (path, prefix, with, sensitive, want) in cases {
             let pq = PathAndQuery::try_from(path).unwrap();
-            let got = rewrite_prefix(&pq, prefix, with).unwrap();
+            let got = rewrite(prefix, with, sensitive).apply(&pq).unwrap();
             assert_eq!(got.as_str(), want, "{path} {prefix} → {with}");
         }
         let pq = PathAndQuery::from_static("/other");
-        assert!(rewrite_prefix(&pq, "/api", "/").is_none());
+        assert!(rewrite("/api", "/", false).apply(&pq).is_none());
+        let pq = PathAndQuery::from_static("/API/x");
+        assert!(rewrite("/api", "/", true).apply(&pq).is_none());
     }
 
     #[test]

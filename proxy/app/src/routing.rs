@@ -12,7 +12,7 @@ use rigging_proxy_config::{
 };
 
 use crate::cluster::ClusterState;
-use crate::rewrite::HeaderOps;
+use crate::rewrite::{HeaderOps, PrefixRewrite};
 
 /// A compiled `RouteConfig`.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ enum Domain {
 #[derive(Debug)]
 pub(crate) struct RouteEntry {
     path: PathMatch,
+    /// `false`: prefix and exact paths compared ignoring ASCII case.
+    case_sensitive: bool,
     headers: Vec<HeaderMatcher>,
     query_parameters: Vec<QueryParameterMatcher>,
     /// Shared with the requests that took the route, which outlive the snapshot guard.
@@ -59,8 +61,10 @@ pub(crate) struct Action {
     total_weight: u64,
     /// Time allowed for the response headers, all attempts included; `None` is no limit.
     pub timeout: Option<Duration>,
+    /// How long the stream may stay without request or response bytes; `None` is no limit.
+    pub idle_timeout: Option<Duration>,
     /// The route's prefix and its replacement (prefix routes only, as in Envoy).
-    pub prefix_rewrite: Option<(String, String)>,
+    pub prefix_rewrite: Option<PrefixRewrite>,
     pub retry: Option<RetryPolicy>,
     pub hash_policies: Vec<HashPolicy>,
     pub mirrors: Vec<Mirror>,
@@ -101,6 +105,7 @@ impl RouteTable {
                     .iter()
                     .map(|r| RouteEntry {
                         path: r.path.clone(),
+                        case_sensitive: r.case_sensitive,
                         headers: r.headers.clone(),
                         query_parameters: r.query_parameters.clone(),
                         action: Arc::new(Action::new(r, &cluster)),
@@ -161,7 +166,11 @@ impl Action {
         };
         let total_weight = destinations.iter().map(|d| d.weight).sum::<u64>().max(1);
         let prefix_rewrite = match (&r.path, &r.action.prefix_rewrite) {
-            (PathMatch::Prefix(p), Some(with)) => Some((p.clone(), with.clone())),
+            (PathMatch::Prefix(p), Some(with)) => Some(PrefixRewrite {
+                prefix: p.clone(),
+                replacement: with.clone(),
+                case_sensitive: r.case_sensitive,
+            }),
             _ => None,
         };
         Self {
@@ -169,6 +178,7 @@ impl Action {
             destinations,
             total_weight,
             timeout: r.action.timeout.filter(|t| !t.is_zero()),
+            idle_timeout: r.action.idle_timeout.filter(|t| !t.is_zero()),
             prefix_rewrite,
             retry: r.action.retry.clone().filter(|p| p.num_retries > 0),
             hash_policies: r.action.hash_policies.clone(),
@@ -249,7 +259,7 @@ fn ends_with_ignore_case(host: &str, suffix: &str) -> bool {
 impl RouteEntry {
     fn matches<B>(&self, req: &Request<B>) -> bool {
         let uri = req.uri();
-        path_matches(&self.path, uri.path())
+        path_matches(&self.path, self.case_sensitive, uri.path())
             && self
                 .headers
                 .iter()
@@ -261,13 +271,32 @@ impl RouteEntry {
     }
 }
 
-/// `path` is the request's path without the query string.
-fn path_matches(m: &PathMatch, path: &str) -> bool {
+/// `path` is the request's path without the query string. `case_sensitive` applies to prefix
+/// and exact paths; a regex ignores it, as in Envoy.
+fn path_matches(m: &PathMatch, case_sensitive: bool, path: &str) -> bool {
     match m {
-        PathMatch::Prefix(p) => path.starts_with(p.as_str()),
-        PathMatch::Exact(p) => path == p,
+        PathMatch::Prefix(p) => strip_path_prefix(path, p, case_sensitive).is_some(),
+        PathMatch::Exact(p) if case_sensitive => path == p,
+        PathMatch::Exact(p) => path.eq_ignore_ascii_case(p),
         PathMatch::Regex(r) => r.is_match(path),
     }
+}
+
+/// The rest of `path` after `prefix`, compared ignoring ASCII case unless `case_sensitive`
+/// (so the rest starts where the matched prefix ends, whatever its case).
+pub(crate) fn strip_path_prefix<'a>(
+    path: &'a str,
+    prefix: &str,
+    case_sensitive: bool,
+) -> Option<&'a str> {
+    if case_sensitive {
+        return path.strip_prefix(prefix);
+    }
+    let head = path.as_bytes().get(..prefix.len())?;
+    // Non-ASCII bytes compare exactly, so the cut falls on a character boundary.
+    head.eq_ignore_ascii_case(prefix.as_bytes())
+        .then(|| path.get(prefix.len()..))
+        .flatten()
 }
 
 /// Envoy's header matching: the values of a repeated header joined with `,`; a missing header

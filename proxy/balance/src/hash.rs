@@ -13,6 +13,27 @@ pub(crate) fn hash_seeded(bytes: &[u8], seed: u64) -> u64 {
     xxh64(bytes, seed)
 }
 
+/// One host as the ring and Maglev builders see it.
+pub(crate) struct HashHost<'a> {
+    pub index: u32,
+    pub key: &'a str,
+    pub weight: u32,
+}
+
+impl<'a> HashHost<'a> {
+    /// The `serving` endpoints (indices into `keys` and `weights`).
+    pub fn serving(serving: &[u32], keys: &'a [String], weights: &[u32]) -> Vec<Self> {
+        serving
+            .iter()
+            .map(|&i| HashHost {
+                index: i,
+                key: &keys[i as usize],
+                weight: weights[i as usize],
+            })
+            .collect()
+    }
+}
+
 /// Accumulates the hashes of a route's hash policies into one request hash.
 ///
 /// Policies are added in route order; each one that yields a value is combined as Envoy does

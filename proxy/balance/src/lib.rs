@@ -26,8 +26,9 @@ pub use maglev::{DEFAULT_MAGLEV_TABLE_SIZE, MAX_MAGLEV_TABLE_SIZE};
 pub use policy::{Policy, PolicyError};
 pub use ring::{DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE};
 
-use maglev::{Maglev, MaglevHost};
-use ring::{Ring, RingHost};
+use hash::HashHost;
+use maglev::Maglev;
+use ring::Ring;
 
 /// The largest weight honoured; larger weights are clamped, so that the round-robin schedule
 /// (one slot per unit of weight) stays small however large the weights Pilot sends. Envoy caps
@@ -424,25 +425,11 @@ impl Level {
                 min_ring_size,
                 max_ring_size,
             } => {
-                let mut hosts: Vec<RingHost<'_>> = serving
-                    .iter()
-                    .map(|&i| RingHost {
-                        index: i,
-                        key: &keys[i as usize],
-                        weight: weights[i as usize],
-                    })
-                    .collect();
+                let mut hosts = HashHost::serving(serving, keys, weights);
                 Choose::RingHash(Ring::build(&mut hosts, min_ring_size, max_ring_size))
             }
             Policy::Maglev { table_size } => {
-                let mut hosts: Vec<MaglevHost<'_>> = serving
-                    .iter()
-                    .map(|&i| MaglevHost {
-                        index: i,
-                        key: &keys[i as usize],
-                        weight: weights[i as usize],
-                    })
-                    .collect();
+                let mut hosts = HashHost::serving(serving, keys, weights);
                 Choose::Maglev(Maglev::build(&mut hosts, table_size))
             }
         };

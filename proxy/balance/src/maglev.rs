@@ -1,6 +1,6 @@
 //! Maglev lookup table (Eisenbud et al., NSDI 2016), built as Envoy's weighted Maglev builds it.
 
-use crate::hash::hash_seeded;
+use crate::hash::{HashHost, hash_seeded};
 
 /// Envoy's default Maglev `table_size`: a prime, about 100 entries per host for 650 hosts.
 pub const DEFAULT_MAGLEV_TABLE_SIZE: usize = 65537;
@@ -11,13 +11,6 @@ pub const MAX_MAGLEV_TABLE_SIZE: usize = 5_000_011;
 #[derive(Debug)]
 pub(crate) struct Maglev {
     table: Box<[u32]>,
-}
-
-/// One host as the table builder sees it.
-pub(crate) struct MaglevHost<'a> {
-    pub index: u32,
-    pub key: &'a str,
-    pub weight: u32,
 }
 
 struct Entry {
@@ -33,7 +26,7 @@ impl Maglev {
     /// Fills `table_size` slots (rounded up to a prime so every permutation covers the table):
     /// each host walks its own permutation `(offset + skip × n) % size` (offset from xxHash64
     /// seed 0 of its key, skip from seed 1), and takes a turn in proportion to its weight.
-    pub fn build(hosts: &mut [MaglevHost<'_>], table_size: usize) -> Self {
+    pub fn build(hosts: &mut [HashHost<'_>], table_size: usize) -> Self {
         let size = next_prime(table_size.clamp(2, MAX_MAGLEV_TABLE_SIZE)) as u64;
         if hosts.is_empty() {
             return Self {
@@ -128,10 +121,10 @@ mod tests {
 
     #[test]
     fn every_slot_is_filled_with_a_known_host() {
-        let mut hosts: Vec<MaglevHost<'_>> = ["a", "b", "c"]
+        let mut hosts: Vec<HashHost<'_>> = ["a", "b", "c"]
             .iter()
             .enumerate()
-            .map(|(i, k)| MaglevHost {
+            .map(|(i, k)| HashHost {
                 index: i as u32,
                 key: k,
                 weight: 1,

@@ -1,6 +1,6 @@
 //! Ketama-style hash ring, built as Envoy's ring hash load balancer builds it.
 
-use crate::hash::hash_bytes;
+use crate::hash::{HashHost, hash_bytes};
 
 /// Envoy's default `minimum_ring_size`: enough entries that equal hosts get an even share.
 pub const DEFAULT_MIN_RING_SIZE: usize = 1024;
@@ -13,13 +13,6 @@ pub(crate) struct Ring {
     entries: Box<[(u64, u32)]>,
 }
 
-/// One host as the ring builder sees it.
-pub(crate) struct RingHost<'a> {
-    pub index: u32,
-    pub key: &'a str,
-    pub weight: u32,
-}
-
 impl Ring {
     /// Every host gets `entries per unit × weight / lightest weight` entries, the hash of
     /// `"<key>_<n>"` (Envoy's entry keys). Envoy sizes the ring to exactly `min_size` (so every
@@ -28,7 +21,7 @@ impl Ring {
     /// two, so they stay the same across most membership changes and removing one host moves
     /// little more than its own keys. The ring holds at least `min_size` entries (less than
     /// twice that) and never more than `max_size`.
-    pub fn build(hosts: &mut [RingHost<'_>], min_size: usize, max_size: usize) -> Self {
+    pub fn build(hosts: &mut [HashHost<'_>], min_size: usize, max_size: usize) -> Self {
         let max_size = max_size.clamp(1, DEFAULT_MAX_RING_SIZE);
         let min_size = min_size.clamp(1, max_size);
         if hosts.is_empty() {

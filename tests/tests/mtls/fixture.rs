@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use http::Method;
-use rigging_tests::{Proc, eventually, free_port, request, rig_binary, rig_command};
+use rigging_tests::{
+    Proc, ensure_synced, eventually, free_port, pilot_syncz, request, rig_binary, rig_command,
+};
 use tempfile::TempDir;
 
-use crate::admin::{Identity, identity, proxy_status, ready};
+use crate::admin::{Identity, identity, ready};
 
 /// Time for processes to start, get their certificates and their first configuration.
 pub const STARTUP: Duration = Duration::from_secs(20);
@@ -416,15 +418,7 @@ impl Mesh {
             }
             let syncz = self.syncz().await?;
             for id in ids {
-                let p = proxy_status(&syncz, id).with_context(|| format!("pilot lacks {id}"))?;
-                anyhow::ensure!(p["connected"] == true, "{id} not connected: {p}");
-                for ty in ["CDS", "LDS"] {
-                    let t = &p["types"][ty];
-                    let synced = t["sent_version"].is_string()
-                        && t["sent_version"] == t["acked_version"]
-                        && t["nack"].is_null();
-                    anyhow::ensure!(synced, "{id} {ty} not synced: {t}");
-                }
+                ensure_synced(&syncz, id)?;
             }
             Ok(())
         })
@@ -433,9 +427,7 @@ impl Mesh {
 
     /// Pilot's `/debug/syncz`.
     pub async fn syncz(&self) -> anyhow::Result<serde_json::Value> {
-        let reply = request(self.debug, Method::GET, "/debug/syncz", &[], "", false).await?;
-        anyhow::ensure!(reply.status == 200, "/debug/syncz: {}", reply.status);
-        Ok(serde_json::from_str(&reply.body)?)
+        pilot_syncz(self.debug).await
     }
 
     /// The identity of every proxy, by id.

@@ -10,6 +10,8 @@ use http::Method;
 use rigging_tests::{Reply, RigStack, STARTUP, eventually, free_port, loopback, request};
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::load::{Outcomes, send};
+
 pub const CLIENT_ID: &str = "client-1";
 
 /// Every service is HTTP, so routers and splitters are allowed (Consul's rule).
@@ -20,9 +22,56 @@ Config {
 }
 "#;
 
+/// Subsets `v1` and `v2` of `api` by `Service.Meta.version`; `v1` unless told otherwise.
+pub const RESOLVER_V1_V2: &str = r#"Kind          = "service-resolver"
+Name          = "api"
+DefaultSubset = "v1"
+Subsets = {
+  v1 = { Filter = "Service.Meta.version == v1" }
+  v2 = { Filter = "Service.Meta.version == v2" }
+}
+"#;
+
+/// A `service-router` for `api` with `routes`, the HCL objects of its `Routes` list (each
+/// followed by a comma and a newline).
+pub fn router(routes: &str) -> String {
+    format!("Kind = \"service-router\"\nName = \"api\"\nRoutes = [\n{routes}]\n")
+}
+
+/// The `service-defaults` of `client`, whose `UpstreamConfig` overrides `api` with `settings`
+/// (HCL lines inside the override, after its `Name`).
+pub fn client_overrides_api(settings: &str) -> String {
+    format!(
+        r#"Kind     = "service-defaults"
+Name     = "client"
+Protocol = "http"
+UpstreamConfig {{
+  Overrides = [
+    {{
+      Name = "api"
+{settings}    }},
+  ]
+}}
+"#
+    )
+}
+
 /// One test at a time: they count requests and time them, which a second mesh starting on
 /// the same two cores would skew.
 static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// One instance of `api` at each version.
+pub fn api_v1_v2() -> Vec<App> {
+    vec![app("api", "v1", "api-v1-1"), app("api", "v2", "api-v2-1")]
+}
+
+/// Two instances of `api`: `api-1`, healthy, and `api-2`, which answers 503 to every request.
+pub fn api_and_a_failing_twin() -> Vec<App> {
+    vec![
+        app("api", "v1", "api-1"),
+        app("api", "v1", "api-2").failing(503, 100),
+    ]
+}
 
 /// An example app and its sidecar, as the registry declares them.
 #[derive(Debug, Clone)]
@@ -155,6 +204,14 @@ impl Mesh {
         Ok(mesh)
     }
 
+    /// Starts [`api_v1_v2`] like [`Mesh::start`], with [`RESOLVER_V1_V2`] as `resolver.hcl`
+    /// and `entries`.
+    pub async fn start_v1_v2(entries: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut all = vec![("resolver.hcl", RESOLVER_V1_V2)];
+        all.extend_from_slice(entries);
+        Self::start(api_v1_v2(), &all).await
+    }
+
     /// The app named `id`.
     pub fn app(&self, id: &str) -> &App {
         self.apps
@@ -166,6 +223,20 @@ impl Mesh {
     /// `GET path` of `api` through `client-1`, with `headers`.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Reply> {
         request(self.client_api, Method::GET, path, headers, "", false).await
+    }
+
+    /// `GET path` of `api` through `client-1` with `headers`, `n` times, `concurrency` at once
+    /// (see [`send`]); fails on any request without an answer.
+    pub async fn get_n(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        n: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Outcomes> {
+        let outcomes = send(self.client_api, Method::GET, path, headers, n, concurrency).await;
+        outcomes.no_errors()?;
+        Ok(outcomes)
     }
 
     /// How many requests the app `id` served (its `/hits`, asked directly, not through the mesh).

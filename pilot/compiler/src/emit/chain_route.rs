@@ -33,7 +33,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
     string_matcher::MatchPattern,
 };
 use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
-use envoy_types::pb::google::protobuf::{Any, UInt32Value};
+use envoy_types::pb::google::protobuf::{Any, BoolValue, UInt32Value};
 use rigging_mesh_config_entries::{
     AbortStatus, HashOn, HashPolicy, HeaderMatch, HeaderModifiers, HttpMatch, PathMatch, Percent,
     QueryParamMatch, RetryOn, ValueMatch,
@@ -134,6 +134,8 @@ fn route_match(m: Option<&HttpMatch>) -> RouteMatch {
     }
     RouteMatch {
         path_specifier: Some(path),
+        // As Consul: only a case-insensitive match sets it (Envoy's default is sensitive).
+        case_sensitive: m.case_insensitive.then_some(BoolValue { value: false }),
         headers,
         query_parameters: m.query_params.iter().map(query_matcher).collect(),
         ..Default::default()
@@ -225,6 +227,7 @@ fn route_action(a: &RouteAction, protocol: Protocol) -> XdsRouteAction {
         cluster_specifier: Some(cluster_specifier),
         prefix_rewrite: a.prefix_rewrite.clone().unwrap_or_default(),
         timeout: Some(duration(timeout)),
+        idle_timeout: a.idle_timeout.map(duration),
         retry_policy: a.retry.as_ref().map(retry_policy),
         hash_policy: a.hash_policies.iter().map(hash_policy).collect(),
         request_mirror_policies: a

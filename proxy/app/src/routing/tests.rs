@@ -15,11 +15,13 @@ fn route(path: PathMatch, cluster: &str) -> Route {
     Route {
         name: cluster.into(),
         path,
+        case_sensitive: true,
         headers: vec![],
         query_parameters: vec![],
         action: RouteAction {
             destination: RouteDestination::Cluster(cluster.into()),
             timeout: None,
+            idle_timeout: None,
             prefix_rewrite: None,
             retry: None,
             hash_policies: vec![],
@@ -153,6 +155,56 @@ fn regex_paths_match_the_whole_path_without_the_query() {
     ] {
         assert_eq!(cluster_of(&t, &get(uri)), Some(want), "{uri}");
     }
+}
+
+#[test]
+fn case_insensitive_prefix_and_exact_paths() {
+    let with_case = |path, cluster, case_sensitive| Route {
+        case_sensitive,
+        ..route(path, cluster)
+    };
+    let prefix = |p: &str| PathMatch::Prefix(p.into());
+    let exact = |p: &str| PathMatch::Exact(p.into());
+    let sensitive = any_host(vec![
+        with_case(prefix("/api"), "api", true),
+        with_case(exact("/Health"), "health", true),
+        route(prefix("/"), "default"),
+    ]);
+    let insensitive = any_host(vec![
+        with_case(prefix("/api"), "api", false),
+        with_case(exact("/Health"), "health", false),
+        // Envoy ignores `case_sensitive` for a regex.
+        with_case(PathMatch::Regex(regex("/re/[a-z]+")), "re", false),
+        route(prefix("/"), "default"),
+    ]);
+    let cases = [
+        ("/api/x", "api", "api"),
+        ("/API/x", "default", "api"),
+        ("/aPi", "default", "api"),
+        ("/ap", "default", "default"),
+        ("/Health", "health", "health"),
+        ("/HEALTH?x=1", "default", "health"),
+        ("/health/more", "default", "default"),
+        ("/re/abc", "default", "re"),
+        ("/RE/abc", "default", "default"),
+    ];
+    for (uri, want_sensitive, want_insensitive) in cases {
+        assert_eq!(
+            cluster_of(&sensitive, &get(uri)),
+            Some(want_sensitive),
+            "{uri}"
+        );
+        assert_eq!(
+            cluster_of(&insensitive, &get(uri)),
+            Some(want_insensitive),
+            "{uri} ignoring case"
+        );
+    }
+    assert_eq!(strip_path_prefix("/API/x", "/api", false), Some("/x"));
+    assert_eq!(strip_path_prefix("/API/x", "/api", true), None);
+    assert_eq!(strip_path_prefix("/a", "/api", false), None);
+    // A multi-byte character never matches an ASCII one, nor is it cut.
+    assert_eq!(strip_path_prefix("/\u{e9}x", "/\u{c9}", false), None);
 }
 
 #[test]

@@ -505,17 +505,3 @@ async fn served_leaf(
 fn client_for_web(ca: &TestCa) -> ClientConfig {
     client(ca, Some(&LeafSpec::svid(&id("web"))), ca)
 }
-
-async fn tcp_echo() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(LOOPBACK0).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
-}

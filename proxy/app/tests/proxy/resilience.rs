@@ -14,7 +14,7 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use rigging_proxy_app::ProxyHandle;
 use rigging_proxy_config::{
-    ClusterEndpoints, EndpointHealth, LbPolicy, OutlierDetection, ProxyConfig, UpstreamProtocol,
+    CircuitBreakers, EndpointHealth, LbPolicy, OutlierDetection, UpstreamProtocol,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -49,24 +49,6 @@ async fn failing(status: u16) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, hits)
 }
 
-/// A TCP upstream echoing bytes back.
-async fn tcp_echo() -> SocketAddr {
-    let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let (mut r, mut w) = stream.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
-}
-
 /// An address nothing listens on: connections to it are refused.
 async fn dead_addr() -> SocketAddr {
     let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
@@ -93,25 +75,6 @@ fn with_priority(
     let mut e = endpoint_with(addr, health);
     e.priority = priority;
     e
-}
-
-fn tcp_config(endpoints: Vec<SocketAddr>) -> ProxyConfig {
-    let mut config = ProxyConfig::default();
-    config
-        .listeners
-        .insert("out".into(), tcp_listener("out", "db"));
-    config.clusters.insert(
-        "db".into(),
-        cluster("db", UpstreamProtocol::Http1, LbPolicy::RoundRobin),
-    );
-    config.endpoints.insert(
-        "db".into(),
-        ClusterEndpoints {
-            cluster: "db".into(),
-            endpoints: endpoints.into_iter().map(endpoint).collect(),
-        },
-    );
-    config
 }
 
 async fn ejected(proxy: &ProxyHandle, cluster: &str) -> Vec<String> {
@@ -337,16 +300,10 @@ async fn tcp_connect_failures_eject_the_endpoint() {
     config.clusters.get_mut("db").unwrap().outlier_detection = Some(outlier(2, base));
     let proxy = proxy().await;
     proxy.apply_config(config).unwrap();
-    let out = proxy.listener_addr("out").unwrap();
     // Every connection reaches the live endpoint (a failed connect falls back to it); the
     // dead one is ejected after its second failure.
     for _ in 0..6 {
-        let mut stream = TcpStream::connect(out).await.unwrap();
-        stream.write_all(b"ping").await.unwrap();
-        stream.shutdown().await.unwrap();
-        let mut echoed = Vec::new();
-        stream.read_to_end(&mut echoed).await.unwrap();
-        assert_eq!(echoed, b"ping");
+        assert_eq!(round_trip(&proxy, b"ping").await, b"ping");
     }
     assert_eq!(ejected(&proxy, "db").await, [dead.to_string()]);
     let metrics = admin_get(&proxy, "/metrics").await;
@@ -360,8 +317,9 @@ async fn tcp_connect_failures_eject_the_endpoint() {
     proxy.shutdown().await;
 }
 
-#[tokio::test]
-async fn max_requests_overflow_is_answered_503_at_once() {
+/// A proxy in front of one echo upstream over HTTP/1.1, its cluster's circuit breakers set by
+/// `limit`: the upstream, the proxy and its URL.
+async fn behind_breakers(limit: impl FnOnce(&mut CircuitBreakers)) -> (Echo, ProxyHandle, String) {
     let slow = echo("slow").await;
     let mut config = http_config(
         UpstreamProtocol::Http1,
@@ -369,13 +327,14 @@ async fn max_requests_overflow_is_answered_503_at_once() {
         vec![endpoint(slow.addr)],
         None,
     );
-    config
-        .clusters
-        .get_mut("svc")
-        .unwrap()
-        .circuit_breakers
-        .max_requests = 2;
+    limit(&mut config.clusters.get_mut("svc").unwrap().circuit_breakers);
     let (proxy, url) = proxy_with(config).await;
+    (slow, proxy, url)
+}
+
+#[tokio::test]
+async fn max_requests_overflow_is_answered_503_at_once() {
+    let (_slow, proxy, url) = behind_breakers(|b| b.max_requests = 2).await;
     let client = h1_client();
     let requests = (0..10).map(|_| {
         let client = client.clone();
@@ -406,28 +365,17 @@ async fn max_requests_overflow_is_answered_503_at_once() {
         }
     }
     assert_eq!((ok, refused), (2, 8));
-    let metrics = admin_get(&proxy, "/metrics").await;
-    let want = r#"rig_upstream_overflow_total{cluster="svc",limit="requests"} 8"#;
-    assert!(metrics.contains(want), "missing {want} in\n{metrics}");
+    assert_metric(
+        &proxy,
+        r#"rig_upstream_overflow_total{cluster="svc",limit="requests"} 8"#,
+    )
+    .await;
     proxy.shutdown().await;
 }
 
 #[tokio::test]
 async fn max_connections_refuses_a_second_http1_connection() {
-    let slow = echo("slow").await;
-    let mut config = http_config(
-        UpstreamProtocol::Http1,
-        LbPolicy::RoundRobin,
-        vec![endpoint(slow.addr)],
-        None,
-    );
-    config
-        .clusters
-        .get_mut("svc")
-        .unwrap()
-        .circuit_breakers
-        .max_connections = 1;
-    let (proxy, url) = proxy_with(config).await;
+    let (slow, proxy, url) = behind_breakers(|b| b.max_connections = 1).await;
     let client = h1_client();
     let first = tokio::spawn({
         let client = client.clone();
@@ -444,9 +392,11 @@ async fn max_connections_refuses_a_second_http1_connection() {
     // Once it is idle again, the connection carries the next request.
     let (resp, _) = get(&client, format!("{url}/")).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let metrics = admin_get(&proxy, "/metrics").await;
-    let want = r#"rig_upstream_overflow_total{cluster="svc",limit="connections"} 1"#;
-    assert!(metrics.contains(want), "missing {want} in\n{metrics}");
+    assert_metric(
+        &proxy,
+        r#"rig_upstream_overflow_total{cluster="svc",limit="connections"} 1"#,
+    )
+    .await;
     proxy.shutdown().await;
 }
 
@@ -490,8 +440,10 @@ async fn max_connections_refuses_a_second_tcp_connection() {
         assert!(Instant::now() < deadline, "the permit was never released");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let metrics = admin_get(&proxy, "/metrics").await;
-    let want = r#"rig_upstream_overflow_total{cluster="db",limit="connections"}"#;
-    assert!(metrics.contains(want), "missing {want} in\n{metrics}");
+    assert_metric(
+        &proxy,
+        r#"rig_upstream_overflow_total{cluster="db",limit="connections"}"#,
+    )
+    .await;
     proxy.shutdown().await;
 }

@@ -21,7 +21,8 @@ use rigging_proxy_config::{
     ListenerKind, Locality, PathMatch, ProxyConfig, Route, RouteAction, RouteConfig,
     RouteDestination, UpstreamProtocol, VirtualHost,
 };
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
@@ -125,6 +126,63 @@ async fn respond(
     Ok(resp.unwrap())
 }
 
+/// Asserts that the proxy's `/metrics` contains `want`.
+pub async fn assert_metric(proxy: &ProxyHandle, want: &str) {
+    let metrics = admin_get(proxy, "/metrics").await;
+    assert!(metrics.contains(want), "missing {want} in\n{metrics}");
+}
+
+/// A TCP upstream echoing bytes back.
+pub async fn tcp_echo() -> SocketAddr {
+    let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A TCP listener `out` relaying to the cluster `db` of `endpoints`.
+pub fn tcp_config(endpoints: Vec<SocketAddr>) -> ProxyConfig {
+    let mut config = ProxyConfig::default();
+    config
+        .listeners
+        .insert("out".into(), tcp_listener("out", "db"));
+    config.clusters.insert(
+        "db".into(),
+        cluster("db", UpstreamProtocol::Http1, LbPolicy::RoundRobin),
+    );
+    config.endpoints.insert(
+        "db".into(),
+        ClusterEndpoints {
+            cluster: "db".into(),
+            endpoints: endpoints.into_iter().map(endpoint).collect(),
+        },
+    );
+    config
+}
+
+/// Sends `msg` through the proxy's listener `out`, closes the sending side, and returns all
+/// that came back.
+pub async fn round_trip(proxy: &ProxyHandle, msg: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(proxy.listener_addr("out").unwrap())
+        .await
+        .unwrap();
+    stream.write_all(msg).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    out
+}
+
 /// A proxy without Pilot, admin on an ephemeral port.
 pub async fn proxy() -> ProxyHandle {
     let mut opts = ProxyOptions::new("test-proxy", "");
@@ -223,11 +281,13 @@ pub fn route_config(name: &str, cluster: &str, timeout: Option<Duration>) -> Rou
             routes: vec![Route {
                 name: "default".into(),
                 path: PathMatch::Prefix("/".into()),
+                case_sensitive: true,
                 headers: vec![],
                 query_parameters: vec![],
                 action: RouteAction {
                     destination: RouteDestination::Cluster(cluster.into()),
                     timeout,
+                    idle_timeout: None,
                     prefix_rewrite: None,
                     retry: None,
                     hash_policies: vec![],

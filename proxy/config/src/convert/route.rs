@@ -205,7 +205,7 @@ fn route(ctx: Ctx<'_>, path: &str, r: xds::Route) -> Result<Route, ConfigError> 
         route_specifiers,
     );
     let m = r#match.ok_or_else(|| ctx.missing(join(path, "match")))?;
-    let (path_match, headers, query_parameters) =
+    let (path_match, case_sensitive, headers, query_parameters) =
         matcher::route_match(ctx, &join(path, "match"), m)?;
     let action = match action {
         Some(xds::route::Action::Route(a)) => action::route_action(ctx, &join(path, "route"), a)?,
@@ -245,6 +245,7 @@ fn route(ctx: Ctx<'_>, path: &str, r: xds::Route) -> Result<Route, ConfigError> 
     Ok(Route {
         name,
         path: path_match,
+        case_sensitive,
         headers,
         query_parameters,
         action,

@@ -12,6 +12,9 @@ use serde::{Serialize, Serializer};
 pub struct Route {
     pub name: String,
     pub path: PathMatch,
+    /// Whether `Prefix` and `Exact` paths compare case, as by default; `false` compares them
+    /// ignoring ASCII case. A `Regex` path ignores it, as in Envoy.
+    pub case_sensitive: bool,
     /// Header matchers, all of which must match; the method is a matcher on `:method`.
     pub headers: Vec<HeaderMatcher>,
     /// Query parameter matchers, all of which must match.
@@ -84,6 +87,9 @@ pub struct RouteAction {
     pub destination: RouteDestination,
     /// Time allowed for the upstream's response headers; `None` disables it (gRPC streams, WebSocket).
     pub timeout: Option<Duration>,
+    /// How long the stream may stay with no request or response bytes moving (Envoy's route
+    /// `idle_timeout`); `None` (absent or 0) disables it.
+    pub idle_timeout: Option<Duration>,
     /// Replaces the matched path prefix (prefix routes only, as in Envoy).
     pub prefix_rewrite: Option<String>,
     pub retry: Option<RetryPolicy>,

@@ -64,7 +64,6 @@ pub(super) fn route_action(
         path_rewrite_policy,
         path_rewrite,
         append_x_forwarded_host,
-        idle_timeout,
         flush_timeout,
         early_data_policy,
         retry_policy_typed_config,
@@ -100,6 +99,11 @@ pub(super) fn route_action(
         None => Some(DEFAULT_ROUTE_TIMEOUT),
         Some(t) => Some(duration(ctx, &join(path, "timeout"), &t)?).filter(|d| !d.is_zero()),
     };
+    // 0 disables it, as in Envoy.
+    let idle_timeout = idle_timeout
+        .map(|t| duration(ctx, &join(path, "idle_timeout"), &t))
+        .transpose()?
+        .filter(|d| !d.is_zero());
     let prefix_rewrite = match prefix_rewrite {
         p if p.is_empty() => None,
         p if p.starts_with('/') => Some(p),
@@ -126,6 +130,7 @@ pub(super) fn route_action(
     Ok(RouteAction {
         destination,
         timeout,
+        idle_timeout,
         prefix_rewrite,
         retry,
         hash_policies,

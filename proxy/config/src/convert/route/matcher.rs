@@ -15,8 +15,14 @@ use crate::types::{
 /// The only pseudo-header a route may match on.
 const METHOD: &str = ":method";
 
-/// What a `RouteMatch` holds: the path matcher, then header and query parameter matchers.
-pub(super) type Matchers = (PathMatch, Vec<HeaderMatcher>, Vec<QueryParameterMatcher>);
+/// What a `RouteMatch` holds: the path matcher, whether it is case-sensitive, then header
+/// and query parameter matchers.
+pub(super) type Matchers = (
+    PathMatch,
+    bool,
+    Vec<HeaderMatcher>,
+    Vec<QueryParameterMatcher>,
+);
 
 pub(super) fn route_match(
     ctx: Ctx<'_>,
@@ -45,9 +51,8 @@ pub(super) fn route_match(
         dynamic_metadata,
         filter_state,
     );
-    if case_sensitive.is_some_and(|b| !b.value) {
-        return Err(ctx.unsupported(join(path, "case_sensitive"), "value false"));
-    }
+    // Absent is true, as in Envoy; a `safe_regex` path ignores it (Envoy's rule too).
+    let case_sensitive = case_sensitive.is_none_or(|b| b.value);
     let path_match = path_specifier_match(ctx, path, path_specifier)?;
     let headers = headers
         .into_iter()
@@ -59,7 +64,7 @@ pub(super) fn route_match(
         .enumerate()
         .map(|(i, q)| query_matcher(ctx, &format!("{path}.query_parameters[{i}]"), q))
         .collect::<Result<_, _>>()?;
-    Ok((path_match, headers, query_parameters))
+    Ok((path_match, case_sensitive, headers, query_parameters))
 }
 
 fn path_specifier_match(

@@ -27,11 +27,13 @@ fn accepts_the_route_configuration_pilot_sends() {
                 routes: vec![Route {
                     name: "default".into(),
                     path: PathMatch::Prefix("/".into()),
+                    case_sensitive: true,
                     headers: vec![],
                     query_parameters: vec![],
                     action: RouteAction {
                         destination: RouteDestination::Cluster("api".into()),
                         timeout: Some(Duration::from_secs(15)),
+                        idle_timeout: None,
                         prefix_rewrite: None,
                         retry: None,
                         hash_policies: vec![],
@@ -73,6 +75,44 @@ fn timeouts_exact_paths_and_defaults() {
     assert_eq!(routes[1].action.timeout, Some(DEFAULT_ROUTE_TIMEOUT));
     assert_eq!(routes[2].action.timeout, Some(Duration::from_millis(1500)));
     assert_eq!(routes[3].path, PathMatch::Exact("/health".into()));
+    assert!(routes[3].case_sensitive, "true, as sent");
+    assert!(routes[0].case_sensitive, "absent: sensitive");
+    assert!(routes.iter().all(|r| r.action.idle_timeout.is_none()));
+}
+
+/// `case_sensitive = false` (Consul's `CaseInsensitive`) and the route's `idle_timeout`
+/// (Consul's `IdleTimeout`; 0 disables it, as in Envoy).
+#[test]
+fn case_insensitive_paths_and_idle_timeouts() {
+    let mut rc = route_config();
+    let routes = &mut rc.virtual_hosts[0].routes;
+    let mut insensitive = route("/API", None);
+    insensitive.r#match.as_mut().unwrap().case_sensitive = Some(BoolValue { value: false });
+    let Some(route::Action::Route(a)) = insensitive.action.as_mut() else {
+        unreachable!()
+    };
+    a.idle_timeout = Some(protobuf::Duration {
+        seconds: 2,
+        nanos: 500_000_000,
+    });
+    routes.insert(0, insensitive);
+    let mut disabled = route("/", None);
+    let Some(route::Action::Route(a)) = disabled.action.as_mut() else {
+        unreachable!()
+    };
+    a.idle_timeout = Some(secs(0));
+    routes.push(disabled);
+    let rc = RouteConfig::try_from(rc).unwrap();
+    let routes = &rc.virtual_hosts[0].routes;
+    assert_eq!(routes[0].path, PathMatch::Prefix("/API".into()));
+    assert!(!routes[0].case_sensitive);
+    assert_eq!(
+        routes[0].action.idle_timeout,
+        Some(Duration::from_millis(2500))
+    );
+    assert!(routes[1].case_sensitive);
+    assert_eq!(routes[1].action.idle_timeout, None, "absent");
+    assert_eq!(routes[2].action.idle_timeout, None, "0 s disables it");
 }
 
 #[test]
@@ -207,14 +247,6 @@ fn rejects_route_features_it_does_not_implement() {
             "grpc",
             |rc| first_route(rc).r#match.as_mut().unwrap().grpc = Some(Default::default()),
             "routes[0].match.grpc: unsupported field",
-        ),
-        (
-            "case insensitive",
-            |rc| {
-                first_route(rc).r#match.as_mut().unwrap().case_sensitive =
-                    Some(BoolValue { value: false })
-            },
-            "match.case_sensitive: unsupported value false",
         ),
         (
             "redirect",

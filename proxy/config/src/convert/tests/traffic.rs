@@ -135,6 +135,7 @@ fn full_route() -> rds::Route {
     m.path_specifier = Some(route_match::PathSpecifier::SafeRegex(re2(
         "/api/v[0-9]+/.*",
     )));
+    m.case_sensitive = Some(BoolValue { value: false });
     m.headers = vec![
         header("x-debug", H::PresentMatch(true), false),
         header_string("X-Env", M::Exact("prod".into())),
@@ -170,6 +171,7 @@ fn full_route() -> rds::Route {
         },
     ));
     a.timeout = Some(secs(3));
+    a.idle_timeout = Some(secs(30));
     a.retry_policy = Some(rds::RetryPolicy {
         retry_on: "5xx, connect-failure,retriable-status-codes,unavailable".into(),
         num_retries: Some(UInt32Value { value: 4 }),
@@ -252,6 +254,10 @@ fn accepts_every_route_field_of_the_contract() {
     assert_eq!(routes.len(), 2, "the catch-all stays last");
     let r = &routes[0];
     assert_eq!(r.path, PathMatch::Regex(regex("/api/v[0-9]+/.*")));
+    assert!(
+        !r.case_sensitive,
+        "kept as sent; a regex path ignores it, as in Envoy"
+    );
     let hm = |name: &str, kind, invert| HeaderMatcher {
         name: name.into(),
         kind,
@@ -314,6 +320,7 @@ fn accepts_every_route_field_of_the_contract() {
         ["api", "api.canary"]
     );
     assert_eq!(r.action.timeout, Some(Duration::from_secs(3)));
+    assert_eq!(r.action.idle_timeout, Some(Duration::from_secs(30)));
     assert_eq!(
         r.action.retry,
         Some(RetryPolicy {
@@ -416,6 +423,7 @@ fn accepts_the_simpler_variants() {
     assert_eq!(retry.num_retries, DEFAULT_NUM_RETRIES);
     assert_eq!(r.action.mirrors[0].fraction, BasisPoints::ALL);
     assert_eq!(r.action.prefix_rewrite.as_deref(), Some("/"));
+    assert!(!r.case_sensitive, "a case-insensitive prefix");
     assert_eq!(
         r.fault,
         Some(FaultInjection {
