@@ -35,8 +35,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     if let Some(regs) = value["registries"].as_array() {
         for r in regs {
             if let Some(err) = r["last_error"].as_str() {
+                let what = match r["kind"].as_str() {
+                    Some("config-entries") => "config entries",
+                    _ => "registry",
+                };
                 println!(
-                    "registry {}: last edit rejected: {err}",
+                    "{what} {}: last edit rejected: {err}",
                     r["path"].as_str().unwrap_or("?")
                 );
             }

@@ -505,6 +505,13 @@ async fn live_edit_changes_the_split_and_a_broken_edit_keeps_the_last_good_one()
         Ok(())
     })
     .await?;
+    let status = mesh.status().await?;
+    assert!(
+        status.lines().any(|l| l.starts_with("config entries ")
+            && l.contains("last edit rejected")
+            && l.contains("splitter.hcl:3:")),
+        "rig status does not show the rejected edit:\n{status}"
+    );
     let outcomes = get_many(&mesh, "/", &[], 1000).await?;
     assert_eq!(outcomes.with_status(200), 1000, "{:?}", outcomes.statuses());
     let v2 = share(&outcomes, "api-v2-1");

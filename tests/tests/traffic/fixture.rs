@@ -274,6 +274,14 @@ impl Mesh {
         self.stack.control_log()
     }
 
+    /// What `rig status` prints about this mesh.
+    pub async fn status(&self) -> anyhow::Result<String> {
+        let debug = self.stack.debug.to_string();
+        let out = self.stack.rig(&["status", "--pilot-debug", &debug]).await?;
+        anyhow::ensure!(out.status.success(), "rig status failed: {out:?}");
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Fails if any process has exited.
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         self.stack.check_running()
