@@ -16,17 +16,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod ejection;
 mod hash;
+mod in_flight;
 mod maglev;
 mod policy;
 mod ring;
 
 pub use ejection::Ejections;
 pub use hash::{RequestHash, hash_bytes};
+pub use in_flight::InFlight;
 pub use maglev::{DEFAULT_MAGLEV_TABLE_SIZE, MAX_MAGLEV_TABLE_SIZE};
 pub use policy::{Policy, PolicyError};
 pub use ring::{DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE};
 
 use hash::HashHost;
+use in_flight::Padded;
 use maglev::Maglev;
 use ring::Ring;
 
@@ -97,13 +100,6 @@ pub struct Pick<'a, T> {
     pub guard: InFlight,
 }
 
-/// Counts one request against an endpoint until dropped. Owned, so it can live in a response
-/// body that outlives the configuration snapshot it came from.
-pub struct InFlight {
-    load: Arc<[Padded<AtomicUsize>]>,
-    index: usize,
-}
-
 /// The serving endpoints of one priority and how to choose among them.
 struct Level {
     priority: u32,
@@ -125,12 +121,6 @@ enum Choose {
     RingHash(Ring),
     Maglev(Maglev),
 }
-
-/// Keeps each counter on its own cache line, so that workers updating different endpoints do not
-/// contend on one line.
-#[repr(align(64))]
-#[derive(Debug, Default)]
-struct Padded<A>(A);
 
 impl Options {
     /// Checks `choice_count` as Envoy does.
@@ -450,26 +440,6 @@ impl<T: fmt::Debug> fmt::Debug for Balancer<T> {
             .field("priorities", &self.priorities().collect::<Vec<_>>())
             .field("ejections", &self.ejections)
             .finish_non_exhaustive()
-    }
-}
-
-impl InFlight {
-    pub fn index(&self) -> usize {
-        self.index
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.load[self.index].0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl fmt::Debug for InFlight {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InFlight")
-            .field("index", &self.index)
-            .finish()
     }
 }
 
