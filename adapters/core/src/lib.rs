@@ -20,6 +20,7 @@
 mod merge;
 mod merged;
 mod path_watch;
+mod remote;
 mod static_registry;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tokio::sync::watch;
 pub use merge::{MergeWarning, merge};
 pub use merged::{MergedCatalog, MergedSnapshot};
 pub use path_watch::{DEBOUNCE, PathWatch, WatchError};
+pub use remote::{Backoff, Health, HealthReport, RateLimit};
 pub use static_registry::StaticRegistry;
 
 /// Everything one registry knows at one moment.
@@ -59,4 +61,10 @@ pub trait Registry: Send + Sync {
 
     /// The latest snapshot, and every later one. The receiver always holds a value.
     fn subscribe(&self) -> watch::Receiver<Arc<RegistrySnapshot>>;
+
+    /// For a remote registry: whether its snapshot is current or stale (see [`Health`]).
+    /// Local registries (a file, a static catalog) have none.
+    fn health(&self) -> Option<HealthReport> {
+        None
+    }
 }
