@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures::FutureExt as _;
+use futures::future::Either;
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
@@ -67,12 +69,12 @@ pub(crate) struct ActionMetrics {
 /// `caller` is the `x-forwarded-client-cert` value of an mTLS connection: the header is removed
 /// from every request (a caller cannot forge it) and set to this value when there is one.
 /// `peer` is the downstream connection's address (the source IP hash policy).
-pub(crate) async fn handle(
+pub(crate) fn handle(
     ctx: Arc<HttpContext>,
     caller: Option<HeaderValue>,
     peer: Option<SocketAddr>,
     mut req: Request<Incoming>,
-) -> Result<Response<ResponseBody>, Infallible> {
+) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> {
     let headers = req.headers_mut();
     match caller {
         Some(v) => {
@@ -82,18 +84,21 @@ pub(crate) async fn handle(
             headers.remove(XFCC);
         }
     }
-    Ok(match forward(&ctx, peer, req).await {
-        Ok(resp) => resp,
-        Err(e) => error_response(&ctx, &e),
+    // `forward`'s future mapped, not awaited inside another one: no second copy of the request.
+    forward(Arc::clone(&ctx), peer, req).map(move |result| {
+        Ok(match result {
+            Ok(resp) => resp,
+            Err(e) => error_response(&ctx, &e),
+        })
     })
 }
 
 async fn forward(
-    ctx: &HttpContext,
+    ctx: Arc<HttpContext>,
     peer: Option<SocketAddr>,
     mut req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, ForwardError> {
-    let action = route(ctx, &req)?;
+    let action = route(&ctx, &req)?;
     if ctx.fault_filter
         && let Some(f) = &action.fault
     {
@@ -112,7 +117,7 @@ async fn forward(
     if let Some(rewrite) = &action.prefix_rewrite {
         rewrite_path(&mut req, rewrite)?;
     }
-    if is_allowed_upgrade(ctx, &req)? {
+    if is_allowed_upgrade(&ctx, &req)? {
         return upgrade::forward(&cluster, req).await;
     }
     let hashed = request_hash(
@@ -139,7 +144,12 @@ async fn forward(
         hashed.hash,
         &ctx.metrics,
     );
-    let up = within_idle_timeout(idle.as_deref(), &cluster, sent).await?;
+    // Awaited in place without an idle timeout; the rarer race with the idle timer is boxed
+    // so that it does not double the size of every request's future.
+    let up = match idle.as_deref() {
+        None => sent.await?,
+        Some(timer) => Box::pin(within_idle_timeout(timer, &cluster, sent)).await?,
+    };
     let mut resp = up.resp;
     let headers = resp.headers_mut();
     strip_hop_by_hop(headers, false);
@@ -165,13 +175,10 @@ async fn forward(
 /// Waits for the response headers, failing once the stream has been idle (no request body
 /// bytes sent either) for the route's idle timeout.
 async fn within_idle_timeout(
-    idle: Option<&IdleTimer>,
+    idle: &IdleTimer,
     cluster: &ClusterState,
     sent: impl Future<Output = Result<Upstreamed, ForwardError>>,
 ) -> Result<Upstreamed, ForwardError> {
-    let Some(idle) = idle else {
-        return sent.await;
-    };
     tokio::select! {
         biased;
         up = sent => up,
@@ -240,14 +247,19 @@ fn rewrite_path<B>(req: &mut Request<B>, rewrite: &PrefixRewrite) -> Result<(), 
 
 /// One attempt: rewrites `req` for `endpoint` of `cluster` and sends it, waiting at most
 /// `timeout` for the response headers.
-pub(crate) async fn attempt(
-    cluster: &ClusterState,
-    endpoint: &Upstream,
+///
+/// Not an `async fn`: the request is prepared at once and `send`'s future returned as is, so
+/// that no extra layer wraps it (every layer's whole size is copied at each `.await` above).
+pub(crate) fn attempt<'a>(
+    cluster: &'a ClusterState,
+    endpoint: &'a Upstream,
     mut req: Request<RequestBody>,
     timeout: Option<Duration>,
-) -> Result<(Response<Incoming>, Option<Lease>), ForwardError> {
-    prepare(&mut req, &endpoint.authority, cluster.protocol)?;
-    send(cluster, endpoint, req, timeout).await
+) -> impl Future<Output = Result<(Response<Incoming>, Option<Lease>), ForwardError>> + 'a {
+    match prepare(&mut req, &endpoint.authority, cluster.protocol) {
+        Ok(()) => Either::Left(send(cluster, endpoint, req, timeout)),
+        Err(e) => Either::Right(std::future::ready(Err(e))),
+    }
 }
 
 /// Sends the request through the endpoint's pool, waiting at most `timeout` for the response

@@ -84,7 +84,9 @@ impl Http1Pool {
         loop {
             let (mut sender, fresh) = match self.take_idle() {
                 Some(s) => (s, false),
-                None => (self.connect_within_limits().await?, true),
+                // Boxed: connecting is rare on a warm pool, and its future would otherwise
+                // make every request's future (moved at each await up the chain) larger.
+                None => (Box::pin(self.connect_within_limits()).await?, true),
             };
             if !fresh && sender.ready().await.is_err() {
                 continue;
