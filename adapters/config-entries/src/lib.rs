@@ -15,6 +15,7 @@
 //! [`EntriesFolder::errors`] until a good reload clears them.
 
 mod folder;
+mod merged;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use rigging_mesh_config_entries::ConfigEntry;
 use tokio::sync::watch;
 
 pub use folder::{EntriesFolder, StartError};
+pub use merged::MergedEntries;
 
 /// Every config entry a source holds at one moment: a set that passed
 /// [`rigging_mesh_config_entries::validate_set`].
