@@ -1,6 +1,9 @@
-//! Bodies crossing the proxy: the request body sent upstream (streamed, or buffered so that it
+//! Bodies crossing the proxy: the downstream request body (read by the proxy's HTTP/1.1 server
+//! or hyper's HTTP/2 server), the request body sent upstream (streamed, or buffered so that it
 //! can be sent again), and the response body sent downstream (an upstream body streamed
 //! through, or the proxy's own).
+
+mod upstream;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,14 +19,22 @@ use tokio::time::Sleep;
 use crate::cluster::RequestPermit;
 use crate::error::{BoxError, ErrorKind};
 use crate::idle::{IdleTimeoutElapsed, IdleTimer};
-use crate::pool::Lease;
+
+pub(crate) use upstream::UpstreamBody;
+
+/// A downstream request's body as its connection's server reads it.
+#[derive(Debug)]
+pub(crate) enum DownstreamBody {
+    Http1(rigging_proxy_http1::Body),
+    Http2(Incoming),
+}
 
 /// A request body on its way upstream: the downstream body streamed through (sent once), or the
 /// whole body in memory, which retries and mirrors send again.
 #[derive(Debug)]
 pub(crate) enum RequestBody {
     /// With the route's idle timer, told of every frame.
-    Streamed(Incoming, Option<Arc<IdleTimer>>),
+    Streamed(DownstreamBody, Option<Arc<IdleTimer>>),
     Buffered(Option<Bytes>),
 }
 
@@ -45,10 +56,9 @@ pub(crate) struct Held {
 #[derive(Debug)]
 pub(crate) enum ResponseBody {
     Upstream {
-        inner: Incoming,
+        /// Gives its connection back to its pool once it ended.
+        inner: UpstreamBody,
         guard: Option<InFlight>,
-        /// The HTTP/1.1 connection the body arrives on, back to its pool once the body ended.
-        lease: Option<Lease>,
         /// Released with `guard`.
         held: Option<Held>,
         /// The route's idle timeout: the body ends with an error when the stream stays idle.
@@ -71,14 +81,43 @@ impl RequestBody {
     }
 }
 
-impl Body for RequestBody {
+impl Body for DownstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Self::Http1(b) => Pin::new(b).poll_frame(cx).map_err(BoxError::from),
+            Self::Http2(b) => Pin::new(b).poll_frame(cx).map_err(BoxError::from),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Http1(b) => b.is_end_stream(),
+            Self::Http2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Http1(b) => b.size_hint(),
+            Self::Http2(b) => b.size_hint(),
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             Self::Streamed(inner, idle) => {
                 let polled = Pin::new(inner).poll_frame(cx);
@@ -109,11 +148,10 @@ impl Body for RequestBody {
 }
 
 impl ResponseBody {
-    pub fn upstream(inner: Incoming, guard: Option<InFlight>) -> Self {
+    pub fn upstream(inner: UpstreamBody, guard: Option<InFlight>) -> Self {
         let mut body = Self::Upstream {
             inner,
             guard,
-            lease: None,
             held: None,
             idle: None,
         };
@@ -133,15 +171,6 @@ impl ResponseBody {
         self
     }
 
-    /// Gives `lease` back to its pool when the body ends (at once if it already has).
-    pub fn with_lease(mut self, lease: Option<Lease>) -> Self {
-        if let Self::Upstream { lease: slot, .. } = &mut self {
-            *slot = lease;
-        }
-        self.release_if_done();
-        self
-    }
-
     /// Keeps `guard` alive until the body ends (dropped at once if it already has).
     pub fn with_held(mut self, guard: Held) -> Self {
         if let Self::Upstream { held, .. } = &mut self {
@@ -156,21 +185,22 @@ impl ResponseBody {
     }
 
     fn release_if_done(&mut self) {
-        if let Self::Upstream {
-            inner,
-            guard,
-            lease,
-            held,
-            idle,
-        } = self
+        if let Self::Upstream { inner, .. } = self
             && inner.is_end_stream()
+        {
+            self.release();
+        }
+    }
+
+    /// The body ended: the guards go now (the body gave its connection back itself).
+    fn release(&mut self) {
+        if let Self::Upstream {
+            guard, held, idle, ..
+        } = self
         {
             *guard = None;
             *held = None;
             *idle = None;
-            if let Some(l) = lease.take() {
-                l.release();
-            }
         }
     }
 }
@@ -185,13 +215,7 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         match this {
-            Self::Upstream {
-                inner,
-                guard,
-                lease,
-                held,
-                idle,
-            } => {
+            Self::Upstream { inner, idle, .. } => {
                 let polled = Pin::new(inner).poll_frame(cx);
                 if let Some(i) = idle {
                     match &polled {
@@ -203,35 +227,23 @@ impl Body for ResponseBody {
                                 ?limit,
                                 "response body idle for the route's idle timeout: stream reset"
                             );
-                            // The connection is left mid-body: dropped, never pooled.
-                            *guard = None;
-                            *held = None;
-                            *lease = None;
-                            *idle = None;
+                            // The connection is left mid-body: closed, never pooled; the
+                            // guards go with it.
+                            *this = Self::Local(None);
                             return Poll::Ready(Some(Err(IdleTimeoutElapsed { limit }.into())));
                         }
                         _ => {}
                     }
                 }
                 match &polled {
-                    Poll::Ready(None) => {
-                        *guard = None;
-                        *held = None;
-                        *idle = None;
-                        if let Some(l) = lease.take() {
-                            l.release();
-                        }
-                    }
-                    // A broken body leaves the connection in an unknown state: drop it.
-                    Poll::Ready(Some(Err(_))) => {
-                        *guard = None;
-                        *held = None;
-                        *lease = None;
-                        *idle = None;
-                    }
-                    _ => this.release_if_done(),
+                    // A broken body leaves the connection in an unknown state: it closes now,
+                    // and the guards go with it.
+                    Poll::Ready(Some(Err(_))) => *this = Self::Local(None),
+                    Poll::Ready(None) => this.release(),
+                    Poll::Ready(Some(Ok(_))) => this.release_if_done(),
+                    Poll::Pending => {}
                 }
-                polled.map_err(BoxError::from)
+                polled
             }
             Self::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }

@@ -13,12 +13,11 @@ use futures::future::Either;
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
-use hyper::body::Incoming;
 use prometheus_client::metrics::counter::Counter;
 use rigging_proxy_config::UpstreamProtocol;
 use rigging_proxy_tls::XFCC;
 
-use crate::body::{Held, RequestBody, ResponseBody};
+use crate::body::{DownstreamBody, Held, RequestBody, ResponseBody, UpstreamBody};
 use crate::cluster::{ClusterState, Upstream, UpstreamClient};
 use crate::error::{BoxError, ErrorKind, ForwardError, OVERLOADED_HEADER};
 use crate::fault;
@@ -26,7 +25,7 @@ use crate::hash::request_hash;
 use crate::headers::{is_upgrade, is_websocket, strip_hop_by_hop};
 use crate::idle::IdleTimer;
 use crate::mirror;
-use crate::pool::{Lease, PoolError};
+use crate::pool::PoolError;
 use crate::retry::{self, Outgoing, Upstreamed};
 use crate::rewrite::PrefixRewrite;
 use crate::routing::{Action, strip_port};
@@ -73,8 +72,8 @@ pub(crate) fn handle(
     ctx: Arc<HttpContext>,
     caller: Option<HeaderValue>,
     peer: Option<SocketAddr>,
-    mut req: Request<Incoming>,
-) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> {
+    mut req: Request<DownstreamBody>,
+) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + use<> {
     let headers = req.headers_mut();
     match caller {
         Some(v) => {
@@ -96,7 +95,7 @@ pub(crate) fn handle(
 async fn forward(
     ctx: Arc<HttpContext>,
     peer: Option<SocketAddr>,
-    mut req: Request<Incoming>,
+    mut req: Request<DownstreamBody>,
 ) -> Result<Response<ResponseBody>, ForwardError> {
     let action = route(&ctx, &req)?;
     if ctx.fault_filter
@@ -118,7 +117,8 @@ async fn forward(
         rewrite_path(&mut req, rewrite)?;
     }
     if is_allowed_upgrade(&ctx, &req)? {
-        return upgrade::forward(&cluster, req).await;
+        // Boxed: upgrades are rare, and their future would grow every request's.
+        return Box::pin(upgrade::forward(&cluster, req)).await;
     }
     let hashed = request_hash(
         &action.hash_policies,
@@ -166,7 +166,6 @@ async fn forward(
     };
     Ok(resp.map(|b| {
         ResponseBody::upstream(b, Some(up.guard))
-            .with_lease(up.lease)
             .with_held(held)
             .with_idle_timer(idle)
     }))
@@ -246,7 +245,9 @@ fn rewrite_path<B>(req: &mut Request<B>, rewrite: &PrefixRewrite) -> Result<(), 
 }
 
 /// One attempt: rewrites `req` for `endpoint` of `cluster` and sends it, waiting at most
-/// `timeout` for the response headers.
+/// `timeout` for the response headers. A request that came over HTTP/2 goes to an HTTP/1.1
+/// endpoint on a driven connection (see `pool::driven`), one that came over HTTP/1.1 on a lean
+/// one.
 ///
 /// Not an `async fn`: the request is prepared at once and `send`'s future returned as is, so
 /// that no extra layer wraps it (every layer's whole size is copied at each `.await` above).
@@ -255,41 +256,48 @@ pub(crate) fn attempt<'a>(
     endpoint: &'a Upstream,
     mut req: Request<RequestBody>,
     timeout: Option<Duration>,
-) -> impl Future<Output = Result<(Response<Incoming>, Option<Lease>), ForwardError>> + 'a {
+) -> impl Future<Output = Result<Response<UpstreamBody>, ForwardError>> + 'a {
+    let multiplexed = req.version() == Version::HTTP_2;
     match prepare(&mut req, &endpoint.authority, cluster.protocol) {
-        Ok(()) => Either::Left(send(cluster, endpoint, req, timeout)),
+        Ok(()) => Either::Left(send(cluster, endpoint, req, timeout, multiplexed)),
         Err(e) => Either::Right(std::future::ready(Err(e))),
     }
 }
 
 /// Sends the request through the endpoint's pool, waiting at most `timeout` for the response
-/// headers. HTTP/1.1 responses come with the lease of their connection, given back to the pool
-/// when the body ends.
+/// headers. HTTP/1.1 response bodies give their connection back to the pool when they end.
 async fn send(
     cluster: &ClusterState,
     endpoint: &Upstream,
     req: Request<RequestBody>,
     timeout: Option<Duration>,
-) -> Result<(Response<Incoming>, Option<Lease>), ForwardError> {
+    multiplexed: bool,
+) -> Result<Response<UpstreamBody>, ForwardError> {
+    let pool_failure = |e: PoolError| {
+        if let PoolError::Connect(c) = &e
+            && c.is_tls()
+        {
+            cluster.metrics.tls_failures.inc();
+        }
+        let connect = matches!(e, PoolError::Connect(_));
+        (connect, BoxError::from(e))
+    };
     let sent = async {
         match &endpoint.client {
+            UpstreamClient::Http1(pool) if multiplexed => pool
+                .send_driven(req)
+                .await
+                .map(|(resp, lease)| resp.map(|b| UpstreamBody::hyper(b, Some(lease))))
+                .map_err(pool_failure),
             UpstreamClient::Http1(pool) => pool
                 .send(req)
                 .await
-                .map(|(resp, lease)| (resp, Some(lease)))
-                .map_err(|e| {
-                    if let PoolError::Connect(c) = &e
-                        && c.is_tls()
-                    {
-                        cluster.metrics.tls_failures.inc();
-                    }
-                    let connect = matches!(e, PoolError::Connect(_));
-                    (connect, BoxError::from(e))
-                }),
+                .map(|resp| resp.map(|b| UpstreamBody::pooled(b, Arc::clone(pool))))
+                .map_err(pool_failure),
             UpstreamClient::Http2(client) => client
                 .request(req)
                 .await
-                .map(|resp| (resp, None))
+                .map(|resp| resp.map(|b| UpstreamBody::hyper(b, None)))
                 .map_err(|e| (e.is_connect(), BoxError::from(e))),
         }
     };
@@ -325,7 +333,7 @@ async fn send(
 
 /// Finds the action of the request's route. The snapshot guard is dropped before returning: the
 /// request keeps only the action (and, through it, its clusters).
-fn route(ctx: &HttpContext, req: &Request<Incoming>) -> Result<Arc<Action>, ForwardError> {
+fn route<B>(ctx: &HttpContext, req: &Request<B>) -> Result<Arc<Action>, ForwardError> {
     let snapshot = ctx.state.load();
     let table = snapshot.routes.get(&ctx.route_config).ok_or_else(|| {
         ForwardError::new(

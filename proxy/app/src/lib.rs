@@ -7,6 +7,7 @@ mod admin;
 mod apply;
 mod body;
 mod cluster;
+mod drain;
 mod error;
 mod fault;
 mod hash;

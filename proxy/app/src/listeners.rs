@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ::http::HeaderValue;
+use ::http::Request;
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind};
+use rigging_proxy_http1::{Outcome, Rewind};
 use rigging_proxy_tls::{
     HANDSHAKE_TIMEOUT, MeshStream, MeshTls, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
 };
@@ -19,6 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::DownstreamBody;
+use crate::drain::{Drain, Draining};
 use crate::error::ApplyError;
 use crate::http::{self, HttpContext};
 use crate::metrics::{ListenerMetrics, Metrics};
@@ -31,8 +34,9 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// Pause after a failed accept (out of file descriptors, mostly) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The HTTP server shared by every HTTP listener: HTTP/1.1 and h2c on the same port.
-pub(crate) type HttpServer = auto::Builder<TokioExecutor>;
+/// The HTTP/2 server shared by every HTTP listener, for the connections that open with the h2c
+/// preface; HTTP/1.1 on the same port is served by `rigging-proxy-http1`.
+pub(crate) type HttpServer = hyper::server::conn::http2::Builder<TokioExecutor>;
 
 /// A listener that is accepting connections.
 #[derive(Debug)]
@@ -40,8 +44,8 @@ pub(crate) struct RunningListener {
     pub def: Listener,
     pub local_addr: SocketAddr,
     socket: Arc<TcpListener>,
-    /// Set to true (or dropped) to stop accepting and drain the listener's HTTP connections.
-    drain: watch::Sender<bool>,
+    /// Fired (or dropped) to stop accepting and drain the listener's HTTP connections.
+    drain: Drain,
 }
 
 /// What an update does to the listeners, prepared (sockets bound) before anything changes.
@@ -87,7 +91,7 @@ pub(crate) struct ConnectionTracker {
 /// Held by each connection task; updates the tracker and the listener's gauge.
 struct ConnectionGuard {
     tracker: Arc<ConnectionTracker>,
-    metrics: ListenerMetrics,
+    active: prometheus_client::metrics::gauge::Gauge,
 }
 
 /// Binds what `next` needs and is not bound yet, and builds the TLS configs of its mTLS
@@ -170,12 +174,12 @@ pub(crate) fn commit(
     for name in plan.stop {
         if let Some(r) = running.remove(&name) {
             tracing::info!(listener = %name, addr = %r.local_addr, "listener stopped; draining its connections");
-            r.drain.send_replace(true);
+            r.drain.fire();
         }
     }
     for (def, socket, tls) in plan.start {
         let local_addr = socket.local_addr().unwrap_or(def.addr);
-        let (drain, drain_rx) = watch::channel(false);
+        let (drain, draining) = Drain::new();
         let listener_metrics = metrics.listener(&def.name);
         let handler = match &def.kind {
             ListenerKind::Http {
@@ -204,7 +208,7 @@ pub(crate) fn commit(
             tls,
             env.clone(),
             listener_metrics,
-            drain_rx,
+            draining,
         ));
         running.insert(
             def.name.clone(),
@@ -221,7 +225,7 @@ pub(crate) fn commit(
 /// Stops every listener and drains their connections.
 pub(crate) fn drain_all(running: &mut HashMap<String, RunningListener>) {
     for (_, r) in running.drain() {
-        r.drain.send_replace(true);
+        r.drain.fire();
     }
 }
 
@@ -252,13 +256,14 @@ async fn accept_loop(
     tls: Option<InboundTls>,
     env: Env,
     metrics: ListenerMetrics,
-    mut stop: watch::Receiver<bool>,
+    drain: Draining,
 ) {
-    let drain = stop.clone();
+    // Shared by the connections, so each task holds a pointer rather than the TLS settings.
+    let tls = tls.map(|t| Arc::new((t, metrics.clone())));
     loop {
         let accepted = tokio::select! {
             biased;
-            () = drained(&mut stop) => return,
+            () = drain.fired() => return,
             accepted = socket.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -274,20 +279,46 @@ async fn accept_loop(
         }
         metrics.connections_total.inc();
         let guard = ConnectionGuard::new(&env.tracker, &metrics);
-        let (handler, tls, metrics, drain) =
-            (handler.clone(), tls.clone(), metrics.clone(), drain.clone());
-        let server = Arc::clone(&env.server);
-        tokio::spawn(async move {
-            let Some((stream, caller)) = secure(stream, tls.as_ref(), &handler, &metrics).await
-            else {
-                return;
-            };
-            match handler {
-                Handler::Http(ctx) => serve_http(server, ctx, stream, caller, peer, drain).await,
-                Handler::Tcp(ctx) => tcp::serve(ctx, stream).await,
+        // One task per connection, spawned per kind so an HTTP connection's task is sized for
+        // HTTP alone (an idle keep-alive connection is mostly this task).
+        match &handler {
+            Handler::Http(ctx) => {
+                let conn = http_connection(
+                    stream,
+                    tls.clone(),
+                    peer,
+                    Arc::clone(ctx),
+                    Arc::clone(&env.server),
+                    drain.clone(),
+                    guard,
+                );
+                tokio::spawn(conn);
             }
-            drop(guard);
-        });
+            Handler::Tcp(ctx) => {
+                let ctx = Arc::clone(ctx);
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let Some((stream, _)) = accept(stream, tls, &ctx.listener).await else {
+                        return;
+                    };
+                    tcp::serve(ctx, stream).await;
+                    drop(guard);
+                });
+            }
+        }
+    }
+}
+
+/// The stream to serve: the plain connection, or (on an mTLS listener) the result of
+/// [`secure`], boxed since a handshake's state is large and only needed until it is done.
+async fn accept(
+    stream: TcpStream,
+    tls: Option<Arc<(InboundTls, ListenerMetrics)>>,
+    listener: &str,
+) -> Option<(MeshStream, Option<HeaderValue>)> {
+    match tls.as_deref() {
+        None => Some((MeshStream::Plain(stream), None)),
+        Some((tls, metrics)) => Box::pin(secure(stream, tls, listener, metrics)).await,
     }
 }
 
@@ -297,14 +328,10 @@ async fn accept_loop(
 /// with the reason and counted. Nothing of a refused connection reaches the application.
 async fn secure(
     stream: TcpStream,
-    tls: Option<&InboundTls>,
-    handler: &Handler,
+    tls: &InboundTls,
+    listener: &str,
     metrics: &ListenerMetrics,
 ) -> Option<(MeshStream, Option<HeaderValue>)> {
-    let Some(tls) = tls else {
-        return Some((MeshStream::Plain(stream), None));
-    };
-    let listener = handler.listener();
     let peer_addr = stream.peer_addr().ok();
     // Strict ports peek too, so that a plaintext client is refused with a clear reason
     // rather than a TLS parse error; permissive ports serve it.
@@ -353,38 +380,84 @@ async fn secure(
     }
 }
 
-impl Handler {
-    fn listener(&self) -> &str {
-        match self {
-            Self::Http(ctx) => &ctx.listener,
-            Self::Tcp(ctx) => &ctx.listener,
+/// One connection of an HTTP listener: HTTP/1.1 with `rigging-proxy-http1`, or, when it opens
+/// with the h2c preface, HTTP/2 with hyper.
+///
+/// An idle keep-alive connection costs little more than this future, so it holds each value
+/// once: a plain function returning an `async` block (an `async fn` keeps its arguments twice),
+/// the TLS handshake and the HTTP/2 server boxed while they run.
+#[allow(clippy::manual_async_fn)] // On purpose: an `async fn` keeps its arguments twice.
+fn http_connection(
+    stream: TcpStream,
+    tls: Option<Arc<(InboundTls, ListenerMetrics)>>,
+    peer: SocketAddr,
+    ctx: Arc<HttpContext>,
+    server: Arc<HttpServer>,
+    drain: Draining,
+    guard: ConnectionGuard,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let Some((stream, caller)) = accept(stream, tls, &ctx.listener).await else {
+            return;
+        };
+        // Boxed: most connections are plaintext, and the value is cloned into each request.
+        let caller = caller.map(Box::new);
+        let service = hyper::service::service_fn(|req: Request<rigging_proxy_http1::Body>| {
+            let caller = caller.as_deref().cloned();
+            let req = req.map(DownstreamBody::Http1);
+            http::handle(Arc::clone(&ctx), caller, Some(peer), req)
+        });
+        let signal = drain.fired();
+        tokio::pin!(signal);
+        let config = rigging_proxy_http1::Config::default();
+        // The outcome is consumed before the next await, so it takes no room in this future.
+        let h2 = match rigging_proxy_http1::serve(stream, service, config, signal).await {
+            Ok(Outcome::Http2 { io, drained }) => {
+                let caller = caller.as_deref().cloned();
+                Some(Box::pin(serve_h2(
+                    &server, &ctx, io, caller, peer, &drain, drained,
+                )))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(listener = %ctx.listener, error = %e, "http connection ended with an error");
+                None
+            }
+        };
+        if let Some(h2) = h2 {
+            h2.await;
         }
+        drop(guard);
     }
 }
 
-async fn serve_http(
-    server: Arc<HttpServer>,
-    ctx: Arc<HttpContext>,
-    stream: MeshStream,
+async fn serve_h2(
+    server: &HttpServer,
+    ctx: &Arc<HttpContext>,
+    io: Rewind<MeshStream>,
     caller: Option<HeaderValue>,
     peer: SocketAddr,
-    mut drain: watch::Receiver<bool>,
+    drain: &Draining,
+    already_drained: bool,
 ) {
-    let listener = ctx.listener.clone();
-    let service = hyper::service::service_fn(move |req| {
-        http::handle(Arc::clone(&ctx), caller.clone(), Some(peer), req)
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let req = req.map(DownstreamBody::Http2);
+        http::handle(Arc::clone(ctx), caller.clone(), Some(peer), req)
     });
-    let conn = server.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let conn = server.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
+    if already_drained {
+        conn.as_mut().graceful_shutdown();
+    }
     let result = tokio::select! {
         result = conn.as_mut() => result,
-        () = drained(&mut drain) => {
+        () = drain.fired() => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
     };
     if let Err(e) = result {
-        tracing::debug!(listener = %listener, error = %e, "http connection ended with an error");
+        tracing::debug!(listener = %ctx.listener, error = %e, "http/2 connection ended with an error");
     }
 }
 
@@ -419,14 +492,14 @@ impl ConnectionGuard {
         metrics.connections_active.inc();
         Self {
             tracker: Arc::clone(tracker),
-            metrics: metrics.clone(),
+            active: metrics.connections_active.clone(),
         }
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.metrics.connections_active.dec();
+        self.active.dec();
         if self.tracker.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.tracker.idle.notify_waiters();
         }

@@ -76,13 +76,11 @@ fn spawn(
         };
         let req = head.request(RequestBody::buffered(&body));
         match attempt(&cluster, pick.endpoint, req, timeout).await {
-            Ok((resp, lease)) => {
+            Ok(resp) => {
                 let status = resp.status();
-                // Read to the end so that the HTTP/1.1 connection can go back to its pool.
-                if resp.into_body().collect().await.is_ok()
-                    && let Some(lease) = lease
-                {
-                    lease.release();
+                // Read to the end, at which the body gives its HTTP/1.1 connection back.
+                if let Err(e) = resp.into_body().collect().await {
+                    tracing::debug!(cluster = %name, error = %e, "mirror's response body failed");
                 }
                 tracing::debug!(cluster = %name, %status, "mirror answered");
             }

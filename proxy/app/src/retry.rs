@@ -9,18 +9,16 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
 use rigging_proxy_balance::InFlight;
 use rigging_proxy_config::{RetryOn, RetryPolicy};
 use rigging_proxy_resilience::{ActiveRequest, Outcome, RetryPermit, RetryRefused};
 use tokio::time::Instant;
 
-use crate::body::RequestBody;
+use crate::body::{DownstreamBody, RequestBody, UpstreamBody};
 use crate::cluster::{ClusterState, Pick, Upstream};
 use crate::error::{ErrorKind, ErrorSource, ForwardError};
 use crate::http::{ActionMetrics, attempt, no_healthy_upstream};
 use crate::idle::IdleTimer;
-use crate::pool::Lease;
 
 /// The largest request body buffered so that a retry or a mirror can send it again. A larger
 /// body, or one of unknown length (chunked, an HTTP/2 stream without `content-length`), is
@@ -69,11 +67,11 @@ pub(crate) enum Attempt<'a> {
     Failed(ErrorKind),
 }
 
-/// The response of the last attempt, with what must live as long as its body.
+/// The response of the last attempt (its body gives its connection back), with what must live
+/// as long as its body.
 #[derive(Debug)]
 pub(crate) struct Upstreamed {
-    pub resp: Response<Incoming>,
-    pub lease: Option<Lease>,
+    pub resp: Response<UpstreamBody>,
     pub guard: InFlight,
     /// The attempt, active in the retry budget.
     pub active: ActiveRequest,
@@ -83,14 +81,13 @@ pub(crate) struct Upstreamed {
 
 impl Upstreamed {
     fn new(
-        (resp, lease): (Response<Incoming>, Option<Lease>),
+        resp: Response<UpstreamBody>,
         guard: InFlight,
         active: ActiveRequest,
         retry: Option<RetryPermit>,
     ) -> Self {
         Self {
             resp,
-            lease,
             guard,
             active,
             retry,
@@ -114,7 +111,7 @@ impl Outgoing {
     /// [`MAX_BUFFERED_BODY`]; streams it otherwise. Request trailers are not kept in a
     /// buffered body.
     pub async fn new(
-        req: Request<Incoming>,
+        req: Request<DownstreamBody>,
         replay: bool,
         idle: Option<&Arc<IdleTimer>>,
     ) -> Result<Self, ForwardError> {
@@ -193,7 +190,7 @@ pub(crate) async fn send(
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let result = send_once(cluster, &pick, outgoing.next(), remaining).await;
         let verdict = match &result {
-            Ok((resp, _)) => Attempt::Response {
+            Ok(resp) => Attempt::Response {
                 status: resp.status(),
                 headers: resp.headers(),
             },
@@ -224,10 +221,11 @@ pub(crate) async fn send(
     }
 }
 
-/// Drops a retried response: a small body is read to its end (during the backoff) so that its
-/// HTTP/1.1 connection goes back to the pool; a larger or slower one closes the connection.
-async fn discard(response: Option<(Response<Incoming>, Option<Lease>)>) {
-    let Some((resp, Some(lease))) = response else {
+/// Drops a retried response: a small body is read to its end (during the backoff), at which
+/// the body gives its HTTP/1.1 connection back to the pool; a larger or slower one closes the
+/// connection. An HTTP/2 stream is just dropped (reset).
+async fn discard(response: Option<Response<UpstreamBody>>) {
+    let Some(resp) = response.filter(|r| r.body().holds_connection()) else {
         return;
     };
     let small = resp
@@ -235,10 +233,11 @@ async fn discard(response: Option<(Response<Incoming>, Option<Lease>)>) {
         .size_hint()
         .upper()
         .is_some_and(|n| n <= DRAIN_LIMIT);
-    if small
-        && let Ok(Ok(_)) = tokio::time::timeout(DRAIN_TIMEOUT, resp.into_body().collect()).await
-    {
-        lease.release();
+    if small {
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, resp.into_body().collect()).await;
+        if !matches!(drained, Ok(Ok(_))) {
+            tracing::debug!("retried response not read in time: its connection closes");
+        }
     }
 }
 
@@ -249,7 +248,7 @@ async fn send_once(
     pick: &Pick<'_, Upstream>,
     req: Option<Request<RequestBody>>,
     timeout: Option<Duration>,
-) -> Result<(Response<Incoming>, Option<Lease>), ForwardError> {
+) -> Result<Response<UpstreamBody>, ForwardError> {
     // A streamed body is sent once, and only a replayable one is retried: always `Some`.
     let req = req.ok_or_else(|| {
         ForwardError::new(
@@ -261,7 +260,7 @@ async fn send_once(
     let result = attempt(cluster, pick.endpoint, req, timeout).await;
     let status = result
         .as_ref()
-        .map_or_else(|e| e.status(), |(r, _)| r.status());
+        .map_or_else(|e| e.status(), Response::status);
     cluster.metrics.request(status, start.elapsed());
     if let Some(outcome) = outcome(&result) {
         cluster.record(pick.index, outcome);
@@ -372,9 +371,9 @@ fn pick(
 }
 
 /// What outlier detection counts of an attempt; nothing for the proxy's own refusals.
-fn outcome<T>(result: &Result<(Response<T>, Option<Lease>), ForwardError>) -> Option<Outcome> {
+fn outcome<T>(result: &Result<Response<T>, ForwardError>) -> Option<Outcome> {
     match result {
-        Ok((resp, _)) if resp.status().is_server_error() => Some(Outcome::ServerError),
+        Ok(resp) if resp.status().is_server_error() => Some(Outcome::ServerError),
         Ok(_) => Some(Outcome::Success),
         Err(e) if e.source_side() == ErrorSource::Upstream => Some(Outcome::LocalOriginFailure),
         Err(_) => None,
@@ -382,9 +381,9 @@ fn outcome<T>(result: &Result<(Response<T>, Option<Lease>), ForwardError>) -> Op
 }
 
 /// The status (and `grpc-status`) or failure of an attempt, for logs.
-fn summary<T>(result: &Result<(Response<T>, Option<Lease>), ForwardError>) -> String {
+fn summary<T>(result: &Result<Response<T>, ForwardError>) -> String {
     match result {
-        Ok((resp, _)) => match grpc_status(resp.headers()) {
+        Ok(resp) => match grpc_status(resp.headers()) {
             Some(g) => format!("{} grpc-status {g}", resp.status()),
             None => resp.status().to_string(),
         },

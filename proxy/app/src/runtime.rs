@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use rigging_pilot_client::{ConfigSink, PilotTls};
 use rigging_proxy_config::ProxyConfig;
 use rigging_proxy_tls::MeshTls;
@@ -174,14 +173,12 @@ impl ProxyHandle {
     }
 }
 
+/// hyper's HTTP/2 server, for the connections that open with the HTTP/2 preface. HTTP/1.1 is
+/// served by `rigging-proxy-http1`, which has no request-head timer either (as Envoy's
+/// `request_headers_timeout`, off by default): idle connections are the application's to close.
 fn http_server() -> HttpServer {
-    let mut server = auto::Builder::new(TokioExecutor::new());
-    // No HTTP/1 timer: with one, hyper arms a header-read timeout for every request head, a
-    // boxed sleep in the timer wheel per request (seen in the bench's profile). Envoy's
-    // `request_headers_timeout` is off by default too; idle connections are the
-    // application's to close.
+    let mut server = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     server
-        .http2()
         .timer(TokioTimer::new())
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW);

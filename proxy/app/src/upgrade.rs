@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::OnUpgrade as UpstreamUpgrade;
 use hyper_util::rt::TokioIo;
 use rigging_proxy_balance::InFlight;
+use rigging_proxy_http1::OnUpgrade;
 
-use crate::body::ResponseBody;
+use crate::body::{DownstreamBody, ResponseBody, UpstreamBody};
 use crate::cluster::ClusterState;
-use crate::error::{ErrorKind, ForwardError};
+use crate::error::{BoxError, ErrorKind, ForwardError};
 use crate::headers::strip_hop_by_hop;
 use crate::http::no_healthy_upstream;
 
@@ -21,8 +21,15 @@ use crate::http::no_healthy_upstream;
 /// sides keep it open.
 pub(crate) async fn forward(
     cluster: &Arc<ClusterState>,
-    mut req: Request<Incoming>,
+    mut req: Request<DownstreamBody>,
 ) -> Result<Response<ResponseBody>, ForwardError> {
+    // Our HTTP/1.1 server puts it in every request that may switch protocols.
+    let downstream = req.extensions_mut().remove::<OnUpgrade>().ok_or_else(|| {
+        ForwardError::new(
+            ErrorKind::BadRequest,
+            "the request's connection cannot switch protocols",
+        )
+    })?;
     let pick = cluster
         .pick(None)
         .ok_or_else(|| no_healthy_upstream(cluster))?;
@@ -54,7 +61,6 @@ pub(crate) async fn forward(
         }
     });
 
-    let downstream = hyper::upgrade::on(&mut req);
     strip_hop_by_hop(req.headers_mut(), true);
     let path = req
         .uri()
@@ -68,7 +74,8 @@ pub(crate) async fn forward(
     cluster.metrics.request(resp.status(), start.elapsed());
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         strip_hop_by_hop(resp.headers_mut(), false);
-        return Ok(resp.map(|b| ResponseBody::upstream(b, Some(pick.guard))));
+        let guard = Some(pick.guard);
+        return Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b, None), guard)));
     }
     strip_hop_by_hop(resp.headers_mut(), true);
     let upstream = hyper::upgrade::on(&mut resp);
@@ -78,15 +85,24 @@ pub(crate) async fn forward(
         pick.guard,
         cluster.name.clone(),
     ));
-    Ok(resp.map(|b| ResponseBody::upstream(b, None)))
+    Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b, None), None)))
 }
 
 /// Joins the two upgraded connections once both have switched, until either side closes. The
 /// endpoint counts the tunnel as in flight meanwhile.
-async fn tunnel(downstream: OnUpgrade, upstream: OnUpgrade, guard: InFlight, cluster: String) {
-    match tokio::try_join!(downstream, upstream) {
-        Ok((d, u)) => {
-            let (mut d, mut u) = (TokioIo::new(d), TokioIo::new(u));
+async fn tunnel(
+    downstream: OnUpgrade,
+    upstream: UpstreamUpgrade,
+    guard: InFlight,
+    cluster: String,
+) {
+    let joined = tokio::try_join!(
+        async { downstream.upgraded().await.map_err(BoxError::from) },
+        async { upstream.await.map_err(BoxError::from) },
+    );
+    match joined {
+        Ok((mut d, u)) => {
+            let mut u = TokioIo::new(u);
             if let Err(e) = tokio::io::copy_bidirectional(&mut d, &mut u).await {
                 tracing::debug!(%cluster, error = %e, "upgraded connection ended");
             }

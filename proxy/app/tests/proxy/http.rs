@@ -271,3 +271,154 @@ async fn concurrent_streams_each_get_their_own_body() {
         proxy.shutdown().await;
     }
 }
+
+/// Writes `request` on a fresh connection to `addr` and reads until the proxy closes it.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the proxy did not close the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn pipelined_requests_with_chunked_bodies_both_ways() {
+    let a = echo("a").await;
+    let config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(a.addr)],
+        None,
+    );
+    let (proxy, _) = proxy_with(config).await;
+    let addr = proxy.listener_addr("out").unwrap();
+    let resp = raw_exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n0\r\n\r\n\
+          GET /trailers HTTP/1.1\r\nhost: svc\r\n\r\n\
+          POST /echo HTTP/1.1\r\nhost: svc\r\ncontent-length: 5\r\nconnection: close\r\n\r\nthird",
+    )
+    .await;
+    let answers: Vec<&str> = resp.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+    assert_eq!(answers.len(), 3, "{resp}");
+    assert!(answers[0].ends_with("\r\n\r\nfirst"), "{resp}");
+    // The upstream streams `/trailers` without a length: it reaches the client chunked.
+    assert!(
+        answers[1].contains("transfer-encoding: chunked\r\n"),
+        "{resp}"
+    );
+    assert!(answers[1].ends_with("0\r\n\r\n"), "{resp}");
+    assert!(answers[2].contains("connection: close\r\n"), "{resp}");
+    assert!(answers[2].ends_with("\r\n\r\nthird"), "{resp}");
+    assert_eq!(a.hits.load(std::sync::atomic::Ordering::Relaxed), 3);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn expect_continue_goes_through_the_proxy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = echo("a").await;
+    let config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(a.addr)],
+        None,
+    );
+    let (proxy, _) = proxy_with(config).await;
+    let addr = proxy.listener_addr("out").unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"PUT /echo HTTP/1.1\r\nhost: svc\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"body").await.unwrap();
+    let mut resp = Vec::new();
+    while !resp.ends_with(b"body") {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&resp));
+        resp.extend_from_slice(&buf[..n]);
+    }
+    assert!(resp.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_requests_are_refused_and_closed() {
+    let a = echo("a").await;
+    let config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(a.addr)],
+        None,
+    );
+    let (proxy, _) = proxy_with(config).await;
+    let addr = proxy.listener_addr("out").unwrap();
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: svc\r\nx-big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let resp = raw_exchange(addr, big.as_bytes()).await;
+    assert!(
+        resp.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{resp}"
+    );
+    let resp = raw_exchange(addr, b"GET / HTTP/1.1\r\nhost: svc\r\nbad header\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
+    let resp = raw_exchange(
+        addr,
+        b"POST / HTTP/1.1\r\nhost: svc\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
+    // Two hosts: the proxy would route on one and the upstream might read the other.
+    let resp = raw_exchange(addr, b"GET / HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
+    // obs-fold is refused, not passed on.
+    let resp = raw_exchange(addr, b"GET / HTTP/1.1\r\nhost: svc\r\nx-a: 1\r\n 2\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
+    assert_eq!(
+        a.hits.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing refused reached the upstream"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn http10_and_head_requests() {
+    let a = echo("a").await;
+    let config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(a.addr)],
+        None,
+    );
+    let (proxy, _) = proxy_with(config).await;
+    let addr = proxy.listener_addr("out").unwrap();
+    let resp = raw_exchange(addr, b"GET /x HTTP/1.0\r\nhost: svc\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.0 200 OK\r\n"), "{resp}");
+    assert!(resp.contains("x-seen-version: HTTP/1.1\r\n"), "{resp}");
+    let resp = raw_exchange(
+        addr,
+        b"HEAD /x HTTP/1.1\r\nhost: svc\r\n\r\nGET /x HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let answers: Vec<&str> = resp.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+    assert_eq!(answers.len(), 2, "{resp}");
+    assert!(answers[0].ends_with("\r\n\r\n"), "HEAD has no body: {resp}");
+    proxy.shutdown().await;
+}

@@ -90,3 +90,38 @@ async fn connections_the_upstream_closed_are_not_reused() {
     assert_eq!(accepted.load(Ordering::SeqCst), 10);
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn h2c_requests_reuse_upstream_connections_too() {
+    let (addr, accepted) = counting_upstream(false).await;
+    let config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(addr)],
+        None,
+    );
+    let (proxy, url) = proxy_with(config).await;
+    let client = h2c_client();
+    for _ in 0..10 {
+        let (resp, body) = get(&client, format!("{url}/")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(body, "ok");
+    }
+    // Concurrent streams need concurrent connections, which come back to the pool.
+    let burst = (0..8).map(|_| get(&client, format!("{url}/")));
+    futures::future::join_all(burst).await;
+    let after_burst = accepted.load(Ordering::SeqCst);
+    assert!(
+        after_burst <= 8,
+        "{after_burst} connections for 8 concurrent streams"
+    );
+    for _ in 0..10 {
+        get(&client, format!("{url}/")).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        after_burst,
+        "the pool should reuse its connections"
+    );
+    proxy.shutdown().await;
+}
