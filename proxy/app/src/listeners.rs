@@ -7,11 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ::http::HeaderValue;
-use ::http::Request;
 use arc_swap::ArcSwap;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind};
-use rigging_proxy_http1::{Outcome, Rewind};
 use rigging_proxy_tls::{
     HANDSHAKE_TIMEOUT, MeshStream, MeshTls, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
 };
@@ -20,13 +18,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::DownstreamBody;
 use crate::drain::{Drain, Draining};
 use crate::error::ApplyError;
-use crate::http::{self, HttpContext};
+use crate::http::HttpContext;
 use crate::metrics::{ListenerMetrics, Metrics};
 use crate::snapshot::Snapshot;
 use crate::tcp::{self, TcpContext};
+
+mod connection;
 
 /// Pending connections the kernel queues per listener: above the 128 default so a burst of
 /// new connections (a load test, a client pool warming up) is not refused.
@@ -283,7 +282,7 @@ async fn accept_loop(
         // HTTP alone (an idle keep-alive connection is mostly this task).
         match &handler {
             Handler::Http(ctx) => {
-                let conn = http_connection(
+                let conn = connection::http_connection(
                     stream,
                     tls.clone(),
                     peer,
@@ -377,87 +376,6 @@ async fn secure(
             tracing::warn!(%listener, peer = ?peer_addr, reason = "handshake_failed", error = %e, cause = ?std::error::Error::source(&e), "mTLS handshake refused or failed; connection closed");
             None
         }
-    }
-}
-
-/// One connection of an HTTP listener: HTTP/1.1 with `rigging-proxy-http1`, or, when it opens
-/// with the h2c preface, HTTP/2 with hyper.
-///
-/// An idle keep-alive connection costs little more than this future, so it holds each value
-/// once: a plain function returning an `async` block (an `async fn` keeps its arguments twice),
-/// the TLS handshake and the HTTP/2 server boxed while they run.
-#[allow(clippy::manual_async_fn)] // On purpose: an `async fn` keeps its arguments twice.
-fn http_connection(
-    stream: TcpStream,
-    tls: Option<Arc<(InboundTls, ListenerMetrics)>>,
-    peer: SocketAddr,
-    ctx: Arc<HttpContext>,
-    server: Arc<HttpServer>,
-    drain: Draining,
-    guard: ConnectionGuard,
-) -> impl Future<Output = ()> + Send {
-    async move {
-        let Some((stream, caller)) = accept(stream, tls, &ctx.listener).await else {
-            return;
-        };
-        // Boxed: most connections are plaintext, and the value is cloned into each request.
-        let caller = caller.map(Box::new);
-        let service = hyper::service::service_fn(|req: Request<rigging_proxy_http1::Body>| {
-            let caller = caller.as_deref().cloned();
-            let req = req.map(DownstreamBody::Http1);
-            http::handle(Arc::clone(&ctx), caller, Some(peer), req)
-        });
-        let signal = drain.fired();
-        tokio::pin!(signal);
-        let config = rigging_proxy_http1::Config::default();
-        // The outcome is consumed before the next await, so it takes no room in this future.
-        let h2 = match rigging_proxy_http1::serve(stream, service, config, signal).await {
-            Ok(Outcome::Http2 { io, drained }) => {
-                let caller = caller.as_deref().cloned();
-                Some(Box::pin(serve_h2(
-                    &server, &ctx, io, caller, peer, &drain, drained,
-                )))
-            }
-            Ok(_) => None,
-            Err(e) => {
-                tracing::debug!(listener = %ctx.listener, error = %e, "http connection ended with an error");
-                None
-            }
-        };
-        if let Some(h2) = h2 {
-            h2.await;
-        }
-        drop(guard);
-    }
-}
-
-async fn serve_h2(
-    server: &HttpServer,
-    ctx: &Arc<HttpContext>,
-    io: Rewind<MeshStream>,
-    caller: Option<HeaderValue>,
-    peer: SocketAddr,
-    drain: &Draining,
-    already_drained: bool,
-) {
-    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-        let req = req.map(DownstreamBody::Http2);
-        http::handle(Arc::clone(ctx), caller.clone(), Some(peer), req)
-    });
-    let conn = server.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    if already_drained {
-        conn.as_mut().graceful_shutdown();
-    }
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = drain.fired() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(listener = %ctx.listener, error = %e, "http/2 connection ended with an error");
     }
 }
 

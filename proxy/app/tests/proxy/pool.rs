@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::StatusCode;
-use rigging_proxy_config::{LbPolicy, UpstreamProtocol};
+use rigging_proxy_config::{LbPolicy, RetryOn, RetryPolicy, UpstreamProtocol};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -11,13 +11,20 @@ use super::support::*;
 /// A raw HTTP/1.1 upstream that counts its connections; with `close`, it ends every connection
 /// after one response, so the proxy's pooled connection goes stale between requests.
 async fn counting_upstream(close: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    failing_first(close, 0).await
+}
+
+/// [`counting_upstream`], answering its first `failures` requests (over all connections) 503.
+async fn failing_first(close: bool, failures: usize) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&accepted);
+    let requests = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
+            let requests = Arc::clone(&requests);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let mut pending = Vec::new();
@@ -31,7 +38,9 @@ async fn counting_upstream(close: bool) -> (std::net::SocketAddr, Arc<AtomicUsiz
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
                         pending.drain(..end + 4);
-                        let resp: &[u8] = if close {
+                        let resp: &[u8] = if requests.fetch_add(1, Ordering::SeqCst) < failures {
+                            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nfail"
+                        } else if close {
                             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
                         } else {
                             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
@@ -124,4 +133,33 @@ async fn h2c_requests_reuse_upstream_connections_too() {
         "the pool should reuse its connections"
     );
     proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn retried_responses_give_their_connection_back() {
+    // HTTP/1.1 requests retry on the lean connections, h2c ones on the driven ones.
+    for client in [h1_client(), h2c_client()] {
+        let (addr, accepted) = failing_first(false, 2).await;
+        let mut config = http_config(
+            UpstreamProtocol::Http1,
+            LbPolicy::RoundRobin,
+            vec![endpoint(addr)],
+            None,
+        );
+        let route = &mut config.routes.get_mut("svc").unwrap().virtual_hosts[0].routes[0];
+        route.action.retry = Some(RetryPolicy {
+            retry_on: [RetryOn::FiveXx].into_iter().collect(),
+            num_retries: 3,
+            retriable_status_codes: Default::default(),
+        });
+        let (proxy, url) = proxy_with(config).await;
+        let (resp, body) = get(&client, format!("{url}/")).await;
+        assert_eq!((resp.status(), body.as_str()), (StatusCode::OK, "ok"));
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "the retried 503s' connection was reused"
+        );
+        proxy.shutdown().await;
+    }
 }

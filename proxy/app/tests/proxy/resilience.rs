@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use rigging_proxy_app::ProxyHandle;
 use rigging_proxy_config::{
@@ -375,8 +377,20 @@ async fn max_requests_overflow_is_answered_503_at_once() {
 
 #[tokio::test]
 async fn max_connections_refuses_a_second_http1_connection() {
+    // Requests that came over HTTP/1.1 go on the lean pooled connections...
+    refuses_a_second_upstream_connection(h1_client()).await;
+}
+
+#[tokio::test]
+async fn max_connections_bounds_the_driven_connections_of_h2c_requests() {
+    // ... those that came over HTTP/2 on hyper's driven ones: the same limit holds.
+    refuses_a_second_upstream_connection(h2c_client()).await;
+}
+
+/// With `max_connections = 1`, a request that needs a second upstream connection while the
+/// first is busy is refused at once, and the first connection carries later requests.
+async fn refuses_a_second_upstream_connection(client: Client<HttpConnector, Full<Bytes>>) {
     let (slow, proxy, url) = behind_breakers(|b| b.max_connections = 1).await;
-    let client = h1_client();
     let first = tokio::spawn({
         let client = client.clone();
         let url = format!("{url}/slow/800");
