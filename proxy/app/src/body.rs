@@ -3,8 +3,6 @@
 //! can be sent again), and the response body sent downstream (an upstream body streamed
 //! through, or the proxy's own).
 
-mod upstream;
-
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,6 +17,8 @@ use tokio::time::Sleep;
 use crate::cluster::RequestPermit;
 use crate::error::{BoxError, ErrorKind};
 use crate::idle::{IdleTimeoutElapsed, IdleTimer};
+
+mod upstream;
 
 pub(crate) use upstream::UpstreamBody;
 

@@ -14,9 +14,6 @@
 //! connection to be established: each holds a `max_pending_requests` permit while it connects.
 //! A request beyond either limit fails at once with [`PoolError::Overflow`].
 
-mod counted;
-mod driven;
-
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +25,9 @@ use rigging_proxy_resilience::{Limit, Overflow, Permit};
 
 use crate::body::RequestBody;
 use crate::cluster::{ConnectError, EndpointConnector, Limits};
+
+mod counted;
+mod driven;
 
 use counted::Counted;
 
