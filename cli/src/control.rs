@@ -5,10 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
-use rigging_adapters_config_entries::{EntriesFolder, EntriesSnapshot, EntrySource};
-use rigging_adapters_core::{MergedCatalog, Registry};
-use rigging_adapters_file::FileRegistry;
+use rigging_adapters_config_entries::{EntriesSnapshot, MergedEntries};
+use rigging_adapters_core::MergedCatalog;
 use rigging_mesh_model::Catalog;
 use rigging_pilot_server::{
     DEFAULT_DEBUG_ADDR, DEFAULT_XDS_ADDR, Entries, PilotOptions, RegistryReport,
@@ -17,17 +15,12 @@ use tokio::sync::watch;
 
 use crate::embedded::{self, EmbeddedCitadelArgs};
 use crate::identity::IdentityArgs;
+use crate::registries::{EntriesStarted, RegistryArgs, Started};
 
 #[derive(Debug, clap::Args)]
 pub struct ControlArgs {
-    /// Static-file registry: an HCL file or a folder of them (watched). Repeat for several.
-    #[arg(
-        long = "registry",
-        env = "RIG_REGISTRY",
-        default_value = "registry.d",
-        value_delimiter = ','
-    )]
-    registries: Vec<PathBuf>,
+    #[command(flatten)]
+    registries: RegistryArgs,
     /// Route definitions: a file or folder of Consul config entries (HCL or JSON:
     /// service-router, service-splitter, service-resolver, service-defaults, …), watched. An
     /// invalid edit is logged with its location and the last good set stays in force.
@@ -87,56 +80,24 @@ pub async fn pilot(args: PilotArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(args: ControlArgs, secured: Option<embedded::Secured>) -> anyhow::Result<ExitCode> {
-    let mut files = Vec::new();
-    for (i, path) in args.registries.iter().enumerate() {
-        let name = if i == 0 {
-            "file".to_owned()
-        } else {
-            format!("file-{i}")
-        };
-        let reg = FileRegistry::start(path.clone(), name)
-            .with_context(|| format!("registry {}", path.display()))?;
-        tracing::info!(path = %path.display(), "static-file registry loaded");
-        files.push(Arc::new(reg));
-    }
-    let registries: Vec<Arc<dyn Registry>> = files
-        .iter()
-        .map(|f| f.clone() as Arc<dyn Registry>)
-        .collect();
-    let catalog = bridge(MergedCatalog::spawn(registries));
-    let folder = match &args.config_entries {
-        None => None,
-        Some(path) => {
-            let folder = EntriesFolder::start(path.clone())
-                .with_context(|| format!("config entries {}", path.display()))?;
-            tracing::info!(path = %path.display(), "config entries loaded");
-            Some(Arc::new(folder))
-        }
+    let registries = crate::registries::start(&args.registries).await?;
+    let catalog = bridge(MergedCatalog::spawn(
+        registries.iter().map(|r| Arc::clone(&r.registry)).collect(),
+    ));
+    let sources = crate::registries::start_entries(args.config_entries.as_ref(), &args.registries)?;
+    let entries = match sources.len() {
+        0 => None,
+        1 => Some(index_entries(sources[0].source.subscribe())),
+        _ => Some(index_entries(MergedEntries::spawn(
+            sources.iter().map(|s| Arc::clone(&s.source)).collect(),
+        ))),
     };
-    let entries = folder.as_ref().map(|f| index_entries(f.subscribe()));
     let report: RegistryReport = Arc::new(move || {
-        let mut sources: Vec<serde_json::Value> = files
+        let sources: Vec<serde_json::Value> = registries
             .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "kind": "file",
-                    "path": f.path().display().to_string(),
-                    "version": f.version(),
-                    "last_error": f.last_error().map(|e| e.to_string()),
-                })
-            })
+            .map(Started::report)
+            .chain(sources.iter().map(EntriesStarted::report))
             .collect();
-        if let Some(f) = &folder {
-            let errors = f.errors();
-            sources.push(serde_json::json!({
-                "kind": "config-entries",
-                "path": f.path().display().to_string(),
-                "version": f.version(),
-                "last_error": (!errors.is_empty()).then(|| {
-                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
-                }),
-            }));
-        }
         serde_json::Value::Array(sources)
     });
     let (security, tls) = match secured {

@@ -8,6 +8,7 @@ mod embedded;
 mod identity;
 mod logging;
 mod proxy;
+mod registries;
 mod status;
 mod validate;
 
@@ -31,7 +32,7 @@ enum Command {
     /// The whole control plane in one process, on the embedded defaults (static registry, loopback).
     Up(Box<control::UpArgs>),
     /// Pilot alone: registries in, xDS out.
-    Pilot(control::PilotArgs),
+    Pilot(Box<control::PilotArgs>),
     /// Citadel, the certificate authority: serve, bootstrap tokens, root rotation, trust bundle.
     Citadel(citadel::CitadelArgs),
     /// The sidecar proxy of one workload.
@@ -74,7 +75,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => control::up(*args).await,
-            Command::Pilot(args) => control::pilot(args).await,
+            Command::Pilot(args) => control::pilot(*args).await,
             Command::Citadel(args) => citadel::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Status(args) => status::run(args).await,

@@ -34,19 +34,32 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     print!("{}", table(&proxies));
     if let Some(regs) = value["registries"].as_array() {
         for r in regs {
-            if let Some(err) = r["last_error"].as_str() {
-                let what = match r["kind"].as_str() {
-                    Some("config-entries") => "config entries",
-                    _ => "registry",
-                };
-                println!(
-                    "{what} {}: last edit rejected: {err}",
-                    r["path"].as_str().unwrap_or("?")
-                );
+            if let Some(line) = registry_problem(r) {
+                println!("{line}");
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What is wrong with one registry or config-entry source, if anything: a rejected edit of a
+/// file, or a remote registry that cannot be reached (its last snapshot still served).
+fn registry_problem(r: &serde_json::Value) -> Option<String> {
+    let kind = r["kind"].as_str().unwrap_or("registry");
+    let where_ = r["path"].as_str().unwrap_or("?");
+    if let Some(err) = r["last_error"].as_str() {
+        let what = match kind {
+            "config-entries" => "config entries",
+            _ => "registry",
+        };
+        return Some(format!("{what} {where_}: last edit rejected: {err}"));
+    }
+    let stale = r["stale_seconds"].as_u64()?;
+    let name = r["name"].as_str().unwrap_or(kind);
+    let why = r["unreachable"].as_str().unwrap_or("no answer");
+    Some(format!(
+        "{kind} registry {name} ({where_}): stale for {stale} s, last snapshot kept: {why}"
+    ))
 }
 
 /// GET `path` from `addr`, as text; non-2xx is an error.

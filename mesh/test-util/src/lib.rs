@@ -1,6 +1,10 @@
 //! Test support shared by the workspace's tests: catalog builders.
 #![allow(clippy::unwrap_used)]
 
+pub mod fake_consul;
+pub mod fake_kube;
+pub mod fake_nomad;
+
 use rigging_mesh_model::{
     Catalog, Endpoint, Health, Locality, Protocol, Proxy, ProxyId, Service, ServiceName, Upstream,
 };

@@ -83,6 +83,9 @@ fn handle(state: &DebugState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
                 .metrics
                 .snapshot_version
                 .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+            if let Some(report) = &state.registries {
+                state.metrics.set_registries(&report());
+            }
             let mut out = String::new();
             match prometheus_client::encoding::text::encode(&mut out, &state.registry) {
                 Ok(()) => {
