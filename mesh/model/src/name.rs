@@ -20,9 +20,15 @@ pub enum NameError {
     BadChar { name: String, ch: char },
     #[error("name {name:?} must start and end with a letter or digit")]
     BadEdge { name: String },
+    #[error(
+        "proxy id {name:?} must start with a letter, a digit or '_' and end with a letter or digit"
+    )]
+    BadProxyEdge { name: String },
 }
 
-fn validate(name: &str) -> Result<(), NameError> {
+/// `leading_underscore`: whether the name may start with `_`, as the service IDs Nomad registers
+/// in Consul do (`_nomad-task-<alloc>-<task>-<service>-<port>`).
+fn validate(name: &str, leading_underscore: bool) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
@@ -39,16 +45,21 @@ fn validate(name: &str) -> Result<(), NameError> {
         });
     }
     let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
-        return Err(NameError::BadEdge {
-            name: name.to_owned(),
+    let first = name.chars().next();
+    let first_ok = edge_ok(first) || (leading_underscore && first == Some('_') && name.len() > 1);
+    if !first_ok || !edge_ok(name.chars().last()) {
+        let name = name.to_owned();
+        return Err(if leading_underscore {
+            NameError::BadProxyEdge { name }
+        } else {
+            NameError::BadEdge { name }
         });
     }
     Ok(())
 }
 
 macro_rules! name_type {
-    ($(#[$doc:meta])* $ty:ident) => {
+    ($(#[$doc:meta])* $ty:ident, leading_underscore: $underscore:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -58,7 +69,7 @@ macro_rules! name_type {
             /// Validates `name`.
             pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
                 let name = name.into();
-                validate(&name)?;
+                validate(&name, $underscore)?;
                 Ok(Self(name))
             }
 
@@ -103,11 +114,14 @@ macro_rules! name_type {
 
 name_type!(
     /// A service's name, as Consul, Nomad and Kubernetes spell it.
-    ServiceName
+    ServiceName,
+    leading_underscore: false
 );
 name_type!(
-    /// A proxy's identity towards Pilot: the xDS `node.id`, usually the instance id of the workload it fronts.
-    ProxyId
+    /// A proxy's identity towards Pilot: the xDS `node.id`, usually the instance id of the workload
+    /// it fronts: also a sidecar's Consul service ID, which Nomad starts with `_`.
+    ProxyId,
+    leading_underscore: true
 );
 
 #[cfg(test)]
@@ -131,6 +145,20 @@ mod tests {
         ];
         for (name, ok) in cases {
             assert_eq!(ServiceName::new(*name).is_ok(), *ok, "{name:?}");
+        }
+        assert!(ServiceName::new("_nomad-task-1").is_err());
+        for (id, ok) in [
+            (
+                "_nomad-task-5c2e-api-api-sidecar-proxy-connect-proxy-api",
+                true,
+            ),
+            ("web-sidecar-proxy", true),
+            ("_", false),
+            ("__", false),
+            ("-web", false),
+            ("web_", false),
+        ] {
+            assert_eq!(ProxyId::new(id).is_ok(), ok, "{id:?}");
         }
         assert!(matches!(
             ServiceName::new("x".repeat(254)),

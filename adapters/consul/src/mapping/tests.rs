@@ -121,6 +121,27 @@ fn a_sidecar_replaces_its_instance_and_yields_a_proxy() {
 }
 
 #[test]
+fn a_sidecar_nomad_registered_keeps_its_proxy() {
+    // Nomad registers group services and their sidecars in Consul under IDs starting with `_`.
+    let parent = "_nomad-task-5c2e1f0a-api-group-api-api-http";
+    let plain = entries(vec![instance("n1", "10.0.0.1", "api", parent, "", 23456)]);
+    let connect = entries(vec![sidecar(
+        "n1",
+        "10.0.0.1",
+        "api",
+        parent,
+        25678,
+        23456,
+        &[("db", 9191)],
+    )]);
+    let (svc, proxies) = service(&name("api"), &plain, &connect, "").expect("service");
+    assert_eq!(svc.endpoints.len(), 1);
+    assert!(svc.endpoints[0].sidecar);
+    assert_eq!(proxies.len(), 1, "the proxy is kept");
+    assert_eq!(proxies[0].id.as_str(), format!("{parent}-sidecar-proxy"));
+}
+
+#[test]
 fn a_sidecar_is_as_unhealthy_as_its_instance() {
     let mut app = instance("n1", "10.0.0.1", "web", "web-1", "", 8080);
     app["Checks"][0]["Status"] = Value::from("critical");
