@@ -82,3 +82,41 @@ pub async fn request(
         .await
         .with_context(|| format!("no answer from {addr}{path} within {REQUEST_TIMEOUT:?}"))?
 }
+
+/// Sends one HTTP/1.1 request with `Host: host` (and no other) on a new connection to `addr`,
+/// as a client of an ingress gateway, whose routes go by host, and reads the whole response.
+pub async fn request_host(
+    addr: SocketAddr,
+    host: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Reply> {
+    let exchange = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connect to {addr}"))?;
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, host);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let req = builder.body(Full::new(Bytes::new()))?;
+        let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let (parts, body) = sender.send_request(req).await?.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .with_context(|| {
+            format!("no answer from {host} at {addr}{path} within {REQUEST_TIMEOUT:?}")
+        })?
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use client::{Reply, request};
+pub use client::{Reply, request, request_host};
 pub use process::{Proc, rig_binary, rig_command, strip_ansi};
 pub use stack::{RigStack, STARTUP, ensure_synced, loopback, pilot_syncz};
 

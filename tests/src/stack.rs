@@ -129,6 +129,30 @@ impl RigStack {
         Ok(admin)
     }
 
+    /// Starts `rig proxy --gateway ingress --id name` (the process `<name>-gateway`) against
+    /// this stack's Pilot, its listeners on 127.0.0.1 (the ports of the `ingress-gateway`
+    /// entry `name`); returns its admin address. Pilot knows it as
+    /// `ingress-gateway~127.0.0.1~<name>`, which [`RigStack::wait_synced`] awaits.
+    pub fn spawn_gateway(&mut self, name: &str) -> anyhow::Result<SocketAddr> {
+        let admin = loopback(free_port());
+        let (pilot, admin_arg) = (format!("http://{}", self.xds), admin.to_string());
+        let args = [
+            "proxy",
+            "--gateway",
+            "ingress",
+            "--id",
+            name,
+            "--pilot",
+            &pilot,
+            "--admin",
+            &admin_arg,
+        ];
+        self.spawn(&format!("{name}-gateway"), &args)?;
+        self.admins
+            .push((format!("ingress-gateway~127.0.0.1~{name}"), admin));
+        Ok(admin)
+    }
+
     /// Prints `path` (a file, or each file of a folder) with the logs if the test does not pass.
     pub fn show_on_failure(&mut self, path: &Path) {
         self.shown.push(path.to_owned());

@@ -87,8 +87,13 @@ fn dependencies_point_the_allowed_way() {
             let allowed = match me.as_str() {
                 // The shared kernel depends on no part.
                 "mesh" => theirs == "mesh",
-                // Adapters see only the model and the registry seam.
-                "adapters" => theirs == "mesh" || dep == "rigging-adapters-core",
+                // Adapters see only the model and the two seams: registries (core) and
+                // config-entry sources (config-entries).
+                "adapters" => {
+                    theirs == "mesh"
+                        || dep == "rigging-adapters-core"
+                        || dep == "rigging-adapters-config-entries"
+                }
                 // The data plane never links a server: only its own crates and the clients.
                 "proxy" => {
                     theirs == "mesh"

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rigging_mesh_config_entries::{
-    ConfigEntry, Limits, PassiveHealthCheck, Protocol, ProxyDefaults, ServiceDefaults,
-    ServiceResolver, ServiceRouter, ServiceSplitter, UpstreamConfig,
+    ConfigEntry, IngressGateway, Limits, PassiveHealthCheck, Protocol, ProxyDefaults,
+    ServiceDefaults, ServiceResolver, ServiceRouter, ServiceSplitter, UpstreamConfig,
 };
 
 /// The entries the discovery chain reads, by service name. Build it once per set (it is
@@ -18,6 +18,9 @@ pub struct Entries {
     resolvers: BTreeMap<String, ServiceResolver>,
     defaults: BTreeMap<String, ServiceDefaults>,
     proxy_defaults: Option<ProxyDefaults>,
+    /// `ingress-gateway` entries by name: not part of any chain, but what a gateway proxy
+    /// is compiled from.
+    ingress_gateways: BTreeMap<String, IngressGateway>,
 }
 
 /// A caller's settings for one upstream: its `service-defaults` `UpstreamConfig`
@@ -37,8 +40,8 @@ impl UpstreamSettings {
 }
 
 impl Entries {
-    /// Indexes `entries`; kinds the chain does not read (gateways, intentions, mesh) are
-    /// dropped.
+    /// Indexes `entries`; kinds neither the chain nor a gateway reads (terminating
+    /// gateways, intentions, mesh) are dropped.
     pub fn new(entries: Vec<ConfigEntry>) -> Self {
         let mut out = Self::default();
         for e in entries {
@@ -58,13 +61,19 @@ impl Entries {
                 ConfigEntry::ProxyDefaults(p) => {
                     out.proxy_defaults.get_or_insert(p);
                 }
+                ConfigEntry::IngressGateway(g) => {
+                    out.ingress_gateways
+                        .entry(g.header.name.clone())
+                        .or_insert(g);
+                }
                 _ => {}
             }
         }
         out
     }
 
-    /// Whether no entry the chain reads is present.
+    /// Whether no entry the chain reads is present (gateway entries do not count: they
+    /// change no upstream's chain).
     pub fn is_empty(&self) -> bool {
         self.routers.is_empty()
             && self.splitters.is_empty()
@@ -87,6 +96,11 @@ impl Entries {
 
     pub fn service_defaults(&self, service: &str) -> Option<&ServiceDefaults> {
         self.defaults.get(service)
+    }
+
+    /// The `ingress-gateway` entry named `name`.
+    pub fn ingress_gateway(&self, name: &str) -> Option<&IngressGateway> {
+        self.ingress_gateways.get(name)
     }
 
     /// Every service an entry of the chain's kinds is named after (not `proxy-defaults`).

@@ -2,6 +2,7 @@
 
 pub(crate) mod chain_cluster;
 pub(crate) mod chain_route;
+pub(crate) mod ingress;
 mod tls;
 
 use std::collections::HashMap;

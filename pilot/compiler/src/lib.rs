@@ -18,8 +18,16 @@
 //!   `UpstreamConfig` (connect timeout, `Limits`, `PassiveHealthCheck`) applied to copies
 //!   of the shared clusters. `UpstreamConfig.Protocol` is not applied: the chain's
 //!   protocol is the upstream's own.
+//!
+//! # Gateways
+//!
+//! A proxy whose `node.id` is `ingress-gateway~<bind ip>~<name>` ([`NodeId`]) is an ingress
+//! gateway, compiled by [`compile_ingress`] from the `ingress-gateway` entry `<name>`: its
+//! listeners route to the services' shared parts, with the entry's limits on its clusters.
 
 mod emit;
+mod ingress;
+mod node;
 mod resources;
 mod security;
 mod upstream;
@@ -30,6 +38,11 @@ use rigging_mesh_model::{Catalog, MutualTlsMode, Protocol, Proxy, ProxyId, Servi
 use rigging_mesh_xds::Listener;
 
 pub use emit::chain_cluster::{RETRY_BUDGET_MIN_CONCURRENCY, RETRY_BUDGET_PERCENT};
+pub use ingress::{IngressResources, compile_ingress, compile_ingress_with};
+pub use node::{
+    INGRESS_GATEWAY_KIND, IngressNode, NODE_ID_SEPARATOR, NodeId, NodeIdError,
+    TERMINATING_GATEWAY_KIND,
+};
 pub use resources::{ProxyResources, VersionedResources, combine_version, content_hash};
 pub use rigging_pilot_chain::{ChainError, Entries};
 pub use security::{CompileOptions, DEFAULT_NAMESPACE, MeshSecurity, SecurityError};
@@ -48,6 +61,9 @@ pub enum CompileError {
     /// The proxy id is in no registry's catalog.
     #[error("proxy {0} is not in any registry")]
     UnknownProxy(ProxyId),
+    /// No `ingress-gateway` config entry has the gateway's name.
+    #[error("ingress gateway {0} has no ingress-gateway config entry")]
+    UnknownGateway(ServiceName),
 }
 
 /// Compiles everything proxy `id` needs: one inbound listener for its own service, and per

@@ -165,7 +165,7 @@ fn entry_protocol(p: Protocol) -> EntryProtocol {
 }
 
 /// Protocols Consul treats as tcp are tcp.
-fn model_protocol(p: &EntryProtocol) -> Protocol {
+pub(crate) fn model_protocol(p: &EntryProtocol) -> Protocol {
     match p {
         EntryProtocol::Http => Protocol::Http,
         EntryProtocol::Http2 => Protocol::Http2,

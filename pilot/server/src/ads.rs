@@ -13,10 +13,9 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 use futures::Stream;
 use rigging_mesh_grpc_tls::{AcceptOptions, PeerInfo};
-use rigging_mesh_model::ProxyId;
 use rigging_mesh_spiffe::TrustDomain;
 use rigging_mesh_xds::ResourceType;
-use rigging_pilot_compiler::CompileError;
+use rigging_pilot_compiler::{CompileError, NodeId, NodeIdError};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
@@ -24,6 +23,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::Snapshot;
 use crate::cache::{Own, ProxyView};
+use crate::gateway::view_of;
 use crate::identity::PeerIdentity;
 use crate::metrics::{Metrics, TypeLabel};
 use crate::status::StatusRegistry;
@@ -107,6 +107,7 @@ impl AggregatedDiscoveryService for Ads {
         let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
         let conn = Connection {
             proxy: None,
+            notes: Vec::new(),
             identity,
             peer,
             subs: HashMap::new(),
@@ -145,13 +146,18 @@ struct Subscription {
 }
 
 struct Connection {
-    proxy: Option<ProxyId>,
+    /// The node of the stream (a sidecar or a gateway), from its first request; its
+    /// `Display` is the node id that keys its status.
+    proxy: Option<NodeId>,
+    /// What of a gateway's entry is not served (see `compile_ingress`), last logged.
+    notes: Vec<String>,
     /// What the client certificate proved, on a TLS listener; `None` on a plaintext one.
     identity: Option<PeerIdentity>,
     peer: String,
     subs: HashMap<ResourceType, Subscription>,
-    /// The proxy's view of one snapshot version, reused by every type's push.
-    view: Option<(u64, Option<ProxyView>)>,
+    /// The proxy's view of one snapshot version, reused by every type's push, or why it has
+    /// none (a proxy no registry knows, a gateway without its entry).
+    view: Option<(u64, Result<ProxyView, CompileError>)>,
     /// The proxy's own packed pieces, kept across snapshots while its registration holds.
     own: Option<Own>,
     tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
@@ -197,14 +203,18 @@ impl Connection {
         }
         if let Some(proxy) = &self.proxy {
             self.metrics.connected.dec();
-            self.status.disconnected(proxy.as_str(), &self.peer);
+            self.status.disconnected(&proxy.to_string(), &self.peer);
             tracing::info!(%proxy, peer = %self.peer, "proxy disconnected");
         }
     }
 
     /// Ends the stream with `status`; the proxy sees it as the stream's error.
     async fn close(&mut self, status: Status) {
-        let proxy = self.proxy.as_ref().map(ProxyId::as_str).unwrap_or("");
+        let proxy = self
+            .proxy
+            .as_ref()
+            .map(NodeId::to_string)
+            .unwrap_or_default();
         // A refused identity was logged where it was found, with its fields; a proxy that went
         // away needs no warning.
         if matches!(status.code(), Code::Cancelled | Code::PermissionDenied) {
@@ -217,17 +227,24 @@ impl Connection {
 
     /// On a TLS listener, whether the client's certificate may have `id`'s configuration in
     /// `snap`. A proxy no registry knows yet is checked once it appears (nothing is sent to it
-    /// before).
-    fn authorize(&self, id: &ProxyId, snap: &Snapshot) -> Result<(), Status> {
-        let (Some(identity), Some(proxy)) = (&self.identity, snap.catalog.proxy(id)) else {
+    /// before); a gateway's certificate must name the gateway's own service, its name.
+    fn authorize(&self, id: &NodeId, snap: &Snapshot) -> Result<(), Status> {
+        let Some(identity) = &self.identity else {
             return Ok(());
         };
-        identity.authorize(proxy).map_err(|e| {
+        let result = match id {
+            NodeId::Sidecar(p) => match snap.catalog.proxy(p) {
+                Some(proxy) => identity.authorize(proxy),
+                None => return Ok(()),
+            },
+            NodeId::Ingress(n) => identity.authorize_service(&n.to_string(), &n.name),
+        };
+        result.map_err(|e| {
             tracing::warn!(proxy = %id, peer = %self.peer, spiffe_id = %identity.id(), error = %e, "xDS stream refused: certificate of another service");
             // Only a stream already registered as the proxy's may mark its status.
             if self.proxy.is_some() {
                 self.status
-                    .update(id.as_str(), |p| p.problem = Some(e.to_string()));
+                    .update(&id.to_string(), |p| p.problem = Some(e.to_string()));
             }
             e.to_status()
         })
@@ -238,14 +255,17 @@ impl Connection {
             let node = req.node.as_ref().ok_or_else(|| {
                 Status::invalid_argument("the first request of a stream must carry node")
             })?;
-            let id = ProxyId::new(node.id.clone())
-                .map_err(|e| Status::invalid_argument(format!("node.id: {e}")))?;
+            let id = NodeId::parse(&node.id).map_err(|e| match e {
+                NodeIdError::UnsupportedKind { .. } => Status::unimplemented(e.to_string()),
+                _ => Status::invalid_argument(e.to_string()),
+            })?;
             // Before the stream counts as the proxy's, so a foreign certificate leaves no trace
             // in the proxy's status.
             self.authorize(&id, snap)?;
             tracing::info!(proxy = %id, peer = %self.peer, "proxy connected");
             let spiffe_id = self.identity.as_ref().map(|i| i.id().to_string());
-            self.status.connected(id.as_str(), &self.peer, spiffe_id);
+            self.status
+                .connected(&id.to_string(), &self.peer, spiffe_id);
             self.metrics.connected.inc();
             self.proxy = Some(id);
         }
@@ -257,6 +277,7 @@ impl Connection {
             .proxy
             .clone()
             .ok_or_else(|| Status::internal("no node"))?;
+        let key = proxy.to_string();
         let sub = self.subs.entry(ty).or_default();
         let names = if ty.is_wildcard() {
             Vec::new()
@@ -278,7 +299,7 @@ impl Connection {
             Some(err) => {
                 tracing::warn!(%proxy, %ty, kept_version = %req.version_info, reason = %err.message, "proxy NACKed an update");
                 self.metrics.nacks.get_or_create(&label).inc();
-                self.status.update_type(proxy.as_str(), ty, |t| {
+                self.status.update_type(&key, ty, |t| {
                     t.nack = Some(err.message);
                     t.acked_version = Some(req.version_info).filter(|v| !v.is_empty());
                 });
@@ -286,7 +307,7 @@ impl Connection {
             None => {
                 tracing::debug!(%proxy, %ty, version = %req.version_info, "ACK");
                 self.metrics.acks.get_or_create(&label).inc();
-                self.status.update_type(proxy.as_str(), ty, |t| {
+                self.status.update_type(&key, ty, |t| {
                     t.nack = None;
                     t.acked_version = Some(req.version_info);
                 });
@@ -316,17 +337,18 @@ impl Connection {
         if self.view.as_ref().is_none_or(|(v, _)| *v != snap.version) {
             // Every snapshot: the proxy may have appeared, or moved to another service.
             self.authorize(&proxy, snap)?;
-            let view = snap
-                .catalog
-                .proxy(&proxy)
-                .map(|p| ProxyView::build(&snap.catalog, &snap.shared, p, &mut self.own));
+            let view = view_of(snap, &proxy, &mut self.own, &mut self.notes);
             self.view = Some((snap.version, view));
         }
-        let Some((_, Some(view))) = self.view.as_ref() else {
-            let problem = CompileError::UnknownProxy(proxy.clone()).to_string();
-            self.status
-                .update(proxy.as_str(), |p| p.problem = Some(problem));
-            return Ok(());
+        let key = proxy.to_string();
+        let view = match self.view.as_ref() {
+            Some((_, Ok(view))) => view,
+            Some((_, Err(e))) => {
+                let problem = e.to_string();
+                self.status.update(&key, |p| p.problem = Some(problem));
+                return Ok(());
+            }
+            None => return Ok(()),
         };
         let Some(sub) = self.subs.get_mut(&ty) else {
             return Ok(());
@@ -345,7 +367,12 @@ impl Connection {
         };
         sub.sent_version = Some(version.clone());
         sub.nonce = Some(nonce);
-        self.status.sent(proxy.as_str(), ty, snap.version, &version);
+        self.status.sent(&key, ty, snap.version, &version);
+        if !self.notes.is_empty() {
+            // `sent` cleared the problem; what the gateway does not serve stays visible.
+            let notes = self.notes.join("; ");
+            self.status.update(&key, |p| p.problem = Some(notes));
+        }
         self.metrics
             .pushes
             .get_or_create(&TypeLabel { r#type: ty.short() })

@@ -27,7 +27,7 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
-    fn new<M: Message>(ty: ResourceType, name: &str, msg: &M) -> Arc<Self> {
+    pub(crate) fn new<M: Message>(ty: ResourceType, name: &str, msg: &M) -> Arc<Self> {
         let any = pack(ty.type_url(), msg);
         let hash = content_hash(&any.value);
         Arc::new(Self {
@@ -139,7 +139,7 @@ impl Shared {
 
     /// A service no registry knows is packed on the spot (TCP, no endpoints, unless config
     /// entries redirect it); that is rare.
-    fn upstream(&self, catalog: &Catalog, name: &ServiceName) -> Arc<SharedUpstream> {
+    pub(crate) fn upstream(&self, catalog: &Catalog, name: &ServiceName) -> Arc<SharedUpstream> {
         self.upstreams
             .get(name)
             .cloned()
@@ -213,20 +213,32 @@ impl ProxyView {
             return Self::default();
         };
 
-        let mut view = Self::default();
-        view.sets[index(ResourceType::Listener)].items = own.listeners.clone();
         let mut routes = own.routes.clone();
         routes.extend(ups.iter().filter_map(|u| u.route.clone()));
-        view.sets[index(ResourceType::Route)].items = routes;
         let mut clusters = own.clusters.clone();
         for (up, shared_up) in proxy.upstreams.iter().zip(&ups) {
             clusters.extend(shared_up.clusters_for(&shared.entries, &proxy.service, &up.service));
         }
-        view.sets[index(ResourceType::Cluster)].items = clusters;
-        view.sets[index(ResourceType::Endpoint)].items = ups
+        let endpoints = ups
             .iter()
             .flat_map(|u| u.endpoints.iter().cloned())
             .collect();
+        Self::from_items(own.listeners.clone(), routes, clusters, endpoints)
+    }
+
+    /// A view of the given resources (a gateway's), each type sorted by name with one
+    /// resource per name.
+    pub(crate) fn from_items(
+        listeners: Vec<Arc<Packed>>,
+        routes: Vec<Arc<Packed>>,
+        clusters: Vec<Arc<Packed>>,
+        endpoints: Vec<Arc<Packed>>,
+    ) -> Self {
+        let mut view = Self::default();
+        view.sets[index(ResourceType::Listener)].items = listeners;
+        view.sets[index(ResourceType::Route)].items = routes;
+        view.sets[index(ResourceType::Cluster)].items = clusters;
+        view.sets[index(ResourceType::Endpoint)].items = endpoints;
         for set in &mut view.sets {
             set.items.sort_by(|a, b| a.name.cmp(&b.name));
             set.items.dedup_by(|a, b| a.name == b.name);

@@ -1,7 +1,7 @@
 //! Who may read a proxy's configuration over mTLS: only a client whose SVID names the proxy's
 //! own service.
 
-use rigging_mesh_model::Proxy;
+use rigging_mesh_model::{Proxy, ServiceName};
 use rigging_mesh_spiffe::{SpiffeId, SvidError, TrustDomain, svid_id};
 use rigging_pilot_compiler::DEFAULT_NAMESPACE;
 use rustls::pki_types::CertificateDer;
@@ -58,19 +58,29 @@ impl PeerIdentity {
     /// domain, in the default namespace, and name the proxy's service. The datacenter segment
     /// is not compared, as Consul compares none in its authorization either.
     pub(crate) fn authorize(&self, proxy: &Proxy) -> Result<(), IdentityError> {
+        self.authorize_service(proxy.id.as_str(), &proxy.service)
+    }
+
+    /// Whether this client may have the configuration of `proxy` (a node id), which belongs
+    /// to `service`: as [`authorize`](Self::authorize); a gateway's service is its name.
+    pub(crate) fn authorize_service(
+        &self,
+        proxy: &str,
+        service: &ServiceName,
+    ) -> Result<(), IdentityError> {
         if !self.id.is_member_of(&self.trust_domain) {
             return Err(IdentityError::WrongTrustDomain {
-                proxy: proxy.id.to_string(),
+                proxy: proxy.to_owned(),
                 want: self.trust_domain.clone(),
                 got: self.id.clone(),
             });
         }
         let same_service = self.id.namespace() == Some(DEFAULT_NAMESPACE)
-            && self.id.service_name() == Some(proxy.service.as_str());
+            && self.id.service_name() == Some(service.as_str());
         if !same_service {
             return Err(IdentityError::WrongService {
-                proxy: proxy.id.to_string(),
-                service: proxy.service.to_string(),
+                proxy: proxy.to_owned(),
+                service: service.to_string(),
                 got: self.id.clone(),
             });
         }
@@ -151,6 +161,24 @@ mod tests {
                 "{id}"
             );
         }
+    }
+
+    #[test]
+    fn a_gateway_is_its_own_service() {
+        let edge = ServiceName::new("edge").unwrap_or_else(|e| panic!("{e}"));
+        let node = "ingress-gateway~127.0.0.1~edge";
+        let ok = peer("spiffe://rigging.local/ns/default/dc/dc1/svc/edge");
+        assert!(ok.authorize_service(node, &edge).is_ok());
+        let err = peer("spiffe://rigging.local/ns/default/dc/dc1/svc/web")
+            .authorize_service(node, &edge)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "proxy ingress-gateway~127.0.0.1~edge belongs to service edge; its certificate is spiffe://rigging.local/ns/default/dc/dc1/svc/web"
+            )
+        );
     }
 
     #[test]

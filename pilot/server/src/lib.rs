@@ -9,6 +9,7 @@ mod ads;
 mod cache;
 mod debounce;
 mod debug;
+mod gateway;
 mod identity;
 mod metrics;
 mod status;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use rigging_mesh_model::Catalog;
 use rigging_pilot_compiler::CompileOptions;
-pub use rigging_pilot_compiler::{Entries, MeshSecurity};
+pub use rigging_pilot_compiler::{Entries, IngressNode, MeshSecurity, NodeId};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -52,7 +52,8 @@ pub struct ProxyStatus {
     pub since: u64,
     /// The Pilot snapshot the last push was compiled from.
     pub snapshot_version: u64,
-    /// Set when the proxy is connected but unknown to every registry.
+    /// Set when the proxy is connected but unknown to every registry (a gateway: without
+    /// its config entry), or when a gateway does not serve all of its entry (why).
     pub problem: Option<String>,
     /// Keyed by CDS, EDS, LDS, RDS.
     pub types: BTreeMap<String, TypeStatus>,

@@ -315,7 +315,7 @@ fn hash_policy(h: &HashPolicy) -> XdsHashPolicy {
 }
 
 /// `Add` appends, `Set` overwrites; `Remove` strips.
-fn header_changes(h: Option<&HeaderModifiers>) -> (Vec<HeaderValueOption>, Vec<String>) {
+pub(crate) fn header_changes(h: Option<&HeaderModifiers>) -> (Vec<HeaderValueOption>, Vec<String>) {
     let Some(h) = h else {
         return (Vec::new(), Vec::new());
     };

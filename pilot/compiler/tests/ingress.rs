@@ -1,0 +1,480 @@
+//! Ingress gateways compiled from `ingress-gateway` entries: golden files for an HTTP
+//! listener with hosts, header changes and limits beside a tcp listener, and for a wildcard
+//! listener in a secured mesh; checks of Consul's rules and of what the proxy accepts.
+//! `UPDATE_GOLDEN=1` rewrites the goldens.
+#![allow(clippy::unwrap_used)]
+
+#[allow(unused_imports)]
+#[path = "compile/support.rs"]
+mod support;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use envoy_types::pb::envoy::config::route::v3::{route::Action, route_action::ClusterSpecifier};
+use rigging_mesh_config_entries::{ConfigEntry, parse_str, validate_set};
+use rigging_mesh_model::{Catalog, Health, Protocol, ServiceName};
+use rigging_mesh_spiffe::TrustDomain;
+use rigging_mesh_xds::ResourceType;
+use rigging_pilot_chain::Entries;
+use rigging_pilot_compiler::{
+    CompileError, CompileOptions, IngressNode, IngressResources, MeshSecurity, NodeId,
+    compile_ingress,
+};
+use support::*;
+
+fn secured() -> CompileOptions {
+    CompileOptions {
+        security: Some(
+            MeshSecurity::new(TrustDomain::new("rigging.local").unwrap(), "dc1").unwrap(),
+        ),
+    }
+}
+
+fn entries(docs: &[&str]) -> Entries {
+    let mut all: Vec<ConfigEntry> = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let loaded = parse_str(Path::new(&format!("entry-{i}.hcl")), d);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        all.extend(loaded.entries);
+    }
+    let errors = validate_set(&all);
+    assert!(errors.is_empty(), "{errors:?}");
+    Entries::new(all)
+}
+
+fn versioned(mut e: rigging_mesh_model::Endpoint, version: &str) -> rigging_mesh_model::Endpoint {
+    e.metadata.insert("version".to_owned(), version.to_owned());
+    e.sidecar = true;
+    e
+}
+
+/// `api` (v1 and v2), `web` (HTTP) and `db` (tcp), every endpoint a sidecar.
+fn mesh() -> Catalog {
+    catalog(
+        vec![
+            service(
+                "api",
+                Protocol::Http,
+                vec![
+                    versioned(
+                        endpoint("api-v1-1", "127.0.0.1:21001", Health::Passing, "a"),
+                        "v1",
+                    ),
+                    versioned(
+                        endpoint("api-v2-1", "127.0.0.1:21002", Health::Passing, "a"),
+                        "v2",
+                    ),
+                ],
+            ),
+            service(
+                "web",
+                Protocol::Http,
+                vec![versioned(
+                    endpoint("web-1", "127.0.0.1:21003", Health::Passing, "a"),
+                    "v1",
+                )],
+            ),
+            service(
+                "db",
+                Protocol::Tcp,
+                vec![versioned(
+                    endpoint("db-1", "127.0.0.1:21004", Health::Passing, "a"),
+                    "v1",
+                )],
+            ),
+        ],
+        vec![],
+    )
+}
+
+const PROXY_DEFAULTS_HTTP: &str = r#"
+Kind = "proxy-defaults"
+Name = "global"
+Config { protocol = "http" }
+"#;
+
+const DB_TCP: &str = r#"
+Kind = "service-defaults"
+Name = "db"
+Protocol = "tcp"
+"#;
+
+const API_SPLIT: &str = r#"
+Kind = "service-resolver"
+Name = "api"
+DefaultSubset = "v1"
+Subsets = {
+  v1 = { Filter = "Service.Meta.version == v1" }
+  v2 = { Filter = "Service.Meta.version == v2" }
+}
+"#;
+
+const API_SPLITTER: &str = r#"
+Kind = "service-splitter"
+Name = "api"
+Splits = [
+  { Weight = 50, ServiceSubset = "v1" },
+  { Weight = 50, ServiceSubset = "v2" },
+]
+"#;
+
+const EDGE: &str = r#"
+Kind = "ingress-gateway"
+Name = "edge"
+Defaults {
+  MaxConnections = 100
+  MaxPendingRequests = 10
+  PassiveHealthCheck = { Interval = "10s", MaxFailures = 5 }
+}
+Listeners = [
+  {
+    Port = 8080
+    Protocol = "http"
+    Services = [
+      {
+        Name = "api"
+        Hosts = ["api.example.com"]
+        MaxConnections = 50
+        PassiveHealthCheck = { MaxFailures = 2 }
+        RequestHeaders {
+          Set { x-via = "edge" }
+          Remove = ["x-internal"]
+        }
+        ResponseHeaders {
+          Add { x-gateway = "edge" }
+        }
+      },
+      { Name = "web" },
+    ]
+  },
+  {
+    Port = 9000
+    Protocol = "tcp"
+    Services = [ { Name = "db" } ]
+  },
+]
+"#;
+
+fn edge_set() -> Entries {
+    entries(&[PROXY_DEFAULTS_HTTP, DB_TCP, API_SPLIT, API_SPLITTER, EDGE])
+}
+
+fn node(name: &str, bind: &str) -> IngressNode {
+    IngressNode::new(
+        ServiceName::new(name).unwrap(),
+        bind.parse::<IpAddr>().unwrap(),
+    )
+}
+
+fn compiled(
+    cat: &Catalog,
+    e: &Entries,
+    n: &IngressNode,
+    opts: &CompileOptions,
+) -> IngressResources {
+    compile_ingress(cat, e, n, opts).unwrap()
+}
+
+fn check(case: &str, text: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{case}.txt"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; UPDATE_GOLDEN=1 creates it", path.display()));
+    if want != text {
+        let first = want
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(text.lines().count()));
+        panic!(
+            "{case}: differs from {} at line {}:\n  want: {:?}\n  got:  {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
+            path.display(),
+            first + 1,
+            want.lines().nth(first),
+            text.lines().nth(first)
+        );
+    }
+}
+
+/// Every type converts in the proxy, and every cluster a listener or route names is sent.
+fn assert_proxy_accepts(what: &str, res: &IngressResources) {
+    let mut config = rigging_proxy_config::ProxyConfig::default();
+    for ty in ResourceType::ALL {
+        config = config
+            .with_resources(ty, &res.resources.packed(ty).into_any())
+            .unwrap_or_else(|err| panic!("{what}: {ty} refused: {err}"));
+    }
+    assert!(
+        config.check_references().is_empty(),
+        "{what}: {:?}",
+        config.check_references()
+    );
+}
+
+/// An HTTP listener with a host, header changes and a 50/50 split behind it, a service on
+/// its default host, and a tcp listener; `Defaults` limits overlaid by the service's own.
+#[test]
+fn golden_http_and_tcp_listeners() {
+    let res = compiled(
+        &mesh(),
+        &edge_set(),
+        &node("edge", "127.0.0.1"),
+        &CompileOptions::default(),
+    );
+    assert!(res.notes.is_empty(), "{:?}", res.notes);
+    check("ingress-http-tcp", &render(&res.resources));
+    assert_proxy_accepts("plaintext", &res);
+}
+
+/// The wildcard service in a secured mesh: every HTTP service on `<service>.ingress.*`,
+/// clusters with mTLS to the services' SPIFFE IDs.
+#[test]
+fn golden_wildcard_secured() {
+    let e = entries(&[
+        PROXY_DEFAULTS_HTTP,
+        DB_TCP,
+        r#"
+Kind = "ingress-gateway"
+Name = "public"
+Listeners = [ { Port = 443, Protocol = "http", Services = [ { Name = "*" } ] } ]
+"#,
+    ]);
+    let res = compiled(&mesh(), &e, &node("public", "0.0.0.0"), &secured());
+    assert!(res.notes.is_empty(), "{:?}", res.notes);
+    let names: Vec<&str> = res.services.iter().map(ServiceName::as_str).collect();
+    assert_eq!(names, ["api", "web"], "db is tcp: not on an http wildcard");
+    check("ingress-wildcard-mtls", &render(&res.resources));
+    assert_proxy_accepts("secured", &res);
+}
+
+#[test]
+fn hosts_default_domains_and_the_split() {
+    let res = compiled(
+        &mesh(),
+        &edge_set(),
+        &node("edge", "127.0.0.1"),
+        &CompileOptions::default(),
+    );
+    let names = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let rc = &res.resources.routes[0];
+    assert_eq!(rc.name, "ingress:8080");
+    let hosts: Vec<(&str, &Vec<String>)> = rc
+        .virtual_hosts
+        .iter()
+        .map(|v| (v.name.as_str(), &v.domains))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            (
+                "api",
+                &names(vec!["api.example.com", "api.example.com:8080"])
+            ),
+            ("web", &names(vec!["web.ingress.*", "web.ingress.*:8080"])),
+        ]
+    );
+    let Some(Action::Route(a)) = &rc.virtual_hosts[0].routes[0].action else {
+        panic!()
+    };
+    let Some(ClusterSpecifier::WeightedClusters(w)) = &a.cluster_specifier else {
+        panic!("{a:?}")
+    };
+    let split: Vec<(&str, u32)> = w
+        .clusters
+        .iter()
+        .map(|c| (c.name.as_str(), c.weight.unwrap().value))
+        .collect();
+    assert_eq!(split, [("v1.api", 5000), ("v2.api", 5000)]);
+    let listeners: Vec<&str> = res
+        .resources
+        .listeners
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(
+        listeners,
+        ["ingress:127.0.0.1:8080", "ingress:127.0.0.1:9000"]
+    );
+    let v1 = res
+        .resources
+        .clusters
+        .iter()
+        .find(|c| c.name == "v1.api")
+        .unwrap();
+    let t = &v1.circuit_breakers.as_ref().unwrap().thresholds[0];
+    assert_eq!(
+        t.max_connections.map(|v| v.value),
+        Some(50),
+        "the service's own"
+    );
+    assert_eq!(
+        t.max_pending_requests.map(|v| v.value),
+        Some(10),
+        "Defaults"
+    );
+    let od = v1.outlier_detection.as_ref().unwrap();
+    assert_eq!(od.consecutive_5xx.map(|v| v.value), Some(2));
+    assert_eq!(od.interval.map(|d| d.seconds), Some(10));
+}
+
+#[test]
+fn an_unknown_gateway_is_an_error() {
+    let err = compile_ingress(
+        &mesh(),
+        &edge_set(),
+        &node("nope", "127.0.0.1"),
+        &CompileOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        CompileError::UnknownGateway(ServiceName::new("nope").unwrap())
+    );
+    assert_eq!(
+        err.to_string(),
+        "ingress gateway nope has no ingress-gateway config entry"
+    );
+}
+
+/// TLS to clients is not served yet: the listener stays closed and a note says why; the
+/// other listeners are served.
+#[test]
+fn a_tls_listener_is_not_opened_and_says_why() {
+    let e = entries(&[
+        PROXY_DEFAULTS_HTTP,
+        DB_TCP,
+        r#"
+Kind = "ingress-gateway"
+Name = "edge"
+Listeners = [
+  {
+    Port = 8443
+    Protocol = "http"
+    TLS { Enabled = true }
+    Services = [ { Name = "api", Hosts = ["api.example.com"] } ]
+  },
+  { Port = 9000, Protocol = "tcp", Services = [ { Name = "db" } ] },
+]
+"#,
+    ]);
+    let res = compiled(
+        &mesh(),
+        &e,
+        &node("edge", "127.0.0.1"),
+        &CompileOptions::default(),
+    );
+    let listeners: Vec<&str> = res
+        .resources
+        .listeners
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(listeners, ["ingress:127.0.0.1:9000"]);
+    assert_eq!(res.notes.len(), 1, "{:?}", res.notes);
+    assert!(
+        res.notes[0].contains("port 8443") && res.notes[0].contains("TLS"),
+        "{:?}",
+        res.notes
+    );
+    assert_proxy_accepts("tls left out", &res);
+}
+
+/// A service named on the listener is not added again by the wildcard, and hosts stay
+/// unique on a listener.
+#[test]
+fn the_wildcard_leaves_named_services_alone() {
+    let e = entries(&[
+        PROXY_DEFAULTS_HTTP,
+        DB_TCP,
+        r#"
+Kind = "ingress-gateway"
+Name = "edge"
+Listeners = [
+  {
+    Port = 8080
+    Protocol = "http"
+    Services = [ { Name = "*" }, { Name = "api", Hosts = ["*"] } ]
+  },
+]
+"#,
+    ]);
+    let res = compiled(
+        &mesh(),
+        &e,
+        &node("edge", "127.0.0.1"),
+        &CompileOptions::default(),
+    );
+    assert!(res.notes.is_empty(), "{:?}", res.notes);
+    let vh: Vec<(&str, &str)> = res.resources.routes[0]
+        .virtual_hosts
+        .iter()
+        .map(|v| (v.name.as_str(), v.domains[0].as_str()))
+        .collect();
+    assert_eq!(vh, [("web", "web.ingress.*"), ("api", "*")]);
+    assert_proxy_accepts("wildcard", &res);
+}
+
+#[test]
+fn node_ids_name_gateways() {
+    let n = node("edge", "10.0.0.7");
+    assert_eq!(n.to_string(), "ingress-gateway~10.0.0.7~edge");
+    assert_eq!(NodeId::parse(&n.to_string()), Ok(NodeId::Ingress(n)));
+}
+
+/// Every `ingress-gateway` entry of the shared corpus compiles, over a catalog holding the
+/// services it names, into resources the proxy accepts; what cannot be served (TLS) is noted.
+#[test]
+fn corpus_gateways_compile() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = match std::env::var_os("RIGGING_CORPUS") {
+        Some(d) => root.join(d),
+        None => root.join("../shared/corpus"),
+    }
+    .join("consul-config-entries");
+    let Ok(files) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: corpus folder {} is absent", dir.display());
+        return;
+    };
+    let mut gateways = 0;
+    for path in files.map(|f| f.unwrap().path()) {
+        let loaded = parse_str(&path, &std::fs::read_to_string(&path).unwrap());
+        for e in &loaded.entries {
+            let ConfigEntry::IngressGateway(g) = e else {
+                continue;
+            };
+            let names: Vec<&str> = g
+                .listeners
+                .iter()
+                .flat_map(|l| &l.services)
+                .map(|s| s.name.as_str())
+                .filter(|n| ServiceName::new(*n).is_ok())
+                .collect();
+            let cat = catalog(
+                names
+                    .iter()
+                    .map(|n| service(n, Protocol::Http, vec![]))
+                    .collect(),
+                vec![],
+            );
+            let e = Entries::new(vec![e.clone()]);
+            let n = node(&g.header.name, "127.0.0.1");
+            for opts in [CompileOptions::default(), secured()] {
+                let res = compile_ingress(&cat, &e, &n, &opts).unwrap();
+                eprintln!("{}: {:?}", path.display(), res.notes);
+                assert_proxy_accepts(&path.display().to_string(), &res);
+            }
+            gateways += 1;
+        }
+    }
+    assert!(
+        gateways > 0,
+        "no ingress-gateway entry in {}",
+        dir.display()
+    );
+}
