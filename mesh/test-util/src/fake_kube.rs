@@ -11,21 +11,23 @@
 //! terms. Paging (`limit`) is ignored: every list is one page, as a watch-cache list often is.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::fake_http::rebind;
+
+mod objects;
+mod server;
+mod watch;
+
+use server::serve;
+
+pub use objects::{endpoint, endpoint_slice, service, service_port, slice_port, status};
 
 /// The two kinds of object the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -145,18 +147,7 @@ impl FakeKube {
     /// Listens again on the same port, with the objects and history it had.
     pub async fn restart(&self) {
         self.stop().await;
-        let mut tries = 0;
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => break l,
-                Err(e) if tries < 50 => {
-                    tries += 1;
-                    tracing::debug!("rebinding {}: {e}", self.addr);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("cannot rebind {}: {e}", self.addr),
-            }
-        };
+        let listener = rebind(self.addr).await;
         let server = tokio::spawn(serve(listener, Arc::clone(&self.shared)));
         *self.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(server);
     }
@@ -315,340 +306,11 @@ impl Shared {
     }
 }
 
-/// A Kubernetes `Status` object, as the API server sends with every error.
-pub fn status(code: u16, reason: &str, message: &str) -> Value {
-    json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code })
-}
-
-/// A ClusterIP Service selecting `app=<name>`, with `ports` (a JSON array of ServicePorts).
-pub fn service(namespace: &str, name: &str, ports: Value) -> Value {
-    json!({
-        "metadata": { "name": name, "namespace": namespace, "labels": { "app": name },
-                      "creationTimestamp": "2026-11-27T09:00:00Z" },
-        "spec": { "type": "ClusterIP", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
-                  "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
-                  "internalTrafficPolicy": "Cluster", "sessionAffinity": "None",
-                  "selector": { "app": name }, "ports": ports },
-        "status": { "loadBalancer": {} }
-    })
-}
-
-/// One ServicePort: `target_port` is a number or a container port's name.
-pub fn service_port(
-    name: &str,
-    port: u16,
-    target_port: Value,
-    app_protocol: Option<&str>,
-) -> Value {
-    let mut p = json!({ "name": name, "port": port, "protocol": "TCP", "targetPort": target_port });
-    if let Some(a) = app_protocol {
-        p["appProtocol"] = json!(a);
-    }
-    p
-}
-
-/// An IPv4 EndpointSlice of `service`, as the EndpointSlice controller writes it.
-pub fn endpoint_slice(
-    namespace: &str,
-    name: &str,
-    service: &str,
-    endpoints: Vec<Value>,
-    ports: Value,
-) -> Value {
-    json!({
-        "metadata": { "name": name, "namespace": namespace, "generateName": format!("{service}-"),
-            "labels": { "kubernetes.io/service-name": service,
-                        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io" },
-            "ownerReferences": [{ "apiVersion": "v1", "kind": "Service", "name": service,
-                                  "uid": "5d0f2b7a-0000-4000-8000-000000000001",
-                                  "controller": true, "blockOwnerDeletion": true }] },
-        "addressType": "IPv4",
-        "endpoints": endpoints,
-        "ports": ports
-    })
-}
-
-/// One EndpointSlice port (its name is the Service port's name; `port` the resolved target).
-pub fn slice_port(name: &str, port: u16, app_protocol: Option<&str>) -> Value {
-    let mut p = json!({ "name": name, "port": port, "protocol": "TCP" });
-    if let Some(a) = app_protocol {
-        p["appProtocol"] = json!(a);
-    }
-    p
-}
-
-/// One endpoint of a pod: `ready`, `serving` and `terminating` as given.
-pub fn endpoint(
-    ip: &str,
-    pod: &str,
-    conditions: (bool, bool, bool),
-    node: &str,
-    zone: &str,
-) -> Value {
-    let (ready, serving, terminating) = conditions;
-    json!({
-        "addresses": [ip],
-        "conditions": { "ready": ready, "serving": serving, "terminating": terminating },
-        "nodeName": node,
-        "zone": zone,
-        "targetRef": { "kind": "Pod", "name": pod, "namespace": "default",
-                       "uid": "7c1f9a52-0000-4000-8000-000000000002" }
-    })
-}
-
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    // dropped with this task, which aborts every connection
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        while connections.try_join_next().is_some() {}
-        let shared = Arc::clone(&shared);
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, &req)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn handle(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<FakeBody> {
-    let path = req.uri().path().to_owned();
-    let query = parse_query(req.uri().query().unwrap_or(""));
-    let mut state = shared.state();
-    state
-        .requests
-        .push(format!("{} {}", req.method(), req.uri()));
-    if let Some((code, status)) = &state.failure {
-        return respond(*code, status);
-    }
-    let Some((kind, namespace)) = route(&path) else {
-        let msg = format!("the server could not find the requested resource ({path})");
-        return respond(404, &status(404, "NotFound", &msg));
-    };
-    let selector = query.get("labelSelector").cloned().unwrap_or_default();
-    let matches = move |object: &Value| {
-        object["metadata"]["namespace"]
-            .as_str()
-            .is_some_and(|ns| namespace.as_deref().is_none_or(|n| n == ns))
-            && selects(&selector, &object["metadata"]["labels"])
-    };
-    let items: Vec<Value> = state
-        .objects
-        .iter()
-        .filter(|((k, _, _), o)| *k == kind && matches(o))
-        .map(|(_, o)| o.clone())
-        .collect();
-    if query.get("watch").map(String::as_str) != Some("true") {
-        let list = json!({ "kind": format!("{}List", kind.name()), "apiVersion": kind.api_version(),
-                           "metadata": { "resourceVersion": state.rv.to_string() }, "items": items });
-        return respond(200, &list);
-    }
-    watch(shared, state, kind, items, &query, matches)
-}
-
-/// A watch from `?resourceVersion=` (0 or none: the current objects as `ADDED` first).
-fn watch(
-    shared: &Shared,
-    state: MutexGuard<'_, State>,
-    kind: Kind,
-    items: Vec<Value>,
-    query: &BTreeMap<String, String>,
-    matches: impl Fn(&Value) -> bool + Send + 'static,
-) -> Response<FakeBody> {
-    let from = query
-        .get("resourceVersion")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    let bookmarks = query.get("allowWatchBookmarks").map(String::as_str) == Some("true");
-    let mut ends = false;
-    let backlog: Vec<Bytes> = if from == 0 {
-        items.iter().map(|o| line("ADDED", o)).collect()
-    } else if from < state.oldest {
-        let msg = format!("too old resource version: {from} ({})", state.oldest);
-        let gone = status(410, "Expired", &msg);
-        if state.gone_as_http {
-            return respond(410, &gone);
-        }
-        ends = true;
-        vec![line("ERROR", &gone)]
-    } else {
-        let newer = state.history.iter().filter(|c| c.rv > from);
-        newer
-            .filter(|c| c.kind == kind && matches(&c.object))
-            .map(|c| line(c.event, &c.object))
-            .collect()
-    };
-    // subscribed under the lock, so no change falls between the backlog and the stream
-    let signals = shared.signals.subscribe();
-    drop(state);
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(forward(
-        backlog, ends, signals, tx, kind, bookmarks, matches,
-    ));
-    Response::builder()
-        .status(200)
-        .header("content-type", "application/json")
-        .body(FakeBody::Stream(rx))
-        .expect("response")
-}
-
-async fn forward(
-    backlog: Vec<Bytes>,
-    ends: bool,
-    mut signals: broadcast::Receiver<Signal>,
-    tx: mpsc::Sender<Bytes>,
-    kind: Kind,
-    bookmarks: bool,
-    matches: impl Fn(&Value) -> bool,
-) {
-    for l in backlog {
-        if tx.send(l).await.is_err() {
-            return;
-        }
-    }
-    if ends {
-        return;
-    }
-    loop {
-        let signal = tokio::select! {
-            s = signals.recv() => s,
-            () = tx.closed() => return,
-        };
-        let out = match signal {
-            Ok(Signal::Change(c)) if c.kind == kind && matches(&c.object) => {
-                line(c.event, &c.object)
-            }
-            Ok(Signal::Bookmark(rv)) if bookmarks => line(
-                "BOOKMARK",
-                &json!({
-                "kind": kind.name(), "apiVersion": kind.api_version(),
-                "metadata": { "resourceVersion": rv.to_string() } }),
-            ),
-            Ok(Signal::Expire) => {
-                let _ = tx
-                    .send(line(
-                        "ERROR",
-                        &status(410, "Expired", "too old resource version"),
-                    ))
-                    .await;
-                return;
-            }
-            Ok(Signal::End) | Err(_) => return,
-            Ok(_) => continue,
-        };
-        if tx.send(out).await.is_err() {
-            return;
-        }
-    }
-}
-
-fn route(path: &str) -> Option<(Kind, Option<String>)> {
-    let (kind, rest) = if let Some(rest) = path.strip_prefix("/api/v1/") {
-        (Kind::Service, rest)
-    } else {
-        (
-            Kind::EndpointSlice,
-            path.strip_prefix("/apis/discovery.k8s.io/v1/")?,
-        )
-    };
-    let parts: Vec<&str> = rest.split('/').collect();
-    match parts.as_slice() {
-        [p] if *p == kind.plural() => Some((kind, None)),
-        ["namespaces", ns, p] if *p == kind.plural() => Some((kind, Some((*ns).to_owned()))),
-        _ => None,
-    }
-}
-
-/// `key` (exists) and `key=value` terms, comma-separated, all of which must hold.
-fn selects(selector: &str, labels: &Value) -> bool {
-    selector
-        .split(',')
-        .filter(|t| !t.is_empty())
-        .all(|term| match term.split_once('=') {
-            Some((k, v)) => labels[k.trim_end_matches('=')].as_str() == Some(v),
-            None => labels.get(term).is_some(),
-        })
-}
-
-fn parse_query(query: &str) -> BTreeMap<String, String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn line(event: &str, object: &Value) -> Bytes {
-    let mut text = json!({ "type": event, "object": object }).to_string();
-    text.push('\n');
-    Bytes::from(text)
-}
-
-fn respond(code: u16, body: &Value) -> Response<FakeBody> {
-    Response::builder()
-        .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/json")
-        .body(FakeBody::Full(Some(Bytes::from(body.to_string()))))
-        .expect("response")
-}
-
-/// A whole body, or the chunks of a watch as they come.
-#[derive(Debug)]
-enum FakeBody {
-    Full(Option<Bytes>),
-    Stream(mpsc::Receiver<Bytes>),
-}
-
-impl Body for FakeBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            Self::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Self::Stream(rx) => rx.poll_recv(cx).map(|d| d.map(|d| Ok(Frame::data(d)))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::server::{parse_query, route, selects};
     use super::*;
+    use crate::fake_http::decode;
 
     #[test]
     fn routes_selectors_and_queries() {

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod fake_consul;
+mod fake_http;
 pub mod fake_kube;
 pub mod fake_nomad;
 
