@@ -1,7 +1,8 @@
 //! Several registries at once, through real `rig` processes: `api` has one instance in the
 //! static file and one in a (fake) Consul; the caller's proxy reaches both, and keeps reaching
 //! both while Consul is down (its last snapshot is kept, `rig status` and `/metrics` say it is
-//! stale), and Consul's changes apply once it is back.
+//! stale), and Consul's changes apply once it is back; a `service-resolver` stored in Consul
+//! (`--consul-config-entries`) selects instances by the registry they came from.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -95,6 +96,7 @@ service "client" {{
         &consul_url,
         "--consul-wait",
         "2",
+        "--consul-config-entries",
     ])?;
     stack.spawn_proxy("client-1")?;
     stack.wait_synced(&[]).await?;
@@ -122,6 +124,30 @@ service "client" {{
         catalog.body
     );
 
+    // A resolver stored in Consul selects by the registry each endpoint came from: only the
+    // file's instance serves while it is in force.
+    consul.put_config(serde_json::json!({
+        "Kind": "service-resolver",
+        "Name": "api",
+        "DefaultSubset": "from-file",
+        "Subsets": { "from-file": { "Filter": "Service.Meta.registry == file" } },
+    }));
+    eventually(
+        "Consul's service-resolver applies",
+        Duration::from_secs(30),
+        async || {
+            let seen = served_by(client_api, 10).await?;
+            anyhow::ensure!(
+                seen.keys().eq(["api-file-1"].iter().copied()),
+                "served by {seen:?}"
+            );
+            Ok(())
+        },
+    )
+    .await?;
+    eprintln!("consul's resolver applied after {:?}", started.elapsed());
+    consul.delete_config("service-resolver", "api");
+
     // Consul goes away: its instance stays (last snapshot), and the staleness shows.
     consul.stop();
     let debug = stack.debug.to_string();
@@ -144,20 +170,34 @@ service "client" {{
         "{}",
         metrics.body
     );
-    let seen = served_by(client_api, 20).await?;
+    let catalog = request(stack.debug, Method::GET, "/debug/catalog", &[], "", false).await?;
     assert!(
-        seen.contains_key("api-consul-1") && seen.contains_key("api-file-1"),
-        "Consul's last snapshot is kept while it is down: {seen:?}"
+        catalog.body.contains("api-consul-1"),
+        "Consul's last snapshot is kept while it is down: {}",
+        catalog.body
     );
 
-    // Back, with the instance gone: only the file's instance serves, and the registry is
-    // current again.
+    // Back, with the instance gone: the registry is current again, without it, and only the
+    // file's instance serves.
     consul.deregister("api-consul-1");
     consul.restart().await;
     eventually(
-        "Consul's deregistration applies",
-        Duration::from_secs(40),
+        "Consul current again, without its instance",
+        Duration::from_secs(60),
         async || {
+            let metrics = request(stack.debug, Method::GET, "/metrics", &[], "", false).await?;
+            anyhow::ensure!(
+                metrics
+                    .body
+                    .contains(r#"pilot_registry_stale{registry="consul",kind="consul"} 0"#),
+                "still stale"
+            );
+            let catalog =
+                request(stack.debug, Method::GET, "/debug/catalog", &[], "", false).await?;
+            anyhow::ensure!(
+                !catalog.body.contains("api-consul-1"),
+                "api-consul-1 still in the catalog"
+            );
             let seen = served_by(client_api, 10).await?;
             anyhow::ensure!(
                 seen.keys().eq(["api-file-1"].iter().copied()),
@@ -168,14 +208,6 @@ service "client" {{
     )
     .await?;
     eprintln!("deregistration applied after {:?}", started.elapsed());
-    let metrics = request(stack.debug, Method::GET, "/metrics", &[], "", false).await?;
-    assert!(
-        metrics
-            .body
-            .contains(r#"pilot_registry_stale{registry="consul",kind="consul"} 0"#),
-        "{}",
-        metrics.body
-    );
     stack.pass();
     Ok(())
 }
