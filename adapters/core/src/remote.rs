@@ -146,7 +146,10 @@ impl Health {
     }
 
     pub fn report(&self) -> HealthReport {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -161,7 +164,10 @@ mod tests {
             let d = b.next_delay();
             let ceiling = (Duration::from_millis(100) * 2u32.pow(attempt.min(20)))
                 .min(Duration::from_secs(1));
-            assert!(d >= Duration::from_millis(100) && d <= ceiling, "{attempt}: {d:?}");
+            assert!(
+                d >= Duration::from_millis(100) && d <= ceiling,
+                "{attempt}: {d:?}"
+            );
         }
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(100));
