@@ -197,7 +197,7 @@ fn invalid_files_table() {
         (inst(&format!("{base}\n    sidecar {{ port = 1 }}\n    sidecar {{ port = 2 }}")), 6, 5, "block \"sidecar\" is given more than once"),
         ("service \"api\" {\n  instance \"i1\" {\n    address = \"::1\"\n    port = 1\n  }\n  instance \"i1\" {\n    address = \"::1\"\n    port = 2\n  }\n}".into(), 6, 12,
             "instance \"i1\" is already defined at r.hcl:2:12; instance names are unique across the registry"),
-        ("service \"api\" {\n  instance \"-bad\" {}\n}".into(), 2, 12, "invalid instance name: name \"-bad\" must start and end"),
+        ("service \"api\" {\n  instance \"-bad\" {}\n}".into(), 2, 12, "invalid instance name: proxy id \"-bad\" must start with a letter, a digit or '_'"),
         ("service \"api\" {\n  protocol = \n}".into(), 2, 14, "invalid expression"),
     ];
     for (i, (text, line, col, msg)) in cases.iter().enumerate() {
