@@ -7,6 +7,7 @@ mod demo;
 mod embedded;
 mod identity;
 mod logging;
+mod nomad;
 mod proxy;
 mod registries;
 mod status;
@@ -41,6 +42,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Check registry files; prints every error with file, line and column.
     Validate(validate::ValidateArgs),
+    /// Nomad job files with Rigging's proxy: `inject`.
+    Nomad(nomad::NomadArgs),
     /// Run a small mesh on this machine: control plane, example services, their proxies, traffic.
     Demo(demo::DemoArgs),
     /// One of the demo's example applications (used by `rig demo`).
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
             Command::Proxy(args) => proxy::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Validate(args) => validate::run(&args),
+            Command::Nomad(args) => nomad::run(args),
             Command::Demo(args) => demo::run(args).await,
             Command::ExampleApp(args) => app::run(args).await,
         }

@@ -111,6 +111,9 @@ fn dependencies_point_the_allowed_way() {
                 // Citadel builds on the kernel and on itself, never on Pilot or the proxy.
                 "citadel" => theirs == "mesh" || theirs == "citadel",
                 "examples" => theirs == "mesh" || theirs == "examples",
+                // Nomad integration: job files, injection, Nomad's API; none of the mesh's
+                // runtime parts.
+                "nomad" => theirs == "mesh" || theirs == "nomad",
                 "cli" | "tests" | "bench" => true,
                 other => {
                     panic!("crate {name} is in an unknown part {other:?}: add it to this rule")

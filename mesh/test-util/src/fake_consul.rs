@@ -12,6 +12,8 @@
 //! * The state is a list of `/v1/health/service` entries (`{Node, Service, Checks}`), built
 //!   from the real sample of Consul's API docs ([`HEALTH_SERVICE_SAMPLE`]), and config entries
 //!   as `GET /v1/config/:kind` returns them. Every request is recorded ([`FakeConsul::requests`]).
+//! * The local agent's service endpoints (register, deregister, list), whose services join
+//!   the catalog on node [`AGENT_NODE`]: see `agent.rs`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,12 +24,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod agent;
 mod samples;
 mod server;
 
 use samples::checks_mut;
 use server::serve;
 
+pub use agent::{AGENT_NODE, AGENT_NODE_ADDRESS};
 pub use samples::{HEALTH_SERVICE_SAMPLE, instance, sidecar};
 
 /// Consul's datacenter name unless [`FakeConsul::set_datacenter`] says otherwise.

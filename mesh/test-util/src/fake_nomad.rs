@@ -16,12 +16,14 @@ use tokio::sync::watch;
 
 use crate::fake_http::rebind;
 
+mod jobs;
 mod registration;
 mod server;
 mod tls;
 
 use tls::{TestTls, test_tls};
 
+pub use jobs::Submitted;
 pub use registration::{DOCS_SERVICE_SAMPLE, Registration, docs_registrations};
 
 /// A request the fake received, for assertions.
@@ -42,6 +44,8 @@ struct State {
     delay: Duration,
     region: String,
     log: Vec<Recorded>,
+    /// Jobs, evaluations and allocations (`jobs.rs`).
+    jobs: jobs::Jobs,
 }
 
 /// A running fake Nomad agent on 127.0.0.1; dropping it stops the server.

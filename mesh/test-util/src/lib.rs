@@ -5,6 +5,7 @@ pub mod fake_consul;
 mod fake_http;
 pub mod fake_kube;
 pub mod fake_nomad;
+pub mod tls;
 
 use rigging_mesh_model::{
     Catalog, Endpoint, Health, Locality, Protocol, Proxy, ProxyId, Service, ServiceName, Upstream,

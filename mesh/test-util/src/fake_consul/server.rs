@@ -49,6 +49,9 @@ pub(super) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
 
 async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
+    if path.starts_with("/v1/agent/") {
+        return super::agent::handle(inner, req).await;
+    }
     let query: BTreeMap<String, String> = req
         .uri()
         .query()
@@ -178,7 +181,7 @@ fn answer(s: &State, path: &str) -> Option<Value> {
     None
 }
 
-fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
+pub(super) fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("Content-Type", "text/plain; charset=utf-8")

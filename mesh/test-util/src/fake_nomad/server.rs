@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -54,6 +54,7 @@ impl FakeNomad {
 
 async fn handle(state: &watch::Sender<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
+    let method = req.method().clone();
     let query: BTreeMap<String, String> = req
         .uri()
         .query()
@@ -85,6 +86,13 @@ async fn handle(state: &watch::Sender<State>, req: Request<Incoming>) -> Respons
     tokio::time::sleep(delay).await;
     if let Some((status, body)) = refusal {
         return text(status, body);
+    }
+    if super::jobs::serves(&path) {
+        let body = match req.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
+        };
+        return super::jobs::handle(state, &method, &path, &query, &body).await;
     }
     // index=0 (or none) answers at once, as in Nomad: only a positive index blocks
     if let Some(index) = query

@@ -1,0 +1,194 @@
+job "countdash-terminating" {
+  datacenters = ["dc1"]
+
+  constraint {
+    attribute = "${attr.kernel.name}"
+    value     = "linux"
+  }
+
+  group "api" {
+    network {
+      mode = "host"
+
+      port "port" {
+        static = "9001"
+      }
+    }
+
+    service {
+      name = "count-api"
+      port = "port"
+    }
+
+    task "api" {
+      driver = "docker"
+
+      config {
+        image        = "hashicorpdev/counter-api:v3"
+        network_mode = "host"
+      }
+    }
+  }
+
+  group "gateway" {
+    network {
+      mode = "bridge"
+    }
+
+    service {
+      name = "api-gateway"
+
+      connect {
+        gateway {
+          proxy {}
+
+          terminating {
+            service {
+              name = "count-api"
+            }
+          }
+        }
+      }
+    }
+
+    task "connect-terminating-api-gateway" {
+      driver         = "exec"
+      kind           = "connect-terminating:api-gateway"
+      shutdown_delay = "5s"
+
+      config {
+        command = "/usr/local/bin/rig"
+        args = [
+          "proxy",
+          "--gateway",
+          "terminating",
+          "--id",
+          "api-gateway",
+          "--gateway-bind",
+          "0.0.0.0",
+          "--pilot",
+          "http://${attr.unique.network.ip-address}:15010",
+          "--admin",
+          "127.0.0.2:19000",
+          "--citadel",
+          "${attr.unique.network.ip-address}:15012",
+          "--citadel-ca",
+          "/etc/rigging/trust-bundle.pem",
+          "--nomad-jwt-file",
+          "${NOMAD_SECRETS_DIR}/nomad_rigging.jwt",
+        ]
+      }
+
+      identity {
+        name = "rigging"
+        aud  = ["rigging-citadel"]
+        file = true
+      }
+
+      resources {
+        cpu    = 250
+        memory = 128
+      }
+
+      logs {
+        max_files     = 2
+        max_file_size = 2
+      }
+    }
+  }
+
+  group "dashboard" {
+    network {
+      mode = "bridge"
+
+      port "http" {
+        static = 9002
+        to     = 9002
+      }
+
+      port "connect-proxy-count-dashboard" {
+        to = -1
+      }
+    }
+
+    service {
+      name = "count-dashboard"
+      port = "9002"
+
+      connect {
+        sidecar_service {
+          proxy {
+            upstreams {
+              destination_name = "count-api"
+              local_bind_port  = 8080
+            }
+          }
+        }
+      }
+    }
+
+    task "dashboard" {
+      driver = "docker"
+
+      env {
+        COUNTING_SERVICE_URL          = "http://${NOMAD_UPSTREAM_ADDR_count_api}"
+        NOMAD_UPSTREAM_ADDR_count-api = "127.0.0.1:8080"
+        NOMAD_UPSTREAM_IP_count-api   = "127.0.0.1"
+        NOMAD_UPSTREAM_PORT_count-api = "8080"
+        NOMAD_UPSTREAM_ADDR_count_api = "127.0.0.1:8080"
+        NOMAD_UPSTREAM_IP_count_api   = "127.0.0.1"
+        NOMAD_UPSTREAM_PORT_count_api = "8080"
+      }
+
+      config {
+        image = "hashicorpdev/counter-dashboard:v3"
+      }
+    }
+
+    task "connect-proxy-count-dashboard" {
+      driver         = "exec"
+      kind           = "connect-proxy:count-dashboard"
+      shutdown_delay = "5s"
+
+      lifecycle {
+        hook    = "prestart"
+        sidecar = true
+      }
+
+      config {
+        command = "/usr/local/bin/rig"
+        args = [
+          "proxy",
+          "--id",
+          "_nomad-task-${NOMAD_ALLOC_ID}-group-${NOMAD_GROUP_NAME}-count-dashboard-9002-sidecar-proxy",
+          "--pilot",
+          "http://${attr.unique.network.ip-address}:15010",
+          "--admin",
+          "127.0.0.2:19000",
+          "--citadel",
+          "${attr.unique.network.ip-address}:15012",
+          "--citadel-ca",
+          "/etc/rigging/trust-bundle.pem",
+          "--nomad-jwt-file",
+          "${NOMAD_SECRETS_DIR}/nomad_rigging.jwt",
+        ]
+      }
+
+      identity {
+        name = "rigging"
+        aud  = ["rigging-citadel"]
+        file = true
+      }
+
+      resources {
+        cpu    = 250
+        memory = 128
+      }
+
+      logs {
+        max_files     = 2
+        max_file_size = 2
+      }
+    }
+  }
+}
