@@ -1,4 +1,4 @@
-//! `rig proxy`: the sidecar of one workload, or (`--gateway ingress`) an ingress gateway.
+//! `rig proxy`: the sidecar of one workload, or (`--gateway ingress|terminating`) a gateway.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use rigging_mesh_model::ServiceName;
 use rigging_mesh_spiffe::{ExpectedPeer, SvidServerVerifier};
-use rigging_pilot_server::IngressNode;
+use rigging_pilot_server::{IngressNode, NodeId, TerminatingNode};
 use rigging_proxy_app::{MeshTls, PilotTls, Proxy, ProxyOptions};
 use rustls_pki_types::ServerName;
 
@@ -20,7 +20,7 @@ const DEFAULT_PILOT: &str = "http://127.0.0.1:15010";
 /// accident (and tests run anywhere); `--gateway-bind 0.0.0.0` opens them to the network.
 const DEFAULT_GATEWAY_BIND: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// The gateways Consul knows; only ingress gateways are served so far.
+/// The gateways Rigging serves: Consul's ingress and terminating gateways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GatewayKind {
     Ingress,
@@ -30,14 +30,16 @@ pub enum GatewayKind {
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
     /// This proxy's id towards Pilot (xDS node.id): the instance id in the registry; for a
-    /// gateway, its name (the Name of its `ingress-gateway` config entry).
+    /// gateway, its name (the Name of its `ingress-gateway` or `terminating-gateway` config
+    /// entry, and of its service).
     #[arg(long, env = "RIG_PROXY_ID")]
     id: String,
     /// Run as a gateway of this kind instead of a sidecar: its listeners are the ports of
     /// the config entry named `--id`.
     #[arg(long, env = "RIG_GATEWAY", value_enum)]
     gateway: Option<GatewayKind>,
-    /// The address a gateway's listeners bind.
+    /// The address a gateway's listeners bind. A terminating gateway listens on the port of
+    /// its service's registered instance at this address.
     #[arg(long, env = "RIG_GATEWAY_BIND", default_value_t = DEFAULT_GATEWAY_BIND)]
     gateway_bind: IpAddr,
     /// Pilot's xDS address.
@@ -60,21 +62,21 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map_or_else(|| args.id.clone(), ToString::to_string);
     let mut opts = ProxyOptions::new(node_id, args.pilot);
-    if let Some(node) = &gateway {
+    if let Some(name) = gateway.as_ref().and_then(gateway_name) {
         // Envoy's convention: node.cluster is the service, the gateway's own name.
-        opts.node_cluster = node.name.to_string();
+        opts.node_cluster = name.to_string();
     }
     opts.admin_addr = args.admin;
     // The certificate comes first: without it the proxy can neither reach a Pilot that
     // requires mTLS nor serve its mTLS listeners.
     if let Some(identity) = crate::identity::start(&args.identity).await? {
         tracing::info!(id = %identity.id, "workload identity ready");
-        if let Some(node) = &gateway {
+        if let Some(name) = gateway.as_ref().and_then(gateway_name) {
             anyhow::ensure!(
-                identity.id.service_name() == Some(node.name.as_str()),
+                identity.id.service_name() == Some(name.as_str()),
                 "the workload certificate is {}, but a gateway's identity is its own service {}: Pilot would refuse it",
                 identity.id,
-                node.name
+                name
             );
         }
         opts.pilot_tls = Some(pilot_tls(&identity)?);
@@ -88,7 +90,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let proxy = Proxy::start(opts).await?;
     match &gateway {
         Some(node) => {
-            tracing::info!(admin = %proxy.admin_addr(), node = %node, "ingress gateway started; Ctrl-C stops it");
+            tracing::info!(admin = %proxy.admin_addr(), node = %node, "gateway started; Ctrl-C stops it");
         }
         None => tracing::info!(admin = %proxy.admin_addr(), "proxy started; Ctrl-C stops it"),
     }
@@ -99,17 +101,26 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The gateway `args` ask for, as Pilot names it; `None` for a sidecar.
-fn gateway_node(args: &ProxyArgs) -> anyhow::Result<Option<IngressNode>> {
-    match args.gateway {
-        None => Ok(None),
-        Some(GatewayKind::Terminating) => anyhow::bail!(
-            "--gateway terminating is not supported yet: Rigging serves ingress gateways only"
-        ),
-        Some(GatewayKind::Ingress) => {
-            let name = ServiceName::new(args.id.as_str())
-                .with_context(|| format!("--id {:?}: a gateway's name", args.id))?;
-            Ok(Some(IngressNode::new(name, args.gateway_bind)))
+fn gateway_node(args: &ProxyArgs) -> anyhow::Result<Option<NodeId>> {
+    let Some(kind) = args.gateway else {
+        return Ok(None);
+    };
+    let name = ServiceName::new(args.id.as_str())
+        .with_context(|| format!("--id {:?}: a gateway's name", args.id))?;
+    Ok(Some(match kind {
+        GatewayKind::Ingress => NodeId::Ingress(IngressNode::new(name, args.gateway_bind)),
+        GatewayKind::Terminating => {
+            NodeId::Terminating(TerminatingNode::new(name, args.gateway_bind))
         }
+    }))
+}
+
+/// A gateway's name: its config entry's, its service's.
+fn gateway_name(node: &NodeId) -> Option<&ServiceName> {
+    match node {
+        NodeId::Sidecar(_) => None,
+        NodeId::Ingress(n) => Some(&n.name),
+        NodeId::Terminating(n) => Some(&n.name),
     }
 }
 
@@ -139,7 +150,7 @@ mod tests {
         proxy: ProxyArgs,
     }
 
-    fn node(args: &[&str]) -> anyhow::Result<Option<IngressNode>> {
+    fn node(args: &[&str]) -> anyhow::Result<Option<NodeId>> {
         let cli = Cli::try_parse_from(std::iter::once("proxy").chain(args.iter().copied()))?;
         gateway_node(&cli.proxy)
     }
@@ -164,10 +175,10 @@ mod tests {
             gw.map(|n| n.to_string()).as_deref(),
             Some("ingress-gateway~0.0.0.0~edge")
         );
-        let err = node(&["--id", "out", "--gateway", "terminating"]).err();
-        assert!(
-            err.is_some_and(|e| e.to_string().contains("not supported yet")),
-            "terminating gateways are refused"
+        let gw = node(&["--id", "out", "--gateway", "terminating"])?;
+        assert_eq!(
+            gw.map(|n| n.to_string()).as_deref(),
+            Some("terminating-gateway~127.0.0.1~out")
         );
         assert!(node(&["--id", "edge~x", "--gateway", "ingress"]).is_err());
         assert!(node(&["--id", "edge", "--gateway", "mesh"]).is_err());

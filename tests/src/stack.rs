@@ -200,6 +200,43 @@ impl RigStack {
         pilot_syncz(self.debug).await
     }
 
+    /// `--citadel … --citadel-ca … --token-file …` for a proxy proving itself to the
+    /// Citadel of `rig up --citadel-state <dir>/citadel` at `citadel` as `service`, with a
+    /// bootstrap token written to `<dir>/<name>.token`.
+    pub async fn bootstrap_identity(
+        &self,
+        citadel: SocketAddr,
+        name: &str,
+        service: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let state = self.dir().join("citadel");
+        let out = self
+            .rig(&[
+                "citadel",
+                "token",
+                "create",
+                "--state",
+                &state.display().to_string(),
+                "--service",
+                service,
+                "--ttl",
+                "10m",
+            ])
+            .await?;
+        anyhow::ensure!(out.status.success(), "token create: {out:?}");
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let file = self.dir().join(format!("{name}.token"));
+        std::fs::write(&file, token)?;
+        Ok(vec![
+            "--citadel".to_owned(),
+            citadel.to_string(),
+            "--citadel-ca".to_owned(),
+            state.join("trust-bundle.pem").display().to_string(),
+            "--token-file".to_owned(),
+            file.display().to_string(),
+        ])
+    }
+
     /// Runs `rig args…` to completion.
     pub async fn rig(&self, args: &[&str]) -> anyhow::Result<Output> {
         run(&self.rig, args, COMMAND_TIMEOUT).await

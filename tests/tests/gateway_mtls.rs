@@ -6,7 +6,6 @@
 //!
 //! The test prints every process's log, the registry and the config entries when it fails.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -41,42 +40,6 @@ const API_HTTP: &str = r#"Kind = "service-defaults"
 Name = "api"
 Protocol = "http"
 "#;
-
-/// `--citadel … --citadel-ca … --token-file …`, with a bootstrap token for `service` written
-/// to `<dir>/<name>.token`.
-async fn identity_args(
-    stack: &RigStack,
-    citadel: SocketAddr,
-    name: &str,
-    service: &str,
-) -> anyhow::Result<Vec<String>> {
-    let state = stack.dir().join("citadel");
-    let out = stack
-        .rig(&[
-            "citadel",
-            "token",
-            "create",
-            "--state",
-            &state.display().to_string(),
-            "--service",
-            service,
-            "--ttl",
-            "10m",
-        ])
-        .await?;
-    anyhow::ensure!(out.status.success(), "token create: {out:?}");
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let file = stack.dir().join(format!("{name}.token"));
-    std::fs::write(&file, token)?;
-    Ok(vec![
-        "--citadel".to_owned(),
-        citadel.to_string(),
-        "--citadel-ca".to_owned(),
-        state.join("trust-bundle.pem").display().to_string(),
-        "--token-file".to_owned(),
-        file.display().to_string(),
-    ])
-}
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
@@ -166,7 +129,7 @@ async fn gateway_reaches_strict_sidecars_with_its_own_identity() -> anyhow::Resu
         if id == "edge" {
             args.extend(["--gateway".to_owned(), "ingress".to_owned()]);
         }
-        args.extend(identity_args(&stack, citadel, id, service).await?);
+        args.extend(stack.bootstrap_identity(citadel, id, service).await?);
         stack.spawn(&format!("{id}-proxy"), &strs(&args))?;
     }
     eventually("both proxies ready and synced", STARTUP, async || {
@@ -215,7 +178,7 @@ async fn gateway_reaches_strict_sidecars_with_its_own_identity() -> anyhow::Resu
         "--gateway-bind".to_owned(),
         "127.0.0.2".to_owned(),
     ];
-    args.extend(identity_args(&stack, citadel, "impostor", "api").await?);
+    args.extend(stack.bootstrap_identity(citadel, "impostor", "api").await?);
     stack.spawn("impostor-proxy", &strs(&args))?;
     let log = dir.join("impostor-proxy.log");
     eventually("the impostor refuses to start", STARTUP, async || {

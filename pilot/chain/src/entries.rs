@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rigging_mesh_config_entries::{
-    ConfigEntry, IngressGateway, Limits, PassiveHealthCheck, Protocol, ProxyDefaults,
-    ServiceDefaults, ServiceResolver, ServiceRouter, ServiceSplitter, UpstreamConfig,
+    ConfigEntry, IngressGateway, Limits, LinkedService, PassiveHealthCheck, Protocol,
+    ProxyDefaults, ServiceDefaults, ServiceResolver, ServiceRouter, ServiceSplitter,
+    TerminatingGateway, UpstreamConfig,
 };
 
 /// The entries the discovery chain reads, by service name. Build it once per set (it is
@@ -21,6 +22,17 @@ pub struct Entries {
     /// `ingress-gateway` entries by name: not part of any chain, but what a gateway proxy
     /// is compiled from.
     ingress_gateways: BTreeMap<String, IngressGateway>,
+    /// `terminating-gateway` entries by name: what a terminating gateway is compiled from,
+    /// and which gateway callers of a linked service go through.
+    terminating_gateways: BTreeMap<String, TerminatingGateway>,
+}
+
+/// How a service outside the mesh is reached: through the terminating gateway `gateway`,
+/// with the settings of its entry's `link` (a named one, or the `*` wildcard's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayLink<'e> {
+    pub gateway: &'e str,
+    pub link: &'e LinkedService,
 }
 
 /// A caller's settings for one upstream: its `service-defaults` `UpstreamConfig`
@@ -40,8 +52,8 @@ impl UpstreamSettings {
 }
 
 impl Entries {
-    /// Indexes `entries`; kinds neither the chain nor a gateway reads (terminating
-    /// gateways, intentions, mesh) are dropped.
+    /// Indexes `entries`; kinds neither the chain nor a gateway reads (intentions, mesh)
+    /// are dropped.
     pub fn new(entries: Vec<ConfigEntry>) -> Self {
         let mut out = Self::default();
         for e in entries {
@@ -63,6 +75,11 @@ impl Entries {
                 }
                 ConfigEntry::IngressGateway(g) => {
                     out.ingress_gateways
+                        .entry(g.header.name.clone())
+                        .or_insert(g);
+                }
+                ConfigEntry::TerminatingGateway(g) => {
+                    out.terminating_gateways
                         .entry(g.header.name.clone())
                         .or_insert(g);
                 }
@@ -101,6 +118,34 @@ impl Entries {
     /// The `ingress-gateway` entry named `name`.
     pub fn ingress_gateway(&self, name: &str) -> Option<&IngressGateway> {
         self.ingress_gateways.get(name)
+    }
+
+    /// The `terminating-gateway` entry named `name`.
+    pub fn terminating_gateway(&self, name: &str) -> Option<&TerminatingGateway> {
+        self.terminating_gateways.get(name)
+    }
+
+    /// The terminating gateway through which `service` is reached, if one links it: an
+    /// entry naming it wins over a `*` wildcard, and among entries of one kind of link the
+    /// first gateway by name. The wildcard links only services `external` says are outside
+    /// the mesh (no sidecar of their own): a mesh service keeps its own sidecars.
+    pub fn gateway_link(&self, service: &str, external: bool) -> Option<GatewayLink<'_>> {
+        let find = |name: &str| {
+            let others = self
+                .terminating_gateways
+                .iter()
+                .filter(|(gw, _)| *gw != service);
+            others.into_iter().find_map(|(gw, entry)| {
+                entry
+                    .services
+                    .iter()
+                    .find(|l| {
+                        l.name == name && l.namespace.as_deref().is_none_or(|n| n == "default")
+                    })
+                    .map(|link| GatewayLink { gateway: gw, link })
+            })
+        };
+        find(service).or_else(|| external.then(|| find("*")).flatten())
     }
 
     /// Every service an entry of the chain's kinds is named after (not `proxy-defaults`).

@@ -50,7 +50,7 @@ pub use compiled::{
     ChainRoute, CompiledChain, CompiledTarget, Destination, MirrorAction, RetryPolicy, RouteAction,
     TargetId, WeightedTarget,
 };
-pub use entries::{Entries, UpstreamSettings};
+pub use entries::{Entries, GatewayLink, UpstreamSettings};
 pub use filter::{Instance, filter_matches};
 
 /// Why a chain cannot be compiled: the entries break a rule Consul checks when it compiles

@@ -3,6 +3,7 @@
 pub(crate) mod chain_cluster;
 pub(crate) mod chain_route;
 pub(crate) mod ingress;
+pub(crate) mod terminating;
 mod tls;
 
 use std::collections::HashMap;
@@ -259,6 +260,25 @@ pub(crate) fn eds_cluster(
         service_name: String::new(),
     });
     c.transport_socket = security.map(|sec| tls::upstream_socket(sec, name, protocol));
+    c
+}
+
+/// The cluster of a service linked to terminating gateway `gateway`: the service's own
+/// settings, with mTLS that expects the gateway's SPIFFE ID and names the service in SNI.
+pub(crate) fn gateway_cluster(
+    name: &ServiceName,
+    service: Option<&Service>,
+    protocol: Protocol,
+    security: &MeshSecurity,
+    gateway: &ServiceName,
+) -> Cluster {
+    let mut c = eds_cluster(name, service, protocol, None);
+    c.transport_socket = Some(tls::upstream_socket_for(
+        security,
+        name.as_str(),
+        std::slice::from_ref(gateway),
+        protocol,
+    ));
     c
 }
 

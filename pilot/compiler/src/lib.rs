@@ -24,12 +24,17 @@
 //! A proxy whose `node.id` is `ingress-gateway~<bind ip>~<name>` ([`NodeId`]) is an ingress
 //! gateway, compiled by [`compile_ingress`] from the `ingress-gateway` entry `<name>`: its
 //! listeners route to the services' shared parts, with the entry's limits on its clusters.
+//! One whose `node.id` is `terminating-gateway~<bind ip>~<name>` is a terminating gateway,
+//! compiled by [`compile_terminating`]; callers of the services it links reach them through
+//! it (with mTLS on).
 
 mod emit;
 mod ingress;
+mod links;
 mod node;
 mod resources;
 mod security;
+mod terminating;
 mod upstream;
 
 use std::time::Duration;
@@ -41,11 +46,12 @@ pub use emit::chain_cluster::{RETRY_BUDGET_MIN_CONCURRENCY, RETRY_BUDGET_PERCENT
 pub use ingress::{IngressResources, compile_ingress, compile_ingress_with};
 pub use node::{
     INGRESS_GATEWAY_KIND, IngressNode, NODE_ID_SEPARATOR, NodeId, NodeIdError,
-    TERMINATING_GATEWAY_KIND,
+    TERMINATING_GATEWAY_KIND, TerminatingNode,
 };
 pub use resources::{ProxyResources, VersionedResources, combine_version, content_hash};
 pub use rigging_pilot_chain::{ChainError, Entries};
 pub use security::{CompileOptions, DEFAULT_NAMESPACE, MeshSecurity, SecurityError};
+pub use terminating::{TerminatingResources, compile_terminating};
 pub use upstream::{DEFAULT_DATACENTER, UpstreamResources, caller_clusters, compile_upstream};
 
 /// Route timeout for HTTP services: Envoy's default, so a stock Envoy and our proxy agree.
@@ -64,6 +70,28 @@ pub enum CompileError {
     /// No `ingress-gateway` config entry has the gateway's name.
     #[error("ingress gateway {0} has no ingress-gateway config entry")]
     UnknownGateway(ServiceName),
+    /// No `terminating-gateway` config entry has the gateway's name.
+    #[error("terminating gateway {0} has no terminating-gateway config entry")]
+    UnknownTerminatingGateway(ServiceName),
+    /// A terminating gateway in a mesh without mTLS: nothing would tell it which service a
+    /// caller wants.
+    #[error(
+        "terminating gateway {0}: the mesh runs without mTLS, and a terminating gateway tells the services apart by the SNI of the callers' mTLS (start Pilot with Citadel)"
+    )]
+    GatewayNeedsMtls(ServiceName),
+    /// The gateway's service has no single instance at the gateway's bind address.
+    #[error(
+        "terminating gateway {name}: its listener port is its registered instance's at {bind}, and the registry has {}",
+        match ports.as_slice() {
+            [] => "none".to_owned(),
+            p => format!("several: ports {p:?}"),
+        }
+    )]
+    GatewayNotRegistered {
+        name: ServiceName,
+        bind: std::net::IpAddr,
+        ports: Vec<u16>,
+    },
 }
 
 /// Compiles everything proxy `id` needs: one inbound listener for its own service, and per

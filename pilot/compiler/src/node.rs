@@ -13,7 +13,7 @@ pub const NODE_ID_SEPARATOR: char = '~';
 /// service kind.
 pub const INGRESS_GATEWAY_KIND: &str = "ingress-gateway";
 
-/// The kind field of a terminating gateway's node id (not served yet).
+/// The kind field of a terminating gateway's node id.
 pub const TERMINATING_GATEWAY_KIND: &str = "terminating-gateway";
 
 /// What a `node.id` names.
@@ -23,12 +23,23 @@ pub enum NodeId {
     Sidecar(ProxyId),
     /// An ingress gateway serving the `ingress-gateway` entry of its name.
     Ingress(IngressNode),
+    /// A terminating gateway serving the `terminating-gateway` entry of its name.
+    Terminating(TerminatingNode),
 }
 
 /// An ingress gateway: the name of its `ingress-gateway` entry (and of its service, hence
 /// its SPIFFE ID `…/svc/<name>`), and the address its listeners bind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IngressNode {
+    pub name: ServiceName,
+    pub bind: IpAddr,
+}
+
+/// A terminating gateway: the name of its `terminating-gateway` entry and of its service
+/// (whose instances callers of the linked services reach, and whose SPIFFE ID they expect),
+/// and the address its listener binds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TerminatingNode {
     pub name: ServiceName,
     pub bind: IpAddr,
 }
@@ -47,7 +58,9 @@ pub enum NodeIdError {
         "node id {id:?}: a gateway's node id is `<kind>~<bind ip>~<name>`, e.g. `ingress-gateway~127.0.0.1~edge`"
     )]
     BadGatewayId { id: String },
-    #[error("node id {id:?}: {kind} is not supported yet (only {INGRESS_GATEWAY_KIND})")]
+    #[error(
+        "node id {id:?}: {kind} is not supported (only {INGRESS_GATEWAY_KIND} and {TERMINATING_GATEWAY_KIND})"
+    )]
     UnsupportedKind { id: String, kind: String },
     #[error("node id {id:?}: gateway name: {source}")]
     BadGatewayName {
@@ -76,7 +89,7 @@ impl NodeId {
         else {
             return Err(bad());
         };
-        if kind != INGRESS_GATEWAY_KIND {
+        if kind != INGRESS_GATEWAY_KIND && kind != TERMINATING_GATEWAY_KIND {
             return Err(NodeIdError::UnsupportedKind {
                 id: id.to_owned(),
                 kind: kind.to_owned(),
@@ -87,7 +100,11 @@ impl NodeId {
             id: id.to_owned(),
             source,
         })?;
-        Ok(Self::Ingress(IngressNode { name, bind }))
+        Ok(if kind == INGRESS_GATEWAY_KIND {
+            Self::Ingress(IngressNode { name, bind })
+        } else {
+            Self::Terminating(TerminatingNode { name, bind })
+        })
     }
 }
 
@@ -96,6 +113,7 @@ impl fmt::Display for NodeId {
         match self {
             Self::Sidecar(id) => id.fmt(f),
             Self::Ingress(n) => n.fmt(f),
+            Self::Terminating(n) => n.fmt(f),
         }
     }
 }
@@ -114,6 +132,24 @@ impl fmt::Display for IngressNode {
     }
 }
 
+impl TerminatingNode {
+    pub fn new(name: ServiceName, bind: IpAddr) -> Self {
+        Self { name, bind }
+    }
+}
+
+/// The node id the gateway sends: `terminating-gateway~<bind ip>~<name>`.
+impl fmt::Display for TerminatingNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = NODE_ID_SEPARATOR;
+        write!(
+            f,
+            "{TERMINATING_GATEWAY_KIND}{s}{}{s}{}",
+            self.bind, self.name
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +165,12 @@ mod tests {
         assert_eq!(n.name.as_str(), "edge");
         assert_eq!(n.bind.to_string(), "0.0.0.0");
         assert_eq!(n.to_string(), "ingress-gateway~0.0.0.0~edge");
+        let out = NodeId::parse("terminating-gateway~10.0.0.1~egress");
+        let Ok(NodeId::Terminating(t)) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(t.name.as_str(), "egress");
+        assert_eq!(t.to_string(), "terminating-gateway~10.0.0.1~egress");
         let v6 = NodeId::parse("ingress-gateway~::1~edge");
         assert!(matches!(v6, Ok(NodeId::Ingress(_))), "{v6:?}");
         for (id, want) in [
@@ -137,7 +179,6 @@ mod tests {
             ("ingress-gateway~1.2.3.4~edge~x", "BadGatewayId"),
             ("ingress-gateway~nowhere~edge", "BadGatewayId"),
             ("ingress-gateway~1.2.3.4~-edge", "BadGatewayName"),
-            ("terminating-gateway~1.2.3.4~out", "UnsupportedKind"),
             ("mesh-gateway~1.2.3.4~out", "UnsupportedKind"),
         ] {
             let err = NodeId::parse(id).expect_err(id);

@@ -10,6 +10,7 @@ use crate::emit::chain_cluster::{
     circuit_breakers, connect_timeout, outlier_detection, target_cluster, target_load_assignment,
 };
 use crate::emit::chain_route::chain_route_config;
+use crate::links::Links;
 use crate::{CompileOptions, emit, protocol_of};
 
 /// The datacenter chains are compiled in when the mesh has no security (and so no
@@ -48,8 +49,9 @@ pub fn compile_upstream(
     opts: &CompileOptions,
 ) -> UpstreamResources {
     let registry_protocol = protocol_of(catalog, name);
+    let links = Links::new(catalog, entries, opts.security.is_some());
     if entries.is_empty() {
-        return plain(catalog, name, registry_protocol, opts, None);
+        return plain(catalog, &links, name, registry_protocol, opts, None);
     }
     let datacenter = opts
         .security
@@ -58,11 +60,16 @@ pub fn compile_upstream(
     let mut req = ChainRequest::new(name.as_str(), datacenter);
     req.default_protocol = entry_protocol(registry_protocol);
     match compile_chain(entries, &req) {
-        Ok(chain) if chain.default => {
-            plain(catalog, name, model_protocol(&chain.protocol), opts, None)
-        }
-        Ok(chain) => from_chain(catalog, name, &chain, opts),
-        Err(e) => plain(catalog, name, registry_protocol, opts, Some(e)),
+        Ok(chain) if chain.default => plain(
+            catalog,
+            &links,
+            name,
+            model_protocol(&chain.protocol),
+            opts,
+            None,
+        ),
+        Ok(chain) => from_chain(catalog, &links, name, &chain, opts),
+        Err(e) => plain(catalog, &links, name, registry_protocol, opts, Some(e)),
     }
 }
 
@@ -98,9 +105,11 @@ pub fn caller_clusters(
         .collect()
 }
 
-/// The resources of a service without a chain of its own: `pilot/XDS.md` before issue 5.
+/// The resources of a service without a chain of its own: `pilot/XDS.md` before issue 5;
+/// a service linked to a terminating gateway goes to the gateway's instances.
 fn plain(
     catalog: &Catalog,
+    links: &Links<'_>,
     name: &ServiceName,
     protocol: Protocol,
     opts: &CompileOptions,
@@ -108,13 +117,23 @@ fn plain(
 ) -> UpstreamResources {
     let service = catalog.service(name);
     let security = opts.security.as_ref();
+    let (cluster, endpoints) = match (links.gateway_of(name.as_str()), security) {
+        (Some(gateway), Some(sec)) => (
+            emit::gateway_cluster(name, service, protocol, sec, &gateway),
+            emit::load_assignment(name, catalog.service(&gateway), false),
+        ),
+        _ => (
+            emit::eds_cluster(name, service, protocol, security),
+            emit::load_assignment(name, service, security.is_some()),
+        ),
+    };
     UpstreamResources {
         protocol,
         route: protocol
             .is_http()
             .then(|| emit::route_config(name.as_str(), name.as_str(), protocol)),
-        clusters: vec![emit::eds_cluster(name, service, protocol, security)],
-        endpoints: vec![emit::load_assignment(name, service, security.is_some())],
+        clusters: vec![cluster],
+        endpoints: vec![endpoints],
         tcp_cluster: name.as_str().to_owned(),
         uses_fault: false,
         chain_error,
@@ -123,6 +142,7 @@ fn plain(
 
 fn from_chain(
     catalog: &Catalog,
+    links: &Links<'_>,
     name: &ServiceName,
     chain: &CompiledChain,
     opts: &CompileOptions,
@@ -135,12 +155,12 @@ fn from_chain(
     let clusters = chain
         .targets
         .values()
-        .map(|t| target_cluster(catalog, chain, t, protocol, security))
+        .map(|t| target_cluster(catalog, links, chain, t, protocol, security))
         .collect();
     let endpoints = chain
         .targets
         .values()
-        .map(|t| target_load_assignment(catalog, chain, t, security.is_some()))
+        .map(|t| target_load_assignment(catalog, links, chain, t, security.is_some()))
         .collect();
     UpstreamResources {
         protocol,

@@ -238,6 +238,7 @@ impl Connection {
                 None => return Ok(()),
             },
             NodeId::Ingress(n) => identity.authorize_service(&n.to_string(), &n.name),
+            NodeId::Terminating(n) => identity.authorize_service(&n.to_string(), &n.name),
         };
         result.map_err(|e| {
             tracing::warn!(proxy = %id, peer = %self.peer, spiffe_id = %identity.id(), error = %e, "xDS stream refused: certificate of another service");

@@ -137,6 +137,11 @@ impl Shared {
         }
     }
 
+    /// The options every proxy is compiled with.
+    pub(crate) fn options(&self) -> &CompileOptions {
+        &self.opts
+    }
+
     /// A service no registry knows is packed on the spot (TCP, no endpoints, unless config
     /// entries redirect it); that is rare.
     pub(crate) fn upstream(&self, catalog: &Catalog, name: &ServiceName) -> Arc<SharedUpstream> {

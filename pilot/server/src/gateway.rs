@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use rigging_mesh_xds::{Cluster, ResourceType};
 use rigging_pilot_compiler::{
-    CompileError, IngressNode, IngressResources, NodeId, UpstreamResources, compile_ingress_with,
+    CompileError, IngressNode, IngressResources, NodeId, ProxyResources, TerminatingResources,
+    UpstreamResources, compile_ingress_with, compile_terminating,
 };
 
 use crate::Snapshot;
@@ -54,7 +55,47 @@ pub(crate) fn view_of(
             }
             Ok(view)
         }
+        NodeId::Terminating(gateway) => {
+            let TerminatingResources {
+                resources,
+                notes: now,
+                ..
+            } = compile_terminating(&snap.catalog, &snap.entries, gateway, snap.shared.options())?;
+            if now != *notes {
+                for note in &now {
+                    tracing::warn!(proxy = %node, "terminating gateway entry not served in full: {note}");
+                }
+                *notes = now;
+            }
+            Ok(own_view(&resources))
+        }
     }
+}
+
+/// A view of resources that are all the proxy's own, packed for this snapshot.
+fn own_view(resources: &ProxyResources) -> ProxyView {
+    ProxyView::from_items(
+        resources
+            .listeners
+            .iter()
+            .map(|l| Packed::new(ResourceType::Listener, &l.name, l))
+            .collect(),
+        resources
+            .routes
+            .iter()
+            .map(|r| Packed::new(ResourceType::Route, &r.name, r))
+            .collect(),
+        resources
+            .clusters
+            .iter()
+            .map(|c| Packed::new(ResourceType::Cluster, &c.name, c))
+            .collect(),
+        resources
+            .endpoints
+            .iter()
+            .map(|e| Packed::new(ResourceType::Endpoint, &e.cluster_name, e))
+            .collect(),
+    )
 }
 
 /// Gateway `node`'s view of `snap`, and what of its entry is not served (its notes).

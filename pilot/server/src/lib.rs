@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rigging_mesh_model::Catalog;
 use rigging_pilot_compiler::CompileOptions;
-pub use rigging_pilot_compiler::{Entries, IngressNode, MeshSecurity, NodeId};
+pub use rigging_pilot_compiler::{Entries, IngressNode, MeshSecurity, NodeId, TerminatingNode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -1,6 +1,7 @@
 //! Ingress gateways over a running Pilot with a raw ADS client: a gateway node id gets the
 //! listeners of its `ingress-gateway` entry, waits (with a problem in its status) while the
-//! entry is missing, follows edits of the entry, and a terminating gateway is refused.
+//! entry is missing, follows edits of the entry; a mesh gateway is refused, and a terminating
+//! gateway in a plaintext mesh gets nothing and says why.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -245,21 +246,39 @@ Listeners = [ { Port = 8443, Protocol = "http", Services = [ { Name = "api", Hos
 }
 
 #[tokio::test]
-async fn a_terminating_gateway_is_not_served_yet() {
+async fn a_mesh_gateway_is_refused() {
     let (pilot, _entries, _cat) = pilot(entries(&[DEFAULTS])).await;
     let mut c = Client::connect(&pilot).await;
-    c.subscribe(
-        "terminating-gateway~127.0.0.1~out",
-        ResourceType::Cluster,
-        &[],
-    )
-    .await;
+    c.subscribe("mesh-gateway~127.0.0.1~wan", ResourceType::Cluster, &[])
+        .await;
     let err = c.next().await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
-    assert!(
-        err.message().contains("not supported yet"),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().contains("not supported"), "{}", err.message());
+    pilot.shutdown().await;
+}
+
+/// A terminating gateway tells services apart by the SNI of its callers' mTLS: in a
+/// plaintext mesh nothing is sent to it, and its status says why.
+#[tokio::test]
+async fn a_terminating_gateway_needs_mtls() {
+    let out = r#"
+Kind = "terminating-gateway"
+Name = "out"
+Services = [ { Name = "billing" } ]
+"#;
+    let (pilot, _entries, _cat) = pilot(entries(&[DEFAULTS, out])).await;
+    let node = "terminating-gateway~127.0.0.1~out";
+    let mut c = Client::connect(&pilot).await;
+    c.subscribe(node, ResourceType::Cluster, &[]).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while problem(&pilot, node).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no problem recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let p = problem(&pilot, node).unwrap();
+    assert!(p.contains("without mTLS") && p.contains("SNI"), "{p}");
     pilot.shutdown().await;
 }

@@ -14,9 +14,11 @@ use http::uri::Authority;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rigging_proxy_balance::{Balancer, Endpoint as Balanced, Options, Policy, PolicyError};
-use rigging_proxy_config::{Cluster, Endpoint, LbPolicy, UpstreamProtocol};
+use rigging_proxy_config::{Cluster, ClusterTls, Endpoint, LbPolicy, UpstreamProtocol};
 use rigging_proxy_resilience::{Limit, Outcome, Overflow, Permit, RetryBudget};
-use rigging_proxy_tls::{HANDSHAKE_TIMEOUT, MeshStream, MeshTls, TlsError};
+use rigging_proxy_tls::{
+    HANDSHAKE_TIMEOUT, MeshStream, MeshTls, OriginationFiles, TlsError, origination_config,
+};
 use rustls_pki_types::ServerName;
 use serde::Serialize;
 use tokio::net::TcpStream;
@@ -69,11 +71,11 @@ pub(crate) enum ConnectError {
 }
 
 /// How a cluster secures its connections: the rustls config expecting the destination's
-/// identities, and the SNI sent.
+/// identities, and the SNI sent (without one, the endpoint's address, which sends none).
 #[derive(Clone)]
 pub(crate) struct UpstreamTlsConnector {
     connector: TlsConnector,
-    sni: ServerName<'static>,
+    sni: Option<ServerName<'static>>,
 }
 
 impl std::fmt::Debug for UpstreamTlsConnector {
@@ -123,7 +125,7 @@ pub(crate) struct ClusterState {
     pub metrics: ClusterMetrics,
     /// mTLS to every endpoint, when the cluster asks for it.
     pub tls: Option<UpstreamTlsConnector>,
-    def_tls: Option<rigging_proxy_config::UpstreamTls>,
+    def_tls: Option<ClusterTls>,
     limits: Limits,
     outlier: Option<Arc<Outlier>>,
     retry_budget: RetryBudget,
@@ -167,12 +169,23 @@ impl ClusterState {
         let (policy, options) = balancer_policy(def.lb_policy)?;
         let tls = match (&def.tls, mesh) {
             (None, _) => None,
-            (Some(t), Some(mesh)) => Some(UpstreamTlsConnector {
+            (Some(ClusterTls::Mesh(t)), Some(mesh)) => Some(UpstreamTlsConnector {
                 connector: TlsConnector::from(mesh.client_config(&t.expected_ids, &t.alpn)?),
-                sni: ServerName::try_from(t.sni.clone())
-                    .map_err(|_| TlsError::BadSni(t.sni.clone()))?,
+                sni: Some(server_name(&t.sni)?),
             }),
-            (Some(_), None) => return Err(TlsError::NotConfigured.into()),
+            (Some(ClusterTls::Mesh(_)), None) => return Err(TlsError::NotConfigured.into()),
+            (Some(ClusterTls::Origination(o)), _) => Some(UpstreamTlsConnector {
+                connector: TlsConnector::from(origination_config(OriginationFiles {
+                    ca_file: &o.ca_file,
+                    client_certificate: o
+                        .client_certificate
+                        .as_ref()
+                        .map(|c| (c.certificate_chain.as_path(), c.private_key.as_path())),
+                    verify_names: &o.verify_names,
+                    alpn: &o.alpn,
+                })?),
+                sni: o.sni.as_deref().map(server_name).transpose()?,
+            }),
         };
         let limits = Limits::new(
             &def.circuit_breakers,
@@ -386,7 +399,11 @@ impl EndpointConnector {
         let Some(tls) = &self.tls else {
             return Ok(MeshStream::Plain(stream));
         };
-        let handshake = tls.connector.connect(tls.sni.clone(), stream);
+        let sni = tls
+            .sni
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(self.addr.ip().into()));
+        let handshake = tls.connector.connect(sni, stream);
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
             Ok(Ok(s)) => Ok(MeshStream::Client(Box::new(s))),
             Ok(Err(e)) => Err(ConnectError::Tls(e)),
@@ -417,6 +434,10 @@ impl tower::Service<Uri> for EndpointConnector {
         let this = self.clone();
         Box::pin(async move { this.connect().await.map(TokioIo::new) })
     }
+}
+
+fn server_name(sni: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(sni.to_owned()).map_err(|_| TlsError::BadSni(sni.to_owned()))
 }
 
 /// The client of one endpoint. HTTP/1.1 pools take connection and pending-request permits from

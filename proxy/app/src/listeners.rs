@@ -23,7 +23,7 @@ use crate::error::ApplyError;
 use crate::http::HttpContext;
 use crate::metrics::{ListenerMetrics, Metrics};
 use crate::snapshot::Snapshot;
-use crate::tcp::{self, TcpContext};
+use crate::tcp::{self, Target, TcpContext};
 
 mod connection;
 
@@ -195,7 +195,22 @@ pub(crate) fn commit(
             })),
             ListenerKind::Tcp { cluster } => Handler::Tcp(Arc::new(TcpContext {
                 listener: def.name.clone(),
-                cluster: cluster.clone(),
+                target: Target::Cluster(cluster.clone()),
+                state: Arc::clone(&env.state),
+                metrics: listener_metrics.clone(),
+            })),
+            ListenerKind::Sni { routes } => Handler::Tcp(Arc::new(TcpContext {
+                listener: def.name.clone(),
+                target: Target::Sni(
+                    routes
+                        .iter()
+                        .flat_map(|r| {
+                            r.server_names
+                                .iter()
+                                .map(|n| (n.clone(), r.cluster.clone()))
+                        })
+                        .collect(),
+                ),
                 state: Arc::clone(&env.state),
                 metrics: listener_metrics.clone(),
             })),

@@ -1,5 +1,6 @@
 //! TCP proxying: one upstream connection per downstream connection, bytes copied both ways.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -15,16 +16,39 @@ use crate::snapshot::Snapshot;
 #[derive(Debug)]
 pub(crate) struct TcpContext {
     pub listener: String,
-    pub cluster: String,
+    pub target: Target,
     pub state: Arc<ArcSwap<Snapshot>>,
     pub metrics: ListenerMetrics,
 }
 
-/// Relays one downstream connection; when no endpoint can be reached it is closed.
+/// Where a TCP listener's connections go.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// Every connection to one cluster.
+    Cluster(String),
+    /// Each mTLS connection to the cluster of the server name it sent (a terminating
+    /// gateway).
+    Sni(HashMap<String, String>),
+}
+
+/// Relays one downstream connection; when no endpoint can be reached (or, on an SNI
+/// listener, the server name it sent is not served) it is closed.
 pub(crate) async fn serve(ctx: Arc<TcpContext>, mut downstream: MeshStream) {
-    let cluster = ctx.state.load().clusters.get(&ctx.cluster).cloned();
+    let name = match &ctx.target {
+        Target::Cluster(name) => name,
+        Target::Sni(routes) => {
+            let sni = downstream.server_name();
+            let Some(name) = sni.and_then(|s| routes.get(s)) else {
+                let peer = downstream.peer_id();
+                tracing::warn!(listener = %ctx.listener, sni = ?sni, peer = ?peer.as_ref().map(ToString::to_string), reason = "unknown_server_name", "closing connection: no service of this gateway has the server name it asked for");
+                return;
+            };
+            name
+        }
+    };
+    let cluster = ctx.state.load().clusters.get(name).cloned();
     let Some(cluster) = cluster else {
-        tracing::warn!(listener = %ctx.listener, cluster = %ctx.cluster, reason = "no_cluster", "closing connection: cluster is not configured");
+        tracing::warn!(listener = %ctx.listener, cluster = %name, reason = "no_cluster", "closing connection: cluster is not configured");
         return;
     };
     let Some((mut upstream, _guard, _permit)) = connect(&ctx, &cluster).await else {

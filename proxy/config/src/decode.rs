@@ -126,7 +126,7 @@ impl ProxyConfig {
             .values()
             .filter_map(|l| match &l.kind {
                 ListenerKind::Http { route_config, .. } => Some(route_config.as_str()),
-                ListenerKind::Tcp { .. } => None,
+                ListenerKind::Tcp { .. } | ListenerKind::Sni { .. } => None,
             })
             .collect();
         names.into_iter().map(str::to_owned).collect()
@@ -151,6 +151,17 @@ impl ProxyConfig {
                         "listener {:?}: cluster {cluster:?} not found",
                         l.name
                     ));
+                }
+                ListenerKind::Sni { routes } => {
+                    for r in routes
+                        .iter()
+                        .filter(|r| !self.clusters.contains_key(&r.cluster))
+                    {
+                        out.push(format!(
+                            "listener {:?}: server names {:?}: cluster {:?} not found",
+                            l.name, r.server_names, r.cluster
+                        ));
+                    }
                 }
                 _ => {}
             }

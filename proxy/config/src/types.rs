@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -53,6 +54,40 @@ pub enum InboundTlsMode {
     Permissive,
 }
 
+/// How a cluster secures its connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ClusterTls {
+    /// Mesh mTLS to sidecars and gateways.
+    Mesh(UpstreamTls),
+    /// TLS to a service outside the mesh, from a terminating gateway.
+    Origination(OriginationTls),
+}
+
+/// TLS to a service outside the mesh (a terminating gateway's `CAFile`, `CertFile`,
+/// `KeyFile` and `SNI`): the server's chain checked against the CA file, TLS 1.2 or 1.3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OriginationTls {
+    /// PEM file of the CA certificates the server's chain must lead to.
+    pub ca_file: PathBuf,
+    /// The certificate the proxy presents, when the server asks for one.
+    pub client_certificate: Option<CertificateFiles>,
+    /// The server name sent; without one, none is sent (the endpoints are addresses).
+    pub sni: Option<String>,
+    /// DNS names one of which the server's certificate must be valid for; empty checks the
+    /// chain alone (Consul's behaviour without `SNI`).
+    pub verify_names: Vec<String>,
+    /// ALPN protocols offered, most preferred first; may be empty.
+    pub alpn: Vec<String>,
+}
+
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateFiles {
+    pub certificate_chain: PathBuf,
+    pub private_key: PathBuf,
+}
+
 /// Outbound mTLS to a cluster's endpoints: TLS 1.3 with the workload certificate, the server's
 /// SVID checked against the identities Pilot says the destination has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +115,16 @@ pub enum ListenerKind {
     },
     /// Raw TCP to one cluster.
     Tcp { cluster: String },
+    /// Raw TCP to the cluster the mTLS client names in SNI (a terminating gateway); a
+    /// connection naming none of them is closed.
+    Sni { routes: Vec<SniRoute> },
+}
+
+/// One filter chain of an SNI listener: the server names it takes and where they go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SniRoute {
+    pub server_names: Vec<String>,
+    pub cluster: String,
 }
 
 /// A route table (RDS resource).
@@ -106,9 +151,9 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     pub protocol: UpstreamProtocol,
     pub discovery: Discovery,
-    /// mTLS to the endpoints; `None` is plaintext (the local application, a mesh without
+    /// TLS to the endpoints; `None` is plaintext (the local application, a mesh without
     /// Citadel).
-    pub tls: Option<UpstreamTls>,
+    pub tls: Option<ClusterTls>,
     /// Limits on the cluster's connections and requests; Envoy's defaults when absent.
     pub circuit_breakers: CircuitBreakers,
     /// Passive health checking; `None` never ejects an endpoint.

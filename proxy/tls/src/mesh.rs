@@ -29,6 +29,8 @@ pub enum TlsError {
         "the configuration asks for mTLS and this proxy runs without Citadel (no workload certificate)"
     )]
     NotConfigured,
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
     #[error("rustls refused the configuration")]
     Rustls(#[from] rustls::Error),
 }

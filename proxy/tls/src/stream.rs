@@ -40,6 +40,14 @@ impl MeshStream {
         }
     }
 
+    /// The server name (SNI) the client sent, on a connection we accepted.
+    pub fn server_name(&self) -> Option<&str> {
+        match self {
+            Self::Server(s) => s.get_ref().1.server_name(),
+            Self::Plain(_) | Self::Client(_) => None,
+        }
+    }
+
     /// Whether the connection is inside TLS.
     pub fn is_tls(&self) -> bool {
         !matches!(self, Self::Plain(_))

@@ -21,6 +21,7 @@ use rigging_pilot_chain::{CompiledChain, CompiledTarget, Instance, filter_matche
 
 use crate::MeshSecurity;
 use crate::emit::{ads, cluster, duration, push_groups, tls};
+use crate::links::Links;
 
 /// The share of requests in flight that may be retries at once: Envoy's default for a
 /// retry budget, so that retries never multiply an outage.
@@ -35,6 +36,7 @@ pub const RETRY_BUDGET_MIN_CONCURRENCY: u32 = 3;
 /// retry budget, and with security mTLS to every service its endpoints may belong to.
 pub(crate) fn target_cluster(
     catalog: &Catalog,
+    links: &Links<'_>,
     chain: &CompiledChain,
     target: &CompiledTarget,
     protocol: Protocol,
@@ -96,18 +98,25 @@ pub(crate) fn target_cluster(
     }
     c.circuit_breakers = Some(circuit_breakers(None));
     c.transport_socket = security.map(|sec| {
-        let services = services_of(chain, target);
+        let services = services_of(links, chain, target);
         tls::upstream_socket_for(sec, &target.id.service, &services, protocol)
     });
     c
 }
 
-/// The services whose endpoints the target's CLA may hold: its own, then its failovers'.
-fn services_of(chain: &CompiledChain, target: &CompiledTarget) -> Vec<ServiceName> {
+/// The services whose endpoints the target's CLA may hold: its own, then its failovers'
+/// (a linked service's terminating gateway in its place).
+fn services_of(
+    links: &Links<'_>,
+    chain: &CompiledChain,
+    target: &CompiledTarget,
+) -> Vec<ServiceName> {
     let mut out: Vec<ServiceName> = Vec::new();
     for id in std::iter::once(&target.id).chain(&target.failover) {
         if chain.targets.contains_key(id)
-            && let Some(n) = service_name(&id.service)
+            && let Some(n) = links
+                .gateway_of(&id.service)
+                .or_else(|| service_name(&id.service))
             && !out.contains(&n)
         {
             out.push(n);
@@ -126,6 +135,7 @@ fn service_name(s: &str) -> Option<ServiceName> {
 /// local, so a target in another datacenter has no endpoints (its cluster is sent, empty).
 pub(crate) fn target_load_assignment(
     catalog: &Catalog,
+    links: &Links<'_>,
     chain: &CompiledChain,
     target: &CompiledTarget,
     sidecars_only: bool,
@@ -137,7 +147,7 @@ pub(crate) fn target_load_assignment(
             continue;
         };
         let before = groups.len();
-        push_target(catalog, t, sidecars_only, &mut groups, priority);
+        push_target(catalog, links, t, sidecars_only, &mut groups, priority);
         // a failover target with no endpoints takes no priority level
         if groups.len() > before || priority == 0 {
             priority += 1;
@@ -150,14 +160,30 @@ pub(crate) fn target_load_assignment(
     }
 }
 
+/// A linked service's target holds its gateway's instances, whatever the target's subset:
+/// the gateway, not the caller, picks among the service's own endpoints.
 fn push_target(
     catalog: &Catalog,
+    links: &Links<'_>,
     t: &CompiledTarget,
     sidecars_only: bool,
     groups: &mut Vec<envoy_types::pb::envoy::config::endpoint::v3::LocalityLbEndpoints>,
     priority: u32,
 ) {
     if t.id.datacenter.is_some() {
+        return;
+    }
+    if let Some(gateway) = links.gateway_of(&t.id.service) {
+        let mut endpoints: Vec<_> = catalog
+            .service(&gateway)
+            .map(|s| s.endpoints.iter().collect())
+            .unwrap_or_default();
+        endpoints.sort_by(|a, b| a.locality.cmp(&b.locality));
+        push_groups(
+            groups,
+            endpoints.into_iter().map(|e| (e, e.health)),
+            priority,
+        );
         return;
     }
     let Some(service) = service_name(&t.id.service).and_then(|n| catalog.service(&n)) else {

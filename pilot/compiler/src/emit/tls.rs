@@ -108,7 +108,7 @@ pub(crate) fn tls_inspector() -> ListenerFilter {
 
 /// What a client offers: exactly the protocol the upstream cluster speaks, so the server picks
 /// it; TCP offers nothing.
-fn upstream_alpn(protocol: Protocol) -> Vec<String> {
+pub(crate) fn upstream_alpn(protocol: Protocol) -> Vec<String> {
     let alpn = match protocol {
         Protocol::Http2 | Protocol::Grpc => "h2",
         Protocol::Http => "http/1.1",
@@ -140,7 +140,7 @@ fn secret(name: &str) -> SdsSecretConfig {
     }
 }
 
-fn socket(config: envoy_types::pb::google::protobuf::Any) -> TransportSocket {
+pub(crate) fn socket(config: envoy_types::pb::google::protobuf::Any) -> TransportSocket {
     TransportSocket {
         name: TLS_TRANSPORT_SOCKET_NAME.to_owned(),
         config_type: Some(transport_socket::ConfigType::TypedConfig(config)),

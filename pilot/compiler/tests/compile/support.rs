@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::fmt::Debug;
+use std::path::{Path, PathBuf};
 
 use envoy_types::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
 use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
@@ -17,11 +18,13 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
 use envoy_types::pb::google::protobuf::Any;
+use rigging_mesh_config_entries::{ConfigEntry, parse_str, validate_set};
 pub use rigging_mesh_test_util::{catalog, endpoint, proxy, service};
 use rigging_mesh_xds::{
-    DOWNSTREAM_TLS_CONTEXT, HTTP_CONNECTION_MANAGER, HTTP_PROTOCOL_OPTIONS, TCP_PROXY,
-    TLS_INSPECTOR, UPSTREAM_TLS_CONTEXT, unpack,
+    DOWNSTREAM_TLS_CONTEXT, HTTP_CONNECTION_MANAGER, HTTP_PROTOCOL_OPTIONS, ResourceType,
+    TCP_PROXY, TLS_INSPECTOR, UPSTREAM_TLS_CONTEXT, unpack,
 };
+use rigging_pilot_chain::Entries;
 use rigging_pilot_compiler::ProxyResources;
 
 /// The fault filter's config type, as the contract names it.
@@ -143,4 +146,59 @@ pub fn render(res: &ProxyResources) -> String {
         out.push_str(&compact(e));
     }
     out
+}
+
+/// A set of config entries from HCL documents, which must be valid.
+pub fn entries(docs: &[&str]) -> Entries {
+    let mut all: Vec<ConfigEntry> = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let loaded = parse_str(Path::new(&format!("entry-{i}.hcl")), d);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        all.extend(loaded.entries);
+    }
+    let errors = validate_set(&all);
+    assert!(errors.is_empty(), "{errors:?}");
+    Entries::new(all)
+}
+
+/// Compares `text` with golden file `tests/golden/<case>.txt`; `UPDATE_GOLDEN=1` rewrites it.
+pub fn check(case: &str, text: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{case}.txt"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; UPDATE_GOLDEN=1 creates it", path.display()));
+    if want != text {
+        let first = want
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(text.lines().count()));
+        panic!(
+            "{case}: differs from {} at line {}:\n  want: {:?}\n  got:  {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
+            path.display(),
+            first + 1,
+            want.lines().nth(first),
+            text.lines().nth(first)
+        );
+    }
+}
+
+/// Every type converts in the proxy, and every cluster a listener or route names is sent.
+pub fn assert_proxy_accepts(what: &str, res: &ProxyResources) {
+    let mut config = rigging_proxy_config::ProxyConfig::default();
+    for ty in ResourceType::ALL {
+        config = config
+            .with_resources(ty, &res.packed(ty).into_any())
+            .unwrap_or_else(|err| panic!("{what}: {ty} refused: {err}"));
+    }
+    assert!(
+        config.check_references().is_empty(),
+        "{what}: {:?}",
+        config.check_references()
+    );
 }

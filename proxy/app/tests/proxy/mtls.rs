@@ -13,8 +13,8 @@ use rigging_mesh_spiffe::{
 };
 use rigging_proxy_app::{Proxy, ProxyHandle, ProxyOptions};
 use rigging_proxy_config::{
-    Cluster, Direction, Discovery, InboundTls, InboundTlsMode, LbPolicy, Listener, ListenerKind,
-    ProxyConfig, UpstreamProtocol, UpstreamTls,
+    Cluster, ClusterTls, Direction, Discovery, InboundTls, InboundTlsMode, LbPolicy, Listener,
+    ListenerKind, ProxyConfig, UpstreamProtocol, UpstreamTls,
 };
 use rigging_proxy_tls::MeshTls;
 use rustls::client::ResolvesClientCert;
@@ -112,11 +112,11 @@ fn outbound_config(endpoint_addr: SocketAddr, expected: &str) -> ProxyConfig {
         None,
     );
     let svc: &mut Cluster = config.clusters.get_mut("svc").unwrap();
-    svc.tls = Some(UpstreamTls {
+    svc.tls = Some(ClusterTls::Mesh(UpstreamTls {
         expected_ids: vec![id(expected)],
         sni: "api".into(),
         alpn: vec!["http/1.1".into()],
-    });
+    }));
     config
 }
 

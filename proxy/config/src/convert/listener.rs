@@ -1,6 +1,7 @@
 //! `Listener` (LDS) → [`Listener`]: one filter chain holding an HTTP connection manager or a TCP
 //! proxy, plaintext or mesh mTLS; or, behind the TLS inspector, two such chains (mTLS and
-//! plaintext) doing the same thing, for a permissive inbound listener.
+//! plaintext) doing the same thing, for a permissive inbound listener, or mTLS TCP proxy
+//! chains picked by server name, for a terminating gateway.
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3 as xds;
@@ -11,7 +12,7 @@ use super::common::{Ctx, decode, join, reject_set, require_name, socket_addr};
 use super::hcm;
 use super::tls::{self, TransportMatch};
 use crate::error::{ConfigError, ResourceKind};
-use crate::types::{Direction, InboundTls, InboundTlsMode, Listener, ListenerKind};
+use crate::types::{Direction, InboundTls, InboundTlsMode, Listener, ListenerKind, SniRoute};
 
 /// One converted filter chain, before the chains of a listener are checked against each other.
 #[derive(Debug)]
@@ -20,6 +21,8 @@ struct Chain {
     path: String,
     /// What the chain matches behind the TLS inspector; `None` without one.
     transport: Option<TransportMatch>,
+    /// The server names it matches (an SNI listener's chain); empty otherwise.
+    server_names: Vec<String>,
     kind: ListenerKind,
     /// The ALPN protocols of its mTLS; `None` for plaintext.
     alpn: Option<Vec<String>>,
@@ -156,7 +159,7 @@ fn direction(ctx: Ctx<'_>, traffic_direction: i32) -> Result<Direction, ConfigEr
 }
 
 /// The listener's chains: one, plaintext or strict mTLS; or, behind the TLS inspector, a
-/// permissive pair.
+/// permissive pair or an SNI listener's chains.
 fn chains(
     ctx: Ctx<'_>,
     chains: Vec<xds::FilterChain>,
@@ -192,6 +195,19 @@ fn chains(
             )),
         };
     }
+    let names_servers = |c: &xds::FilterChain| {
+        c.filter_chain_match
+            .as_ref()
+            .is_some_and(|m| !m.server_names.is_empty())
+    };
+    if chains.iter().any(names_servers) {
+        let chains = chains
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| convert(i, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        return sni(ctx, chains);
+    }
     match <[xds::FilterChain; 2]>::try_from(chains) {
         Ok([a, b]) => permissive(ctx, convert(0, a)?, convert(1, b)?),
         Err(chains) if chains.is_empty() => Err(ctx.missing("filter_chains")),
@@ -205,6 +221,62 @@ fn chains(
             ),
         )),
     }
+}
+
+/// An SNI listener (a terminating gateway's): behind the TLS inspector, chains that each
+/// take the mTLS connections naming their server names and relay them to a cluster. Every
+/// chain is mTLS with the same ALPN, names at least one server, and no name twice.
+fn sni(
+    ctx: Ctx<'_>,
+    chains: Vec<Chain>,
+) -> Result<(ListenerKind, Option<InboundTls>), ConfigError> {
+    let mut routes: Vec<SniRoute> = Vec::new();
+    let mut alpn: Option<Vec<String>> = None;
+    for chain in chains {
+        let Chain {
+            path,
+            transport: _,
+            server_names,
+            kind,
+            alpn: chain_alpn,
+        } = chain;
+        if server_names.is_empty() {
+            return Err(ctx.missing(join(&path, "filter_chain_match.server_names")));
+        }
+        let Some(chain_alpn) = chain_alpn else {
+            return Err(ctx.missing(join(&path, "transport_socket")));
+        };
+        if alpn.as_ref().is_some_and(|a| *a != chain_alpn) {
+            return Err(ctx.invalid(
+                join(&path, "transport_socket"),
+                "ALPN differs from filter_chains[0]'s; an SNI listener's chains share one",
+            ));
+        }
+        alpn.get_or_insert(chain_alpn);
+        let ListenerKind::Tcp { cluster } = kind else {
+            return Err(ctx.unsupported(
+                join(&path, "filters"),
+                "an HTTP connection manager behind server names (only tcp_proxy)",
+            ));
+        };
+        for name in &server_names {
+            if routes.iter().any(|r| r.server_names.contains(name)) {
+                return Err(ctx.invalid(
+                    join(&path, "filter_chain_match.server_names"),
+                    format!("{name:?} is matched by an earlier chain too"),
+                ));
+            }
+        }
+        routes.push(SniRoute {
+            server_names,
+            cluster,
+        });
+    }
+    let tls = InboundTls {
+        mode: InboundTlsMode::Strict,
+        alpn: alpn.unwrap_or_default(),
+    };
+    Ok((ListenerKind::Sni { routes }, Some(tls)))
 }
 
 /// A permissive listener: an mTLS chain and a plaintext chain that hand connections to the same
@@ -272,12 +344,13 @@ fn filter_chain(
         name: _,
     } = chain;
     reject_set!(ctx, path, use_proxy_proto, transport_socket_connect_timeout);
-    let transport = if inspected {
+    let (transport, server_names) = if inspected {
         let field = join(&path, "filter_chain_match");
-        Some(tls::transport_match(ctx, &field, filter_chain_match)?)
+        let (transport, names) = tls::transport_match(ctx, &field, filter_chain_match)?;
+        (Some(transport), names)
     } else {
         reject_set!(ctx, path, filter_chain_match);
-        None
+        (None, Vec::new())
     };
     let field = join(&path, "transport_socket");
     let alpn = tls::downstream(ctx, &field, transport_socket)?;
@@ -306,6 +379,7 @@ fn filter_chain(
     Ok(Chain {
         path,
         transport,
+        server_names,
         kind,
         alpn,
     })

@@ -4,6 +4,7 @@
 mod cluster;
 mod endpoint;
 pub(crate) mod fixtures;
+mod gateway;
 mod listener;
 mod policy;
 mod route;

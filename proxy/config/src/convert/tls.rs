@@ -19,10 +19,11 @@ use rigging_mesh_xds::{
 
 use super::common::{Ctx, decode, join, reject_set};
 use crate::error::ConfigError;
-use crate::types::UpstreamTls;
+use crate::types::{ClusterTls, UpstreamTls};
 
 mod identity;
 mod inspector;
+mod origination;
 
 pub(super) use inspector::{TransportMatch, tls_inspector, transport_match};
 
@@ -108,14 +109,15 @@ pub(super) fn downstream(
     Ok(Some(alpn))
 }
 
-/// A cluster's transport socket: `None` for plaintext (absent, or a bare `raw_buffer`), or the
-/// mesh mTLS the proxy originates, with the identities the server may present.
+/// A cluster's transport socket: `None` for plaintext (absent, or a bare `raw_buffer`), the
+/// mesh mTLS the proxy originates, with the identities the server may present, or (with a
+/// plain `validation_context`) TLS to a service outside the mesh.
 #[allow(deprecated)]
 pub(super) fn upstream(
     ctx: Ctx<'_>,
     path: &str,
     socket: Option<TransportSocket>,
-) -> Result<Option<UpstreamTls>, ConfigError> {
+) -> Result<Option<ClusterTls>, ConfigError> {
     let Some(context) = tls_context(ctx, path, socket, UPSTREAM_TLS_CONTEXT)? else {
         return Ok(None);
     };
@@ -138,6 +140,15 @@ pub(super) fn upstream(
         max_session_keys,
         enforce_rsa_key_usage,
     );
+    if let Some(CommonTlsContext {
+        validation_context_type:
+            Some(common_tls_context::ValidationContextType::ValidationContext(_)),
+        ..
+    }) = &common_tls_context
+    {
+        return origination::convert(ctx, &path, sni, common_tls_context)
+            .map(|o| Some(ClusterTls::Origination(o)));
+    }
     server_name(ctx, &join(&path, "sni"), &sni)?;
     let path = join(&path, "common_tls_context");
     let (validation, alpn) = common(ctx, &path, common_tls_context)?;
@@ -160,11 +171,11 @@ pub(super) fn upstream(
         }
         None => return Err(ctx.missing(join(&path, "combined_validation_context"))),
     };
-    Ok(Some(UpstreamTls {
+    Ok(Some(ClusterTls::Mesh(UpstreamTls {
         expected_ids,
         sni,
         alpn,
-    }))
+    })))
 }
 
 /// The decoded TLS context of a TLS transport socket, or `None` for a plaintext one.

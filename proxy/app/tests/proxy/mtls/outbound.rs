@@ -3,7 +3,8 @@
 use http::StatusCode;
 use rigging_mesh_spiffe::test_pki::TestCa;
 use rigging_proxy_config::{
-    ClusterEndpoints, InboundTlsMode, LbPolicy, ProxyConfig, UpstreamProtocol, UpstreamTls,
+    ClusterEndpoints, ClusterTls, InboundTlsMode, LbPolicy, ProxyConfig, UpstreamProtocol,
+    UpstreamTls,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -66,11 +67,11 @@ async fn tcp_through_mtls_both_ways() {
         .listeners
         .insert("out".into(), tcp_listener("out", "db"));
     let mut db = cluster("db", UpstreamProtocol::Http1, LbPolicy::RoundRobin);
-    db.tls = Some(UpstreamTls {
+    db.tls = Some(ClusterTls::Mesh(UpstreamTls {
         expected_ids: vec![id("db")],
         sni: "db".into(),
         alpn: vec![],
-    });
+    }));
     config.clusters.insert("db".into(), db);
     config.endpoints.insert(
         "db".into(),

@@ -25,7 +25,9 @@ use super::fixtures::{
     static_cluster, strict_listener, tls_socket, upstream_tls, with_hcm,
 };
 use super::{Case, assert_rejects};
-use crate::types::{Cluster, InboundTls, InboundTlsMode, Listener, ListenerKind, UpstreamTls};
+use crate::types::{
+    Cluster, ClusterTls, InboundTls, InboundTlsMode, Listener, ListenerKind, UpstreamTls,
+};
 use crate::{ConfigError, ProxyConfig};
 
 /// The typed config of a TLS transport socket.
@@ -135,11 +137,11 @@ fn accepts_the_mtls_cluster_pilot_sends() {
     let c = Cluster::try_from(mtls_cluster()).unwrap();
     assert_eq!(
         c.tls,
-        Some(UpstreamTls {
+        Some(ClusterTls::Mesh(UpstreamTls {
             expected_ids: vec![API_ID.into()],
             sni: "api".into(),
             alpn: alpn(),
-        })
+        }))
     );
     let two = mtls_cluster().tap(|c| {
         edit_validation(c, |v| {
@@ -150,15 +152,10 @@ fn accepts_the_mtls_cluster_pilot_sends() {
             v.match_typed_subject_alt_names.push(other);
         })
     });
-    assert_eq!(
-        Cluster::try_from(two)
-            .unwrap()
-            .tls
-            .unwrap()
-            .expected_ids
-            .len(),
-        2
-    );
+    let Some(ClusterTls::Mesh(tls)) = Cluster::try_from(two).unwrap().tls else {
+        panic!("mesh mTLS expected")
+    };
+    assert_eq!(tls.expected_ids.len(), 2);
 }
 
 #[test]
@@ -203,7 +200,7 @@ fn tls_settings_are_in_the_config_dump() {
     );
     assert_eq!(
         dump["clusters"]["api"]["tls"],
-        json!({ "expected_ids": [API_ID], "sni": "api", "alpn": ["h2", "http/1.1"] })
+        json!({ "type": "mesh", "expected_ids": [API_ID], "sni": "api", "alpn": ["h2", "http/1.1"] })
     );
     assert_eq!(dump["clusters"]["local_app"]["tls"], json!(null));
 }
@@ -559,7 +556,8 @@ fn rejects_permissive_listeners_it_does_not_implement() {
                     .unwrap()
                     .server_names = vec!["api".into()]
             },
-            "filter_chains[0].filter_chain_match.server_names: unsupported field",
+            // server names make it an SNI listener, whose every chain names some
+            "filter_chains[1].filter_chain_match.server_names: missing",
         ),
         (
             "application protocols",

@@ -81,12 +81,13 @@ pub(crate) fn tls_inspector(
     Ok(())
 }
 
-/// The match of a chain behind the TLS inspector: the transport protocol alone.
+/// The match of a chain behind the TLS inspector: the transport protocol, and the server
+/// names of an SNI listener's chain (empty otherwise).
 pub(crate) fn transport_match(
     ctx: Ctx<'_>,
     path: &str,
     m: Option<FilterChainMatch>,
-) -> Result<TransportMatch, ConfigError> {
+) -> Result<(TransportMatch, Vec<String>), ConfigError> {
     let m = m.ok_or_else(|| ctx.missing(join(path, "transport_protocol")))?;
     let FilterChainMatch {
         destination_port,
@@ -112,12 +113,25 @@ pub(crate) fn transport_match(
         source_type,
         source_prefix_ranges,
         source_ports,
-        server_names,
         application_protocols,
     );
+    for (i, name) in server_names.iter().enumerate() {
+        if name.is_empty() || name.len() > 253 || name.starts_with('*') {
+            return Err(ctx.invalid(
+                format!("{path}.server_names[{i}]"),
+                format!("{name:?}: an exact server name (no wildcard) of at most 253 bytes"),
+            ));
+        }
+    }
     match transport_protocol.as_str() {
-        TRANSPORT_PROTOCOL_TLS => Ok(TransportMatch::Tls),
-        TRANSPORT_PROTOCOL_RAW => Ok(TransportMatch::RawBuffer),
+        TRANSPORT_PROTOCOL_TLS => Ok((TransportMatch::Tls, server_names)),
+        TRANSPORT_PROTOCOL_RAW if server_names.is_empty() => {
+            Ok((TransportMatch::RawBuffer, server_names))
+        }
+        TRANSPORT_PROTOCOL_RAW => Err(ctx.invalid(
+            join(path, "server_names"),
+            format!("set on a {TRANSPORT_PROTOCOL_RAW} chain: only TLS has server names"),
+        )),
         "" => Err(ctx.missing(join(path, "transport_protocol"))),
         other => Err(ctx.unsupported(
             join(path, "transport_protocol"),
