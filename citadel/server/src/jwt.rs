@@ -34,9 +34,13 @@ const ALLOWED_ALGORITHMS: &[(&str, Algorithm)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClaimsMapping {
-    /// Nomad workload identity: `nomad_namespace` → namespace, `nomad_service` → service.
-    /// Only service identities carry `nomad_service`; a task identity (`nomad_task`) names no
-    /// service and is refused — give the service an `identity` block with Citadel's audience.
+    /// Nomad workload identity: `nomad_namespace` → namespace, and the service from
+    /// `nomad_service` (a service identity) or, for a task identity, from the task of the
+    /// proxy Nomad would have run in its place: `nomad_task` = `connect-proxy-<service>`,
+    /// `connect-ingress-<service>` or `connect-terminating-<service>` (the names of the
+    /// tasks `rig nomad inject` writes, and of Nomad's own Envoy tasks). Nomad gives tasks
+    /// only task identities, so that is how an injected proxy proves itself; any other task
+    /// identity names no service and is refused.
     Nomad,
     /// Kubernetes projected service-account token: `kubernetes.io.namespace` → namespace,
     /// `kubernetes.io.serviceaccount.name` → service.
@@ -73,6 +77,7 @@ struct Claims {
     nbf: Option<u64>,
     nomad_namespace: Option<String>,
     nomad_service: Option<String>,
+    nomad_task: Option<String>,
     #[serde(rename = "kubernetes.io")]
     kubernetes: Option<KubernetesClaims>,
 }
@@ -172,7 +177,10 @@ impl JwtAuthenticator {
                 claims
                     .nomad_service
                     .as_deref()
-                    .ok_or(AuthError::MissingClaim("nomad_service"))?,
+                    .or_else(|| claims.nomad_task.as_deref().and_then(proxy_task_service))
+                    .ok_or(AuthError::MissingClaim(
+                        "nomad_service (or nomad_task of a connect-proxy-<service> task)",
+                    ))?,
             ),
             ClaimsMapping::Kubernetes => {
                 let k8s = claims
@@ -223,6 +231,18 @@ impl Authenticator for JwtAuthenticator {
             }
         })
     }
+}
+
+/// Task name prefixes of the proxies Nomad runs for a service: a sidecar and the gateways.
+const PROXY_TASK_PREFIXES: [&str; 3] =
+    ["connect-proxy-", "connect-ingress-", "connect-terminating-"];
+
+/// The service whose proxy task is named `task`, if it is one.
+fn proxy_task_service(task: &str) -> Option<&str> {
+    PROXY_TASK_PREFIXES
+        .iter()
+        .find_map(|p| task.strip_prefix(p))
+        .filter(|s| !s.is_empty())
 }
 
 /// The JOSE header, read by hand so that `alg: none` and unknown algorithms are named in the

@@ -199,6 +199,33 @@ async fn alg_none_and_hmac_are_refused() {
     assert_refused(nomad(&h, hs).await);
 }
 
+/// Nomad gives tasks task identities only: the proxy task `rig nomad inject` writes (and the
+/// gateway tasks) prove their service by their name.
+#[tokio::test]
+async fn nomad_proxy_task_identity_issues_its_service() {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let h = citadel(&key).await;
+    for (task, service) in [
+        ("connect-proxy-web", "web"),
+        ("connect-ingress-edge", "edge"),
+        ("connect-terminating-egress", "egress"),
+    ] {
+        let mut claims = nomad_claims();
+        let obj = claims.as_object_mut().unwrap();
+        obj.remove("nomad_service");
+        obj.insert("nomad_task".into(), json!(task));
+        let resp = nomad(&h, sign(&key, &claims)).await.unwrap().into_inner();
+        assert_eq!(leaf_identity(&resp), web_id("default", service), "{task}");
+    }
+    for task in ["connect-proxy-", "connect-mesh-wan", "web"] {
+        let mut claims = nomad_claims();
+        let obj = claims.as_object_mut().unwrap();
+        obj.remove("nomad_service");
+        obj.insert("nomad_task".into(), json!(task));
+        assert_refused(nomad(&h, sign(&key, &claims)).await);
+    }
+}
+
 #[tokio::test]
 async fn task_identity_without_a_service_and_unknown_kid_are_refused() {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
