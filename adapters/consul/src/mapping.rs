@@ -27,7 +27,7 @@ use rigging_mesh_model::{
 use crate::api::{Check, HealthEntry};
 
 /// The endpoint metadata key holding the Consul datacenter an endpoint was read from.
-pub const META_DATACENTER: &str = "datacenter";
+pub const META_DATACENTER: &str = rigging_mesh_model::META_DATACENTER;
 
 /// Consul's `local_service_address` default.
 const DEFAULT_LOCAL_SERVICE_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

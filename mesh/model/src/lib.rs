@@ -17,3 +17,7 @@ pub use service::{
 
 /// Metadata key under which the merge of several registries records which registry an endpoint came from.
 pub const META_REGISTRY: &str = "registry";
+
+/// Metadata key of the datacenter an endpoint runs in, as its registry knows it (Consul's);
+/// a failover target in another datacenter takes the endpoints of that datacenter.
+pub const META_DATACENTER: &str = "datacenter";

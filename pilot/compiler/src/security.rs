@@ -76,14 +76,21 @@ impl MeshSecurity {
 
     /// The SPIFFE ID every instance of `service` presents.
     pub fn service_id(&self, service: &ServiceName) -> SpiffeId {
+        self.service_id_in(service, &self.datacenter)
+    }
+
+    /// The SPIFFE ID the instances of `service` in `datacenter` present (a failover target
+    /// in another datacenter).
+    pub fn service_id_in(&self, service: &ServiceName, datacenter: &str) -> SpiffeId {
         SpiffeId::service(
             &self.trust_domain,
             DEFAULT_NAMESPACE,
-            &self.datacenter,
+            datacenter,
             service.as_str(),
         )
-        // `new` proved every service name fits; should that ever break, the trust domain's own
-        // ID matches no SVID, so the failure is closed, not open.
+        // `new` proved every service name fits in our datacenter; a datacenter name that
+        // does not, or should that ever break, gives the trust domain's own ID, which matches
+        // no SVID: the failure is closed, not open.
         .unwrap_or_else(|_| self.trust_domain.id())
     }
 }

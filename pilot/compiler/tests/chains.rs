@@ -277,9 +277,9 @@ UpstreamConfig = {
     ])
 }
 
-/// Failover of db's primary subset to another datacenter (no endpoints: the model has no
-/// datacenters) then to db-replica, in a secured mesh: the CLA holds the replica at
-/// priority 1 and the cluster accepts both services' SPIFFE IDs. The caller's
+/// Failover of db's primary subset to another datacenter (no endpoints: no registry has db
+/// in dc2) then to db-replica, in a secured mesh: the CLA holds the replica at priority 1
+/// and the cluster accepts db's SPIFFE IDs in both datacenters and db-replica's. The caller's
 /// UpstreamConfig sets limits and outlier detection.
 #[test]
 fn golden_failover_secured_with_upstream_config() {

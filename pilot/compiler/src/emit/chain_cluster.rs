@@ -15,7 +15,7 @@ use envoy_types::pb::envoy::config::core::v3::RoutingPriority;
 use envoy_types::pb::envoy::r#type::v3::Percent as XdsPercent;
 use envoy_types::pb::google::protobuf::{UInt32Value, UInt64Value};
 use rigging_mesh_config_entries::{LbPolicy as EntryLbPolicy, Limits, PassiveHealthCheck};
-use rigging_mesh_model::{Catalog, Health, Protocol, ServiceName};
+use rigging_mesh_model::{Catalog, Endpoint, Health, META_DATACENTER, Protocol, ServiceName};
 use rigging_mesh_xds::{Cluster, ClusterLoadAssignment};
 use rigging_pilot_chain::{CompiledChain, CompiledTarget, Instance, filter_matches};
 
@@ -98,28 +98,46 @@ pub(crate) fn target_cluster(
     }
     c.circuit_breakers = Some(circuit_breakers(None));
     c.transport_socket = security.map(|sec| {
-        let services = services_of(links, chain, target);
-        tls::upstream_socket_for(sec, &target.id.service, &services, protocol)
+        let ids: Vec<String> = services_of(links, chain, target)
+            .iter()
+            .map(|(s, dc)| {
+                sec.service_id_in(s, dc.unwrap_or(sec.datacenter()))
+                    .as_str()
+                    .to_owned()
+            })
+            .collect();
+        tls::upstream_socket_ids(&target.id.service, &ids, protocol)
     });
     c
 }
 
-/// The services whose endpoints the target's CLA may hold: its own, then its failovers'
-/// (a linked service's terminating gateway in its place).
-fn services_of(
+/// The services whose endpoints the target's CLA may hold, each with its datacenter when
+/// not the local one: its own, then its failovers' (a linked service's terminating gateway
+/// in its place).
+fn services_of<'c>(
     links: &Links<'_>,
-    chain: &CompiledChain,
+    chain: &'c CompiledChain,
     target: &CompiledTarget,
-) -> Vec<ServiceName> {
-    let mut out: Vec<ServiceName> = Vec::new();
+) -> Vec<(ServiceName, Option<&'c str>)> {
+    let mut out: Vec<(ServiceName, Option<&'c str>)> = Vec::new();
     for id in std::iter::once(&target.id).chain(&target.failover) {
-        if chain.targets.contains_key(id)
-            && let Some(n) = links
+        let Some((key, _)) = chain.targets.get_key_value(id) else {
+            continue;
+        };
+        let dc = key
+            .datacenter
+            .as_deref()
+            .filter(|dc| *dc != chain.datacenter);
+        let service = match dc {
+            Some(_) => service_name(&id.service),
+            None => links
                 .gateway_of(&id.service)
-                .or_else(|| service_name(&id.service))
-            && !out.contains(&n)
+                .or_else(|| service_name(&id.service)),
+        };
+        if let Some(n) = service
+            && !out.iter().any(|(s, d)| *s == n && *d == dc)
         {
-            out.push(n);
+            out.push((n, dc));
         }
     }
     out
@@ -131,8 +149,11 @@ fn service_name(s: &str) -> Option<ServiceName> {
 
 /// The endpoints of `target` at priority 0, then those of each failover target at 1, 2, …
 ///
-/// The model does not say which datacenter an endpoint is in: every registry endpoint is
-/// local, so a target in another datacenter has no endpoints (its cluster is sent, empty).
+/// Datacenters: an endpoint's is its `datacenter` metadata (the Consul registry of that
+/// datacenter sets it). A target in another datacenter holds the endpoints of that
+/// datacenter; the local target holds every other endpoint — those of no datacenter any
+/// target of the chain names remotely — so that a mesh without cross-datacenter rules is
+/// unchanged whatever its registries say.
 pub(crate) fn target_load_assignment(
     catalog: &Catalog,
     links: &Links<'_>,
@@ -142,12 +163,34 @@ pub(crate) fn target_load_assignment(
 ) -> ClusterLoadAssignment {
     let mut groups = Vec::new();
     let mut priority = 0;
+    let remote: Vec<&str> = chain
+        .targets
+        .keys()
+        .filter_map(|id| id.datacenter.as_deref())
+        .filter(|dc| *dc != chain.datacenter)
+        .collect();
     for id in std::iter::once(&target.id).chain(&target.failover) {
         let Some(t) = chain.targets.get(id) else {
             continue;
         };
         let before = groups.len();
-        push_target(catalog, links, t, sidecars_only, &mut groups, priority);
+        let place = Place {
+            target: t
+                .id
+                .datacenter
+                .as_deref()
+                .filter(|dc| *dc != chain.datacenter),
+            remote: &remote,
+        };
+        push_target(
+            catalog,
+            links,
+            t,
+            place,
+            sidecars_only,
+            &mut groups,
+            priority,
+        );
         // a failover target with no endpoints takes no priority level
         if groups.len() > before || priority == 0 {
             priority += 1;
@@ -160,19 +203,35 @@ pub(crate) fn target_load_assignment(
     }
 }
 
+/// Which datacenter's endpoints a target takes: `target` names a remote one, else the
+/// local target takes every endpoint not in one of the chain's `remote` datacenters.
+#[derive(Debug, Clone, Copy)]
+struct Place<'a> {
+    target: Option<&'a str>,
+    remote: &'a [&'a str],
+}
+
+impl Place<'_> {
+    fn holds(&self, e: &Endpoint) -> bool {
+        let dc = e.metadata.get(META_DATACENTER).map(String::as_str);
+        match self.target {
+            Some(want) => dc == Some(want),
+            None => dc.is_none_or(|dc| !self.remote.contains(&dc)),
+        }
+    }
+}
+
 /// A linked service's target holds its gateway's instances, whatever the target's subset:
 /// the gateway, not the caller, picks among the service's own endpoints.
 fn push_target(
     catalog: &Catalog,
     links: &Links<'_>,
     t: &CompiledTarget,
+    place: Place<'_>,
     sidecars_only: bool,
     groups: &mut Vec<envoy_types::pb::envoy::config::endpoint::v3::LocalityLbEndpoints>,
     priority: u32,
 ) {
-    if t.id.datacenter.is_some() {
-        return;
-    }
     if let Some(gateway) = links.gateway_of(&t.id.service) {
         let mut endpoints: Vec<_> = catalog
             .service(&gateway)
@@ -193,6 +252,7 @@ fn push_target(
         .endpoints
         .iter()
         .filter(|e| e.sidecar || !sidecars_only)
+        .filter(|e| place.holds(e))
         .filter(|e| {
             t.filter.as_ref().is_none_or(|f| {
                 filter_matches(

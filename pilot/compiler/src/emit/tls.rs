@@ -62,14 +62,25 @@ pub(crate) fn upstream_socket_for(
     services: &[ServiceName],
     protocol: Protocol,
 ) -> TransportSocket {
-    let sans = services
+    let ids: Vec<String> = services
         .iter()
-        .map(|s| SubjectAltNameMatcher {
+        .map(|s| security.service_id(s).as_str().to_owned())
+        .collect();
+    upstream_socket_ids(sni, &ids, protocol)
+}
+
+/// An upstream cluster's TLS accepting any of the SPIFFE IDs `ids`.
+pub(crate) fn upstream_socket_ids(
+    sni: &str,
+    ids: &[String],
+    protocol: Protocol,
+) -> TransportSocket {
+    let sans = ids
+        .iter()
+        .map(|id| SubjectAltNameMatcher {
             san_type: SanType::Uri as i32,
             matcher: Some(StringMatcher {
-                match_pattern: Some(MatchPattern::Exact(
-                    security.service_id(s).as_str().to_owned(),
-                )),
+                match_pattern: Some(MatchPattern::Exact(id.clone())),
                 ..Default::default()
             }),
             ..Default::default()
