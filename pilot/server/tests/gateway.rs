@@ -268,7 +268,7 @@ Services = [ { Name = "billing" } ]
 "#;
     let (pilot, _entries, _cat) = pilot(entries(&[DEFAULTS, out])).await;
     let node = "terminating-gateway~127.0.0.1~out";
-    let mut c = Client::connect(&pilot).await;
+    let c = Client::connect(&pilot).await;
     c.subscribe(node, ResourceType::Cluster, &[]).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while problem(&pilot, node).is_none() {
