@@ -12,6 +12,7 @@ mod proxy;
 mod registries;
 mod status;
 mod validate;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -42,7 +43,7 @@ enum Command {
     Status(status::StatusArgs),
     /// Check registry files; prints every error with file, line and column.
     Validate(validate::ValidateArgs),
-    /// Nomad job files with Rigging's proxy: `inject`.
+    /// Nomad job files with Rigging's proxy: `inject`, `plan`, `run`.
     Nomad(nomad::NomadArgs),
     /// Run a small mesh on this machine: control plane, example services, their proxies, traffic.
     Demo(demo::DemoArgs),
@@ -83,7 +84,7 @@ fn main() -> ExitCode {
             Command::Proxy(args) => proxy::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Validate(args) => validate::run(&args),
-            Command::Nomad(args) => nomad::run(args),
+            Command::Nomad(args) => nomad::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::ExampleApp(args) => app::run(args).await,
         }

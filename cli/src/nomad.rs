@@ -1,6 +1,18 @@
 //! `rig nomad`: Nomad job files with Rigging's proxy in them. `inject` prints the job Nomad
-//! should run; each further action on jobs (`run`, `plan`) is one more [`NomadCommand`].
+//! should run, `plan` shows what running it would change, and `run` submits it and follows
+//! its evaluation, each as the `nomad` CLI's command of the same name does.
 
+mod connection;
+#[cfg(test)]
+mod examples;
+mod inject;
+mod plan;
+mod run;
+#[cfg(test)]
+mod test_support;
+
+use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,7 +33,13 @@ pub struct NomadArgs {
 enum NomadCommand {
     /// Inject Rigging's proxy into a job file, as Nomad injects Envoy; prints HCL (or the
     /// API JSON with --json).
-    Inject(InjectArgs),
+    Inject(inject::InjectArgs),
+    /// Inject, then ask Nomad what running the job would change (as `nomad job plan`).
+    /// Exit code 0: no allocation changes; 1: allocations would change; 255: error.
+    Plan(plan::PlanArgs),
+    /// Inject, register the job with Nomad and follow its evaluation (as `nomad job run`).
+    /// Exit code 0: placed; 1: error; 2: placement failed.
+    Run(run::RunArgs),
 }
 
 /// How a job file is read: the file and its variables, as `nomad job run` takes them.
@@ -43,13 +61,9 @@ enum DriverArg {
     Docker,
 }
 
+/// Where the injected proxy finds the control plane and how it runs `rig`.
 #[derive(Debug, clap::Args)]
-struct InjectArgs {
-    #[command(flatten)]
-    file: JobFileArgs,
-    /// Print Nomad's API JSON (`{"Job": …}`, for POST /v1/jobs) instead of HCL.
-    #[arg(long)]
-    json: bool,
+struct InjectOptions {
     /// Pilot's xDS URL as the proxy task sees it.
     #[arg(long, default_value = DEFAULT_PILOT)]
     pilot: String,
@@ -71,22 +85,85 @@ struct InjectArgs {
     /// Where `rig` is on Nomad clients, for command drivers.
     #[arg(long, default_value = DEFAULT_RIG_PATH)]
     rig_path: String,
-    /// Write the job here instead of to standard output.
-    #[arg(short = 'o', long)]
-    output: Option<PathBuf>,
 }
 
-pub fn run(args: NomadArgs) -> anyhow::Result<ExitCode> {
+/// The environment a command reads (`NOMAD_*`): the process's in `rig`, a fixed one in tests,
+/// which cannot change the process's own.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Env(Vec<(String, String)>);
+
+/// Where a command reads its environment and writes its output and diagnostics.
+pub(crate) struct Io<'a> {
+    pub env: &'a Env,
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+/// `rig nomad …` on the process's environment, standard output and standard error.
+pub async fn run(args: NomadArgs) -> anyhow::Result<ExitCode> {
+    let env = Env::process();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let mut io = Io {
+        env: &env,
+        out: &mut out,
+        err: &mut err,
+    };
+    execute(args, &mut io).await
+}
+
+/// `rig nomad …` with the given environment and writers.
+async fn execute(args: NomadArgs, io: &mut Io<'_>) -> anyhow::Result<ExitCode> {
     match args.command {
-        NomadCommand::Inject(a) => inject(&a),
+        NomadCommand::Inject(a) => inject::inject(&a, io),
+        NomadCommand::Plan(a) => match plan::plan(&a, io).await {
+            Ok(code) => Ok(code),
+            // `nomad job plan` keeps 1 for "allocations change": errors are 255
+            Err(e) => {
+                writeln!(io.err, "rig: {e:#}").context("cannot write to standard error")?;
+                Ok(ExitCode::from(plan::EXIT_ERROR))
+            }
+        },
+        NomadCommand::Run(a) => run::run(&a, io).await,
+    }
+}
+
+impl Env {
+    /// The process's environment; variables that are not Unicode are left out, as no
+    /// `NOMAD_*` setting can use them.
+    pub(crate) fn process() -> Self {
+        Self(
+            std::env::vars_os()
+                .filter_map(|(k, v): (OsString, OsString)| {
+                    Some((k.into_string().ok()?, v.into_string().ok()?))
+                })
+                .collect(),
+        )
+    }
+
+    /// A fixed environment.
+    #[cfg(test)]
+    pub(crate) fn of(vars: &[(&str, &str)]) -> Self {
+        Self(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The value of `name`, if set.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
 impl JobFileArgs {
     /// The job, variables applied as Nomad does: NOMAD_VAR_*, then var files, then --var.
-    fn read(&self) -> anyhow::Result<Job> {
+    fn read(&self, env: &Env) -> anyhow::Result<Job> {
         let mut vars = Variables::new();
-        vars.add_env(std::env::vars());
+        vars.add_env(env.0.iter().cloned());
         for f in &self.var_files {
             let text = read_text(f)?;
             vars.add_var_file(f, &text)
@@ -98,9 +175,14 @@ impl JobFileArgs {
         let text = read_text(&self.job)?;
         Ok(rigging_nomad_jobspec::parse(&self.job, &text, &vars)?)
     }
+
+    /// The job file as the user named it, for messages and hints.
+    fn display(&self) -> String {
+        self.job.display().to_string()
+    }
 }
 
-impl InjectArgs {
+impl InjectOptions {
     fn options(&self) -> Options {
         let mut o = Options::default();
         o.pilot.clone_from(&self.pilot);
@@ -119,119 +201,31 @@ impl InjectArgs {
     }
 }
 
-fn inject(args: &InjectArgs) -> anyhow::Result<ExitCode> {
-    let job = args.file.read()?;
-    let injected = rigging_nomad_inject::inject(&job, &args.options())?;
+/// The job file read and injected, injection warnings written to `io.err`.
+fn read_and_inject(
+    file: &JobFileArgs,
+    options: &InjectOptions,
+    io: &mut Io<'_>,
+) -> anyhow::Result<Job> {
+    let job = file.read(io.env)?;
+    let injected = rigging_nomad_inject::inject(&job, &options.options())?;
     for w in &injected.warnings {
-        eprintln!("{w}");
+        writeln!(io.err, "{w}").context("cannot write to standard error")?;
     }
-    let mut text = if args.json {
-        serde_json::to_string_pretty(&injected.job.to_api_json())?
-    } else {
-        injected.job.to_hcl()
-    };
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            use std::io::Write as _;
-            std::io::stdout()
-                .write_all(text.as_bytes())
-                .context("cannot write to standard output")?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(injected.job)
+}
+
+/// As [`read_and_inject`], in the API's JSON form for submitting.
+fn injected_api_job(
+    file: &JobFileArgs,
+    options: &InjectOptions,
+    io: &mut Io<'_>,
+) -> anyhow::Result<rigging_nomad_api::Job> {
+    let job = read_and_inject(file, options, io)?;
+    rigging_nomad_api::Job::from_value(job.to_api_json())
+        .with_context(|| format!("{}: the injected job is not an API job", file.display()))
 }
 
 fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        nomad: NomadArgs,
-    }
-
-    fn corpus_file(name: &str) -> Option<PathBuf> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let dir = match std::env::var_os("RIGGING_CORPUS") {
-            Some(d) => root.join(d),
-            None => root.join("../shared/corpus"),
-        };
-        let file = dir.join("nomad").join(name);
-        if file.is_file() {
-            Some(file)
-        } else {
-            eprintln!("skipped: corpus file {} is absent", file.display());
-            None
-        }
-    }
-
-    fn run_cli(args: &[&str]) -> anyhow::Result<ExitCode> {
-        let cli = Cli::try_parse_from(std::iter::once("nomad").chain(args.iter().copied()))?;
-        run(cli.nomad)
-    }
-
-    #[test]
-    fn nomad_inject_writes_hcl_and_api_json() {
-        let Some(job) = corpus_file("command-asset-connect.nomad.hcl") else {
-            return;
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (hcl, json) = (dir.path().join("out.hcl"), dir.path().join("out.json"));
-        let job = job.to_str().expect("utf-8 path");
-        let out = hcl.to_str().expect("utf-8 path");
-        run_cli(&["inject", job, "--pilot", "http://pilot:15010", "-o", out]).expect("inject");
-        let text = std::fs::read_to_string(&hcl).expect("hcl written");
-        assert!(
-            text.contains("task \"connect-proxy-count-api\" {"),
-            "{text}"
-        );
-        assert!(text.contains("= \"connect-proxy:count-api\""), "{text}");
-        assert!(text.contains("\"http://pilot:15010\""), "{text}");
-        // the output is a job file again, already injected
-        let again = rigging_nomad_jobspec::parse(&hcl, &text, &Variables::new()).expect("parses");
-        let twice = rigging_nomad_inject::inject(&again, &Options::default()).expect("injects");
-        assert_eq!(twice.job.to_hcl(), again.to_hcl());
-
-        let out = json.to_str().expect("utf-8 path");
-        let args = [
-            "inject", job, "--json", "--driver", "docker", "--image", "rig:t", "-o", out,
-        ];
-        run_cli(&args).expect("inject --json");
-        let api: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
-                .expect("json");
-        let tasks = &api["Job"]["TaskGroups"][0]["Tasks"];
-        assert_eq!(tasks[1]["Name"], "connect-proxy-count-api");
-        assert_eq!(tasks[1]["Kind"], "connect-proxy:count-api");
-        assert_eq!(tasks[1]["Driver"], "docker");
-        assert_eq!(tasks[1]["Config"]["image"], "rig:t");
-    }
-
-    #[test]
-    fn nomad_inject_reports_located_errors_and_bad_vars() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let job = dir.path().join("bad.nomad.hcl");
-        std::fs::write(
-            &job,
-            "job \"j\" {\n  group \"g\" {\n    service {\n      name = \"web\"\n      connect {\n        sidecar_service {}\n      }\n    }\n  }\n}\n",
-        )
-        .expect("write");
-        let job = job.to_str().expect("utf-8 path");
-        let e = run_cli(&["inject", job]).expect_err("no network");
-        assert!(e.to_string().contains("bad.nomad.hcl:5:7"), "{e}");
-        let e = run_cli(&["inject", job, "--var", "novalue"]).expect_err("bad var");
-        assert!(e.to_string().contains("name=value"), "{e}");
-    }
 }

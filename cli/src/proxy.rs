@@ -9,7 +9,7 @@ use anyhow::Context;
 use rigging_mesh_model::ServiceName;
 use rigging_mesh_spiffe::{ExpectedPeer, SvidServerVerifier};
 use rigging_pilot_server::{IngressNode, NodeId, TerminatingNode};
-use rigging_proxy_app::{MeshTls, PilotTls, Proxy, ProxyOptions};
+use rigging_proxy_app::{MeshTls, PilotTls, Proxy, ProxyHandle, ProxyOptions};
 use rustls_pki_types::ServerName;
 
 use crate::identity::{IdentityArgs, pilot_id};
@@ -31,9 +31,9 @@ pub enum GatewayKind {
 pub struct ProxyArgs {
     /// This proxy's id towards Pilot (xDS node.id): the instance id in the registry; for a
     /// gateway, its name (the Name of its `ingress-gateway` or `terminating-gateway` config
-    /// entry, and of its service).
+    /// entry, and of its service). Not needed with --service-def.
     #[arg(long, env = "RIG_PROXY_ID")]
-    id: String,
+    id: Option<String>,
     /// Run as a gateway of this kind instead of a sidecar: its listeners are the ports of
     /// the config entry named `--id`.
     #[arg(long, env = "RIG_GATEWAY", value_enum)]
@@ -54,28 +54,50 @@ pub struct ProxyArgs {
     pub workers: Option<std::num::NonZeroUsize>,
     #[command(flatten)]
     identity: IdentityArgs,
+    #[command(flatten)]
+    vm: crate::vm::VmArgs,
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    let gateway = gateway_node(&args)?;
-    let node_id = gateway
-        .as_ref()
-        .map_or_else(|| args.id.clone(), ToString::to_string);
+    let session =
+        crate::vm::Session::resolve(&args.vm, args.id.as_deref(), args.gateway.is_some()).await?;
+    session.run(|id, service| start(args, id, service)).await
+}
+
+/// Starts the proxy `id` (a VM sidecar fronting `service`, when known): certificate first,
+/// then Pilot. Returns once it runs.
+async fn start(
+    args: ProxyArgs,
+    id: String,
+    service: Option<String>,
+) -> anyhow::Result<ProxyHandle> {
+    let gateway = gateway_node(args.gateway, &id, args.gateway_bind)?;
+    let node_id = gateway.as_ref().map_or(id, ToString::to_string);
     let mut opts = ProxyOptions::new(node_id, args.pilot);
-    if let Some(name) = gateway.as_ref().and_then(gateway_name) {
-        // Envoy's convention: node.cluster is the service, the gateway's own name.
-        opts.node_cluster = name.to_string();
+    // Envoy's convention: node.cluster is the service (a gateway's own name).
+    let service = gateway
+        .as_ref()
+        .and_then(gateway_name)
+        .map(ToString::to_string)
+        .or(service);
+    if let Some(name) = &service {
+        opts.node_cluster = name.clone();
     }
     opts.admin_addr = args.admin;
     // The certificate comes first: without it the proxy can neither reach a Pilot that
     // requires mTLS nor serve its mTLS listeners.
     if let Some(identity) = crate::identity::start(&args.identity).await? {
         tracing::info!(id = %identity.id, "workload identity ready");
-        if let Some(name) = gateway.as_ref().and_then(gateway_name) {
+        if let Some(name) = &service {
             anyhow::ensure!(
                 identity.id.service_name() == Some(name.as_str()),
-                "the workload certificate is {}, but a gateway's identity is its own service {}: Pilot would refuse it",
+                "the workload certificate is {}, but {} {}: Pilot would refuse it",
                 identity.id,
+                if gateway.is_some() {
+                    "a gateway's identity is its own service"
+                } else {
+                    "this proxy fronts the service"
+                },
                 name
             );
         }
@@ -87,31 +109,22 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     } else {
         tracing::warn!("no workload credential configured: running without mTLS");
     }
-    let proxy = Proxy::start(opts).await?;
-    match &gateway {
-        Some(node) => {
-            tracing::info!(admin = %proxy.admin_addr(), node = %node, "gateway started; Ctrl-C stops it");
-        }
-        None => tracing::info!(admin = %proxy.admin_addr(), "proxy started; Ctrl-C stops it"),
-    }
-    crate::control::shutdown_signal().await;
-    tracing::info!("draining");
-    proxy.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(Proxy::start(opts).await?)
 }
 
-/// The gateway `args` ask for, as Pilot names it; `None` for a sidecar.
-fn gateway_node(args: &ProxyArgs) -> anyhow::Result<Option<NodeId>> {
-    let Some(kind) = args.gateway else {
+/// The gateway `kind` named `id` on `bind`, as Pilot names it; `None` for a sidecar.
+fn gateway_node(
+    kind: Option<GatewayKind>,
+    id: &str,
+    bind: IpAddr,
+) -> anyhow::Result<Option<NodeId>> {
+    let Some(kind) = kind else {
         return Ok(None);
     };
-    let name = ServiceName::new(args.id.as_str())
-        .with_context(|| format!("--id {:?}: a gateway's name", args.id))?;
+    let name = ServiceName::new(id).with_context(|| format!("--id {id:?}: a gateway's name"))?;
     Ok(Some(match kind {
-        GatewayKind::Ingress => NodeId::Ingress(IngressNode::new(name, args.gateway_bind)),
-        GatewayKind::Terminating => {
-            NodeId::Terminating(TerminatingNode::new(name, args.gateway_bind))
-        }
+        GatewayKind::Ingress => NodeId::Ingress(IngressNode::new(name, bind)),
+        GatewayKind::Terminating => NodeId::Terminating(TerminatingNode::new(name, bind)),
     }))
 }
 
@@ -152,7 +165,12 @@ mod tests {
 
     fn node(args: &[&str]) -> anyhow::Result<Option<NodeId>> {
         let cli = Cli::try_parse_from(std::iter::once("proxy").chain(args.iter().copied()))?;
-        gateway_node(&cli.proxy)
+        let p = cli.proxy;
+        gateway_node(
+            p.gateway,
+            p.id.as_deref().unwrap_or_default(),
+            p.gateway_bind,
+        )
     }
 
     #[test]

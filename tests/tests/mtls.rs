@@ -10,6 +10,8 @@ mod admin;
 mod fixture;
 #[path = "mtls/nomad.rs"]
 mod nomad;
+#[path = "mtls/nomad_inject.rs"]
+mod nomad_inject;
 #[path = "mtls/paused.rs"]
 mod paused;
 #[path = "mtls/traffic.rs"]

@@ -4,6 +4,11 @@ use rigging_nomad_jobspec::{Block, Value};
 
 use crate::options::{IDENTITY_NAME, Options, is_container_driver};
 
+/// Lifetime of the proxy's workload identity. Without a `ttl` Nomad signs a JWT that never
+/// expires, which Citadel refuses (it requires `exp`); with one, Nomad renews the file
+/// before it expires and the proxy reads it again at each certificate issuance.
+const IDENTITY_TTL: &str = "1h";
+
 /// CPU of an injected proxy task, in MHz: Nomad's Envoy default (`connectSidecarResources`).
 const DEFAULT_CPU_MHZ: i64 = 250;
 /// Memory of an injected proxy task, in MB: Nomad's Envoy default.
@@ -66,7 +71,8 @@ pub(crate) fn build(spec: &Spec<'_>, options: &Options) -> Block {
         Block::new("identity", &[])
             .with_attr("name", IDENTITY_NAME)
             .with_attr("aud", Value::List(vec![options.audience.as_str().into()]))
-            .with_attr("file", true),
+            .with_attr("file", true)
+            .with_attr("ttl", IDENTITY_TTL),
     );
     task.push_block(
         Block::new("resources", &[])

@@ -365,7 +365,8 @@ impl Mesh {
         ])
     }
 
-    fn spawn(&mut self, name: &str, args: &[&str]) -> anyhow::Result<()> {
+    /// Runs `rig args…` as process `name`, logging to `<dir>/<name>.log`.
+    pub fn spawn(&mut self, name: &str, args: &[&str]) -> anyhow::Result<()> {
         let proc = Proc::spawn(name, self.dir.path(), rig_command(&self.rig, args))?;
         self.procs.push(proc);
         Ok(())

@@ -54,17 +54,43 @@ impl Nomad {
     /// A service identity JWT for `service` in the `default` namespace, as Nomad signs one
     /// for a service block with an `identity` for Citadel's audience.
     pub fn service_jwt(&self, service: &str) -> anyhow::Result<String> {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)?
-            .as_secs();
-        let claims = json!({
-            "iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now,
-            "exp": now + JWT_TTL.as_secs(),
+        self.sign(json!({
             "sub": format!("global:default:{service}:{service}:{service}-svc"),
             "nomad_namespace": "default", "nomad_job_id": service,
             "nomad_allocation_id": "5c6328f7-48c5-4d03-bada-91ef2e904d0d",
             "nomad_service": service,
+        }))
+    }
+
+    /// A task identity JWT for task `task` of group `group` in job `job`, as Nomad writes one
+    /// into the task's secrets folder for an `identity` block with Citadel's audience.
+    pub fn task_jwt(
+        &self,
+        job: &str,
+        group: &str,
+        task: &str,
+        alloc: &str,
+    ) -> anyhow::Result<String> {
+        self.sign(json!({
+            "sub": format!("global:default:{job}:{group}:{task}:rigging"),
+            "nomad_namespace": "default", "nomad_job_id": job,
+            "nomad_allocation_id": alloc,
+            "nomad_task": task,
+        }))
+    }
+
+    /// Signs `claims` with the issuer, audience and times of our Nomad added.
+    fn sign(&self, mut claims: serde_json::Value) -> anyhow::Result<String> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)?
+            .as_secs();
+        let times = json!({
+            "iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now,
+            "exp": now + JWT_TTL.as_secs(),
         });
+        if let (Some(c), Some(t)) = (claims.as_object_mut(), times.as_object()) {
+            c.extend(t.clone());
+        }
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(KID.to_owned());
         jsonwebtoken::encode(

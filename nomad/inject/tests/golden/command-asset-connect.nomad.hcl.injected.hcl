@@ -80,6 +80,7 @@ job "countdash" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {
@@ -178,6 +179,7 @@ job "countdash" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {

@@ -74,6 +74,7 @@ job "expose-custom" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {

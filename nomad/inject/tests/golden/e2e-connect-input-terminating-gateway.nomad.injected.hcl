@@ -83,6 +83,7 @@ job "countdash-terminating" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {
@@ -178,6 +179,7 @@ job "countdash-terminating" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {

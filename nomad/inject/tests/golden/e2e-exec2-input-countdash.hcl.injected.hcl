@@ -59,6 +59,7 @@ job "countdash" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {
@@ -157,6 +158,7 @@ job "countdash" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {

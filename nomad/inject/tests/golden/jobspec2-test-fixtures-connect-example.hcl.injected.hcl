@@ -84,6 +84,7 @@ job "web" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {

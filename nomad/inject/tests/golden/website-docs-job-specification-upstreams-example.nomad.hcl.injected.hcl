@@ -88,6 +88,7 @@ job "countdash" {
         name = "rigging"
         aud  = ["rigging-citadel"]
         file = true
+        ttl  = "1h"
       }
 
       resources {
