@@ -72,6 +72,30 @@ pub(crate) struct ProxyConfig {
     pub local_service_port: u16,
     #[serde(deserialize_with = "null_default")]
     pub upstreams: Vec<UpstreamConfig>,
+    /// Opaque proxy settings; `bind_address` and `bind_port` move the public listener.
+    #[serde(deserialize_with = "null_default")]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub expose: Expose,
+}
+
+/// `Service.Proxy.Expose`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct Expose {
+    /// Expose every HTTP and gRPC check of the service (not supported: logged).
+    pub checks: bool,
+    #[serde(deserialize_with = "null_default")]
+    pub paths: Vec<ExposePathConfig>,
+}
+
+/// One of `Service.Proxy.Expose.Paths`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct ExposePathConfig {
+    pub listener_port: u16,
+    pub path: String,
+    pub local_path_port: u16,
+    pub protocol: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -21,10 +21,11 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use rigging_mesh_model::{
-    Endpoint, Health, Locality, Protocol, Proxy, ProxyId, Service, ServiceName, Upstream,
+    Endpoint, ExposePath, Health, Locality, Protocol, Proxy, ProxyId, Service, ServiceName,
+    Upstream,
 };
 
-use crate::api::{Check, HealthEntry};
+use crate::api::{Check, HealthEntry, ProxyConfig};
 
 /// The endpoint metadata key holding the Consul datacenter an endpoint was read from.
 pub const META_DATACENTER: &str = rigging_mesh_model::META_DATACENTER;
@@ -219,13 +220,73 @@ fn proxy(
             local_bind,
         });
     }
+    let inbound = bind_override(&id, config, inbound);
+    let expose = expose_paths(&id, config);
     Some(Proxy {
         id,
         service: name.clone(),
         inbound,
         local_app: SocketAddr::new(local_ip, local_port),
         upstreams,
+        expose,
     })
+}
+
+/// Where the proxy listens: `Proxy.Config` `bind_address`/`bind_port` when set (Nomad sets
+/// them in bridge networking: the registration says the host's address and port, the proxy
+/// listens inside the allocation's network namespace), else the registration's address.
+fn bind_override(id: &ProxyId, config: &ProxyConfig, registered: SocketAddr) -> SocketAddr {
+    let ip = match config.config.get("bind_address") {
+        Some(serde_json::Value::String(a)) if !a.is_empty() => match a.parse() {
+            Ok(ip) => ip,
+            Err(_) => {
+                tracing::warn!(proxy = %id, bind_address = %a, "bind_address is not an IP address, the registered address is used");
+                registered.ip()
+            }
+        },
+        _ => registered.ip(),
+    };
+    let port = match config.config.get("bind_port") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+        Some(serde_json::Value::String(p)) => p.parse().ok(),
+        _ => None,
+    }
+    .filter(|p| *p != 0)
+    .unwrap_or(registered.port());
+    SocketAddr::new(ip, port)
+}
+
+/// `Proxy.Expose.Paths`, each served on its listener port from the local app's address.
+fn expose_paths(id: &ProxyId, config: &ProxyConfig) -> Vec<ExposePath> {
+    if config.expose.checks {
+        tracing::warn!(proxy = %id, "Expose.Checks is not supported: expose the checks' paths with Expose.Paths");
+    }
+    let mut out: Vec<ExposePath> = Vec::new();
+    for p in &config.expose.paths {
+        let protocol = match p.protocol.as_str() {
+            "" | "http" => Protocol::Http,
+            "http2" => Protocol::Http2,
+            other => {
+                tracing::warn!(proxy = %id, path = %p.path, protocol = %other, "exposed path skipped: protocol is not http or http2");
+                continue;
+            }
+        };
+        if !p.path.starts_with('/') || p.listener_port == 0 || p.local_path_port == 0 {
+            tracing::warn!(proxy = %id, path = %p.path, "exposed path skipped: it needs a path starting with /, a ListenerPort and a LocalPathPort");
+            continue;
+        }
+        if out.iter().any(|e| e.listener_port == p.listener_port) {
+            tracing::warn!(proxy = %id, path = %p.path, port = p.listener_port, "exposed path skipped: its ListenerPort is taken by an earlier path");
+            continue;
+        }
+        out.push(ExposePath {
+            path: p.path.clone(),
+            local_path_port: p.local_path_port,
+            listener_port: p.listener_port,
+            protocol,
+        });
+    }
+    out
 }
 
 /// The worst status of `checks`; no checks is passing, as in Consul.

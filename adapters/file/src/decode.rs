@@ -287,6 +287,7 @@ fn sidecar(
         inbound,
         local_app: SocketAddr::new(local_ip, app_port),
         upstreams,
+        expose: Vec::new(),
     })
 }
 

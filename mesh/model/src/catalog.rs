@@ -100,6 +100,7 @@ mod tests {
                 inbound: "127.0.0.1:21000".parse().unwrap(),
                 local_app: "127.0.0.1:8080".parse().unwrap(),
                 upstreams,
+                expose: Vec::new(),
             },
         );
         c

@@ -9,7 +9,7 @@ mod service;
 
 pub use catalog::{Catalog, CatalogError};
 pub use name::{NameError, ProxyId, ServiceName};
-pub use proxy::{Proxy, Upstream};
+pub use proxy::{ExposePath, Proxy, Upstream};
 pub use service::{
     DEFAULT_CONNECT_TIMEOUT, Endpoint, Health, LbPolicy, Locality, MutualTlsMode,
     MutualTlsModeError, Protocol, ProtocolError, Service,

@@ -60,6 +60,7 @@ pub fn proxy(id: &str, svc: &str, inbound: u16, app: u16, ups: &[(&str, u16)]) -
                 local_bind: ([127, 0, 0, 1], *p).into(),
             })
             .collect(),
+        expose: Vec::new(),
     }
 }
 

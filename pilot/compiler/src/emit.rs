@@ -2,6 +2,7 @@
 
 pub(crate) mod chain_cluster;
 pub(crate) mod chain_route;
+pub(crate) mod expose;
 pub(crate) mod ingress;
 pub(crate) mod terminating;
 mod tls;

@@ -124,7 +124,7 @@ pub fn compile(
 }
 
 /// What a proxy needs of itself: the inbound listener, its route (HTTP services) and the
-/// `local_app` cluster. Depends only on the proxy, its own service's protocol and (with
+/// `local_app` cluster, and for each exposed path its plaintext listener, route and cluster. Depends only on the proxy, its own service's protocol and (with
 /// security) its service's mutual TLS mode; `local_app` is always plaintext.
 pub fn compile_own(catalog: &Catalog, proxy: &Proxy, opts: &CompileOptions) -> ProxyResources {
     let own_protocol = protocol_of(catalog, &proxy.service);
@@ -144,6 +144,11 @@ pub fn compile_own(catalog: &Catalog, proxy: &Proxy, opts: &CompileOptions) -> P
     }
     out.clusters
         .push(emit::local_app_cluster(proxy, own_protocol));
+    for p in &proxy.expose {
+        out.listeners.push(emit::expose::expose_listener(proxy, p));
+        out.routes.push(emit::expose::expose_route(p));
+        out.clusters.push(emit::expose::expose_cluster(proxy, p));
+    }
     out
 }
 

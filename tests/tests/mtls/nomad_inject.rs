@@ -4,7 +4,8 @@
 //! the task identity JWT Nomad writes for the task's `identity` block in its secrets
 //! folder — against `rig up` (Pilot and Citadel) watching a Consul that holds the
 //! registrations Nomad makes for the job. An "application" then calls its upstream through
-//! its injected sidecar, over mTLS to the upstream's injected sidecar.
+//! its injected sidecar, over mTLS to the upstream's injected sidecar, and a health checker
+//! from outside the mesh reads the upstream's exposed health path in plaintext.
 //!
 //! One liberty: every proxy here shares the host's network, where Nomad gives each group its
 //! own namespace, so the admin address Nomad's layout puts at `127.0.0.2:19000` in every
@@ -26,14 +27,19 @@ use super::nomad::Nomad;
 
 const NODE: &str = "nomad-client-1";
 
-/// A countdash-like job: `count-api` (its app on `api_port`) and `count-dashboard`, which
-/// calls `count-api` through its sidecar on `bind`.
+/// A countdash-like job: `count-api` (its app on `api_port`, `/status/204` exposed as its
+/// health check path) and
+/// `count-dashboard`, which calls `count-api` through its sidecar on `bind`.
 fn job_text(api_port: u16, dashboard_port: u16, bind: u16) -> String {
     format!(
         r#"job "countdash" {{
   group "api" {{
     network {{
       mode = "bridge"
+
+      port "api_expose" {{
+        to = -1
+      }}
     }}
 
     service {{
@@ -41,7 +47,18 @@ fn job_text(api_port: u16, dashboard_port: u16, bind: u16) -> String {
       port = "{api_port}"
 
       connect {{
-        sidecar_service {{}}
+        sidecar_service {{
+          proxy {{
+            expose {{
+              path {{
+                path            = "/status/204"
+                protocol        = "http"
+                local_path_port = {api_port}
+                listener_port   = "api_expose"
+              }}
+            }}
+          }}
+        }}
       }}
     }}
 
@@ -149,8 +166,13 @@ async fn injected_proxy_tasks_carry_traffic() -> anyhow::Result<()> {
     let consul = FakeConsul::start().await;
     // count-api's app, and the ports Nomad would allocate
     let api = Instance::new("count-api", "tcp", "count-api-app", &[]);
-    let (api_sidecar, dashboard_sidecar, dashboard_port, bind) =
-        (free_port(), free_port(), free_port(), free_port());
+    let (api_sidecar, dashboard_sidecar, dashboard_port, bind, expose) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
 
     let text = job_text(api.app, dashboard_port, bind);
     let job = parse("countdash.nomad.hcl", &text, &Variables::new())?;
@@ -182,7 +204,7 @@ async fn injected_proxy_tasks_carry_traffic() -> anyhow::Result<()> {
         "127.0.0.1",
         api.app,
     ));
-    consul.register(sidecar(
+    let mut api_side = sidecar(
         NODE,
         "127.0.0.1",
         "count-api",
@@ -190,7 +212,13 @@ async fn injected_proxy_tasks_carry_traffic() -> anyhow::Result<()> {
         api_sidecar,
         api.app,
         &[],
-    ));
+    );
+    // Nomad turns the path's port label into the host port it allocated
+    api_side["Service"]["Proxy"]["Expose"] = serde_json::json!({
+        "Checks": false,
+        "Paths": [{ "ListenerPort": expose, "Path": "/status/204", "LocalPathPort": api.app, "Protocol": "http" }],
+    });
+    consul.register(api_side);
     consul.register(instance(
         NODE,
         "127.0.0.1",
@@ -265,6 +293,12 @@ async fn injected_proxy_tasks_carry_traffic() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(reply.header("x-served-by"), "count-api-app");
+    // the exposed path answers in plaintext, and only that path
+    let health = request(loopback(expose), Method::GET, "/status/204", &[], "", false).await?;
+    assert_eq!(health.status, 204, "{}", health.body);
+    assert_eq!(health.header("x-served-by"), "count-api-app");
+    let other = request(loopback(expose), Method::GET, "/", &[], "", false).await?;
+    assert_eq!(other.status, 404, "only the exposed path: {}", other.body);
     for (task, admin) in admins {
         let service = task.trim_start_matches("connect-proxy-");
         assert_eq!(

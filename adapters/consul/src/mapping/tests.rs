@@ -177,3 +177,56 @@ fn a_service_made_only_of_sidecars_is_not_a_service() {
     )]);
     assert!(service(&name("web-sidecar-proxy"), &plain, &[], "").is_none());
 }
+
+/// Nomad in bridge networking registers the host's address and port and tells the proxy
+/// where to listen in `Proxy.Config`; `Expose.Paths` become exposed paths, the unusable
+/// ones skipped.
+#[test]
+fn bind_override_and_exposed_paths() {
+    let mut side = sidecar("n1", "10.0.0.1", "web", "web-1", 25123, 8080, &[]);
+    side["Service"]["Proxy"]["Config"] = serde_json::json!({
+        "bind_address": "0.0.0.0", "bind_port": 25123, "envoy_stats_tags": ["nomad.group=web"],
+    });
+    side["Service"]["Proxy"]["Expose"] = serde_json::json!({
+        "Checks": false,
+        "Paths": [
+            { "ListenerPort": 21500, "Path": "/health", "LocalPathPort": 8081, "Protocol": "http" },
+            { "ListenerPort": 21501, "Path": "/grpc", "LocalPathPort": 8082, "Protocol": "http2" },
+            { "ListenerPort": 21500, "Path": "/again", "LocalPathPort": 8081 },
+            { "ListenerPort": 21502, "Path": "no-slash", "LocalPathPort": 8081 },
+            { "ListenerPort": 21503, "Path": "/tcp", "LocalPathPort": 8081, "Protocol": "tcp" },
+        ],
+    });
+    let plain = entries(vec![instance("n1", "10.0.0.1", "web", "web-1", "", 8080)]);
+    let (svc, proxies) = service(&name("web"), &plain, &entries(vec![side]), "").expect("service");
+    assert_eq!(
+        svc.endpoints[0].address,
+        "10.0.0.1:25123".parse().expect("addr"),
+        "callers use the registration"
+    );
+    let p = &proxies[0];
+    assert_eq!(
+        p.inbound,
+        "0.0.0.0:25123".parse().expect("addr"),
+        "the proxy binds Config's address"
+    );
+    let exposed: Vec<(&str, u16, u16, rigging_mesh_model::Protocol)> = p
+        .expose
+        .iter()
+        .map(|e| {
+            (
+                e.path.as_str(),
+                e.listener_port,
+                e.local_path_port,
+                e.protocol,
+            )
+        })
+        .collect();
+    assert_eq!(
+        exposed,
+        [
+            ("/health", 21500, 8081, rigging_mesh_model::Protocol::Http),
+            ("/grpc", 21501, 8082, rigging_mesh_model::Protocol::Http2),
+        ]
+    );
+}

@@ -34,6 +34,7 @@ fn proxy(id: &str, svc: &str) -> Proxy {
         inbound: "127.0.0.1:21000".parse().unwrap(),
         local_app: "127.0.0.1:8080".parse().unwrap(),
         upstreams: vec![],
+        expose: vec![],
     }
 }
 
