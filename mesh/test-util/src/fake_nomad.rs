@@ -19,9 +19,8 @@ use crate::fake_http::rebind;
 mod jobs;
 mod registration;
 mod server;
-mod tls;
 
-use tls::{TestTls, test_tls};
+use crate::tls::{TestTls, test_tls};
 
 pub use jobs::Submitted;
 pub use registration::{DOCS_SERVICE_SAMPLE, Registration, docs_registrations};
@@ -65,13 +64,13 @@ impl FakeNomad {
     /// Starts an HTTPS fake whose certificate (for 127.0.0.1 and localhost) is signed by a fresh
     /// CA; [`FakeNomad::ca_pem`] gives that CA.
     pub async fn start_tls() -> Self {
-        Self::start_with(Some(test_tls(false))).await
+        Self::start_with(Some(test_tls(&["127.0.0.1", "localhost"], false))).await
     }
 
     /// As [`FakeNomad::start_tls`], and requires a client certificate signed by the same CA
     /// (Nomad's `verify_https_client`); [`FakeNomad::client_identity`] gives one.
     pub async fn start_mtls() -> Self {
-        Self::start_with(Some(test_tls(true))).await
+        Self::start_with(Some(test_tls(&["127.0.0.1", "localhost"], true))).await
     }
 
     async fn start_with(tls: Option<TestTls>) -> Self {
