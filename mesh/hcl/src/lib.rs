@@ -5,6 +5,9 @@
 //! [`Block`] and [`Value`]. Every getter returns an [`HclError`] located at the
 //! offending token, formatted `file:line:column: message`.
 //!
+//! Consul's own files (config entries, service definitions), HCL or JSON, are read into
+//! the located value tree of [`tree`] instead, and decoded from it the way Consul does.
+//!
 //! ```
 //! use rigging_mesh_hcl::Document;
 //!
@@ -18,6 +21,7 @@ mod compat;
 mod document;
 mod duration;
 mod error;
+pub mod tree;
 mod value;
 
 pub use body::{Block, Body, Label};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::decode::Fields;
+use crate::decode::{Fields, opaque};
 use crate::error::Diag;
 use crate::model::{
     DestinationType, Expose, ExposePath, MeshGatewayMode, ProxyConfig, ProxyMode, TransparentProxy,
@@ -64,7 +64,7 @@ pub(super) fn proxy(d: &mut Diag, node: &Node) -> Option<ProxyConfig> {
         transparent_proxy: f
             .node(d, "transparent_proxy")
             .and_then(|n| transparent(d, n)),
-        config: f.opaque(d, "config"),
+        config: opaque(d, &f, "config"),
         upstreams: f
             .list(d, "upstreams")
             .into_iter()
@@ -148,7 +148,7 @@ fn upstream(d: &mut Diag, node: &Node) -> Option<Upstream> {
         local_bind_port: f.port(d, "local_bind_port"),
         local_bind_socket_path: f.text(d, "local_bind_socket_path"),
         local_bind_socket_mode: f.text(d, "local_bind_socket_mode"),
-        config: f.opaque(d, "config"),
+        config: opaque(d, &f, "config"),
         mesh_gateway: f
             .node(d, "mesh_gateway")
             .map(|n| mesh_gateway(d, n))

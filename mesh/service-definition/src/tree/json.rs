@@ -1,17 +1,15 @@
 //! JSON into the value tree: serde_json checks the syntax (its errors carry a line and a
-//! column), then a small scanner over the now known-good text records where each key and
+//! column), then the located reader of `rigging-mesh-hcl` records where each key and
 //! value is written, which serde_json does not keep.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use rigging_mesh_hcl::Location;
+use rigging_mesh_hcl::tree::{self, JsonError};
+use rigging_mesh_hcl::{HclError, Location};
 
-use super::{Member, Node, Val};
+use super::Node;
 use crate::LocatedError;
-
-/// Deeper nesting than any service definition needs; guards the recursion.
-const MAX_DEPTH: usize = 128;
 
 /// Parses `text` (read from `file`) into the located tree, or the first syntax error.
 pub(crate) fn from_json(file: &Path, text: &str) -> Result<Node, LocatedError> {
@@ -24,16 +22,15 @@ pub(crate) fn from_json(file: &Path, text: &str) -> Result<Node, LocatedError> {
             message,
         ));
     }
-    let mut s = Scanner {
-        file,
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        line: 1,
-        line_start: 0,
-    };
-    s.skip_ws();
-    s.value(0)
+    // serde_json has checked neither the depth nor what each `\u` escape names (a lone
+    // UTF-16 surrogate is refused only now); those faults keep their plain messages
+    tree::from_json(&file, text).map_err(|e| match e {
+        JsonError::TooDeep(e) => LocatedError::new(e.location, "JSON nested too deeply"),
+        e => LocatedError::new(
+            after_string(text, HclError::from(e).location),
+            "invalid JSON",
+        ),
+    })
 }
 
 /// serde_json's message without its own " at line L column C" suffix.
@@ -48,175 +45,51 @@ fn syntax_message(e: &serde_json::Error) -> String {
 /// "trailing comma" when the fault at `line`:`column` is a `}` or `]` right after a comma,
 /// which serde_json reports as a missing key or value.
 fn trailing_comma(text: &str, line: usize, column: usize) -> Option<String> {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.checked_sub(1)?)
-        .map(str::len)
-        .sum();
-    let offset = start
-        + text
-            .get(start..)?
-            .chars()
-            .take(column.checked_sub(1)?)
-            .map(char::len_utf8)
-            .sum::<usize>();
+    let offset = offset(text, line, column)?;
     let closer = text.get(offset..)?.chars().next()?;
     let before = text.get(..offset)?.trim_end().chars().last()?;
     (before == ',' && matches!(closer, '}' | ']'))
         .then(|| format!("invalid JSON: trailing comma before {closer:?}; JSON allows none"))
 }
 
-struct Scanner<'t> {
-    file: Arc<Path>,
-    text: &'t str,
-    bytes: &'t [u8],
-    pos: usize,
-    line: usize,
-    line_start: usize,
+/// The byte offset of `line`:`column` (1-based, column in characters) in `text`.
+fn offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    Some(
+        start
+            + text
+                .get(start..)?
+                .chars()
+                .take(column.checked_sub(1)?)
+                .map(char::len_utf8)
+                .sum::<usize>(),
+    )
 }
 
-impl Scanner<'_> {
-    fn here(&self) -> Location {
-        let column = self
-            .text
-            .get(self.line_start..self.pos)
-            .map_or(self.pos - self.line_start, |s| s.chars().count())
-            + 1;
-        Location::new(self.file.clone(), self.line, column)
-    }
-
-    /// Only reached if serde_json and the scanner disagree, which valid JSON rules out.
-    fn broken(&self) -> LocatedError {
-        LocatedError::new(self.here(), "invalid JSON")
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b) = self.peek() {
-            match b {
-                b'\n' => {
-                    self.pos += 1;
-                    self.line += 1;
-                    self.line_start = self.pos;
-                }
-                b' ' | b'\t' | b'\r' => self.pos += 1,
-                _ => break,
-            }
+/// Just past the closing quote of the string that `at` (a fault inside it) is in.
+fn after_string(text: &str, at: Location) -> Location {
+    let Some(from) = offset(text, at.line, at.column) else {
+        return at;
+    };
+    let bytes = text.as_bytes();
+    let mut end = from;
+    while let Some(b) = bytes.get(end) {
+        end += if *b == b'\\' { 2 } else { 1 };
+        if *b == b'"' {
+            break;
         }
     }
-
-    fn eat(&mut self, b: u8) -> Result<(), LocatedError> {
-        self.skip_ws();
-        if self.peek() == Some(b) {
-            self.pos += 1;
-            self.skip_ws();
-            Ok(())
-        } else {
-            Err(self.broken())
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Node, LocatedError> {
-        if depth > MAX_DEPTH {
-            return Err(LocatedError::new(self.here(), "JSON nested too deeply"));
-        }
-        let at = self.here();
-        let val = match self.peek() {
-            Some(b'{') => self.object(depth)?,
-            Some(b'[') => self.array(depth)?,
-            Some(b'"') => Val::String(self.string()?),
-            _ => self.scalar()?,
-        };
-        Ok(Node { at, val })
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Val, LocatedError> {
-        self.eat(b'{')?;
-        let mut members = Vec::new();
-        while self.peek() != Some(b'}') {
-            let key_at = self.here();
-            let key = self.string()?;
-            self.eat(b':')?;
-            let value = self.value(depth + 1)?;
-            members.push(Member {
-                key,
-                key_at,
-                value,
-                block: false,
-            });
-            self.skip_ws();
-            if self.peek() == Some(b',') {
-                self.eat(b',')?;
-            }
-        }
-        self.pos += 1;
-        Ok(Val::Object(members))
-    }
-
-    fn array(&mut self, depth: usize) -> Result<Val, LocatedError> {
-        self.eat(b'[')?;
-        let mut items = Vec::new();
-        while self.peek() != Some(b']') {
-            items.push(self.value(depth + 1)?);
-            self.skip_ws();
-            if self.peek() == Some(b',') {
-                self.eat(b',')?;
-            }
-        }
-        self.pos += 1;
-        Ok(Val::List(items))
-    }
-
-    /// A string token, unescaped by serde_json.
-    fn string(&mut self) -> Result<String, LocatedError> {
-        let start = self.pos;
-        self.pos += 1;
-        while let Some(b) = self.peek() {
-            self.pos += 1;
-            match b {
-                b'\\' => self.pos += 1,
-                b'"' => break,
-                _ => {}
-            }
-        }
-        let raw = self
-            .text
-            .get(start..self.pos)
-            .ok_or_else(|| self.broken())?;
-        serde_json::from_str(raw).map_err(|_| self.broken())
-    }
-
-    /// `true`, `false`, `null` or a number.
-    fn scalar(&mut self) -> Result<Val, LocatedError> {
-        let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
-        {
-            self.pos += 1;
-        }
-        let token = self
-            .text
-            .get(start..self.pos)
-            .ok_or_else(|| self.broken())?;
-        Ok(match token {
-            "true" => Val::Bool(true),
-            "false" => Val::Bool(false),
-            "null" => Val::Null,
-            "" => return Err(self.broken()),
-            number => Val::Number {
-                text: number.to_owned(),
-                int: number.parse().ok(),
-            },
-        })
-    }
+    let chars = text.get(from..end).map_or(0, |s| s.chars().count());
+    Location::new(at.file, at.line, at.column + chars)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Val;
     use super::*;
 
     #[test]
@@ -247,8 +120,8 @@ mod tests {
         let Val::List(items) = &members[0].value.val else {
             panic!("not a list")
         };
-        assert!(matches!(&items[0].val, Val::Number { int: None, .. }));
-        assert!(matches!(&items[1].val, Val::Number { int: Some(-2), .. }));
+        assert!(matches!(&items[0].val, Val::Number(n) if n.int.is_none()));
+        assert!(matches!(&items[1].val, Val::Number(n) if n.int == Some(-2)));
         assert!(matches!(&items[2].val, Val::String(s) if s == "é\"x"));
         assert_eq!((items[2].at.line, items[2].at.column), (2, 18));
     }

@@ -1,22 +1,21 @@
 //! A strict JSON (RFC 8259) reader that keeps where every key and value is written.
 //!
 //! serde_json reports syntax errors with a line and column but drops positions once
-//! parsed; config-entry errors also need the position of the key that is wrong, so
-//! this small reader builds the located tree directly.
+//! parsed; decode errors also need the position of the key that is wrong, so this
+//! small reader builds the located tree directly.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use rigging_mesh_hcl::Location;
+use super::{JsonError, Member, Node, Num, Val};
+use crate::{HclError, Location};
 
-use super::{Member, Node, Num, Val};
-use crate::LocatedError;
+/// How deep values may nest: deeper than any Consul file needs; guards the recursion.
+pub const MAX_JSON_DEPTH: usize = 128;
 
-/// Deeper nesting than any config entry needs; guards the recursion.
-const MAX_DEPTH: usize = 128;
-
-/// Parses `text` (read from `file`) into the located tree, or the first syntax error.
-pub(crate) fn from_json(file: &Path, text: &str) -> Result<Node, LocatedError> {
+/// Parses `text` (read from `file`) into the located tree, or the first place where it is
+/// not strict JSON (RFC 8259) or nests too deeply.
+pub fn from_json(file: &Path, text: &str) -> Result<Node, JsonError> {
     let mut p = Parser {
         file: Arc::from(file),
         text,
@@ -53,12 +52,16 @@ impl Parser<'_> {
         Location::new(self.file.clone(), self.line, column)
     }
 
-    fn error(&self, message: &str) -> LocatedError {
+    fn error(&self, message: &str) -> JsonError {
+        JsonError::Syntax(self.located(message))
+    }
+
+    fn located(&self, message: &str) -> HclError {
         let found = match self.text.get(self.pos..).and_then(|s| s.chars().next()) {
             None => "the end of the file".to_owned(),
             Some(c) => format!("{c:?}"),
         };
-        LocatedError::new(self.here(), format!("{message}, found {found}"))
+        HclError::new(self.here(), format!("{message}, found {found}"))
     }
 
     fn peek(&self) -> Option<u8> {
@@ -79,9 +82,9 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Node, LocatedError> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("JSON nested too deeply"));
+    fn value(&mut self, depth: usize) -> Result<Node, JsonError> {
+        if depth > MAX_JSON_DEPTH {
+            return Err(JsonError::TooDeep(self.located("JSON nested too deeply")));
         }
         let at = self.here();
         let val = match self.peek() {
@@ -97,7 +100,7 @@ impl Parser<'_> {
         Ok(Node { at, val })
     }
 
-    fn keyword(&mut self, word: &str, val: Val) -> Result<Val, LocatedError> {
+    fn keyword(&mut self, word: &str, val: Val) -> Result<Val, JsonError> {
         if self.bytes[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(val)
@@ -106,12 +109,9 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Val, LocatedError> {
-        self.pos += 1;
-        self.skip_ws();
+    fn object(&mut self, depth: usize) -> Result<Val, JsonError> {
         let mut members = Vec::new();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        if self.open(b'}') {
             return Ok(Val::Object(members));
         }
         loop {
@@ -133,47 +133,56 @@ impl Parser<'_> {
                 value,
                 block: false,
             });
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Val::Object(members));
-                }
-                _ => return Err(self.error("expected ',' or '}' after an object member")),
+            if self.closed(b'}', "expected ',' or '}' after an object member")? {
+                return Ok(Val::Object(members));
             }
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Val, LocatedError> {
-        self.pos += 1;
-        self.skip_ws();
+    fn array(&mut self, depth: usize) -> Result<Val, JsonError> {
         let mut items = Vec::new();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        if self.open(b']') {
             return Ok(Val::List(items));
         }
         loop {
             items.push(self.value(depth + 1)?);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Val::List(items));
-                }
-                _ => return Err(self.error("expected ',' or ']' after a list element")),
+            if self.closed(b']', "expected ',' or ']' after a list element")? {
+                return Ok(Val::List(items));
             }
         }
     }
 
-    fn string(&mut self) -> Result<String, LocatedError> {
+    /// Steps over an object's or list's opening bracket; whether `close` follows at once
+    /// (the empty object or list, then stepped over too).
+    fn open(&mut self, close: u8) -> bool {
+        self.pos += 1;
+        self.skip_ws();
+        let empty = self.peek() == Some(close);
+        if empty {
+            self.pos += 1;
+        }
+        empty
+    }
+
+    /// After an element: a `,` (more follow, `false`) or `close` (the end, `true`), each
+    /// stepped over; anything else is the error `expected`.
+    fn closed(&mut self, close: u8, expected: &str) -> Result<bool, JsonError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_ws();
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.error(expected)),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
         self.pos += 1;
         let mut out = String::new();
         loop {
@@ -200,7 +209,7 @@ impl Parser<'_> {
         }
     }
 
-    fn escape(&mut self) -> Result<char, LocatedError> {
+    fn escape(&mut self) -> Result<char, JsonError> {
         let c = match self.peek() {
             Some(b'"') => '"',
             Some(b'\\') => '\\',
@@ -238,7 +247,7 @@ impl Parser<'_> {
         Ok(c)
     }
 
-    fn hex4(&mut self) -> Result<u32, LocatedError> {
+    fn hex4(&mut self) -> Result<u32, JsonError> {
         let digits = self
             .text
             .get(self.pos..self.pos + 4)
@@ -250,7 +259,7 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    fn number(&mut self) -> Result<Num, LocatedError> {
+    fn number(&mut self) -> Result<Num, JsonError> {
         let start = self.pos;
         let digits = |p: &mut Self| {
             let s = p.pos;

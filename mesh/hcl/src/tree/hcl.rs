@@ -1,32 +1,42 @@
-//! HCL (parsed by `rigging-mesh-hcl` with Consul's HCL1 leniency) into the value tree.
+//! HCL (parsed with Consul's HCL1 leniency, see [`Document`]) into the value tree.
 
+use super::{Member, Node, Num, Val};
+use crate::{Body, Document, Location};
 use hcl_edit::expr::{Expression, ObjectKey, UnaryOperator};
 use hcl_edit::template::{Element, Template};
 use hcl_edit::{Number, Span};
-use rigging_mesh_hcl::{Body, Document, Location};
 
-use super::{Member, Node, Val};
+/// How the text of an indented heredoc (`<<-EOT`) reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heredoc {
+    /// As hcl-edit reads it: the lines' common leading whitespace removed.
+    Dedented,
+    /// Dedented, then each line stripped again of up to as many leading spaces as the
+    /// first pass removed; config entries have always been read so.
+    DedentedTwice,
+}
 
 /// The whole file as one object: attributes and blocks in file order.
 ///
-/// A labeled block `key "a" { … }` reads as HCL1 reads it: `key = { a = { … } }`.
-pub(crate) fn from_hcl(doc: &Document) -> Node {
-    body(doc, &doc.body())
+/// A labeled block `Key "a" "b" { … }` reads as HCL1 reads it: `Key = { a = { b = { … } } }`.
+pub fn from_hcl(doc: &Document, heredoc: Heredoc) -> Node {
+    body(doc, &doc.body(), heredoc)
 }
 
-fn body(doc: &Document, body: &Body<'_>) -> Node {
+fn body(doc: &Document, body: &Body<'_>, heredoc: Heredoc) -> Node {
     let mut members: Vec<Member> = body
         .attrs()
         .into_iter()
         .map(|v| Member {
             key: v.name().to_owned(),
             key_at: v.key_location(),
-            value: expr(doc, v.expr(), v.location()),
+            value: expr(doc, v.expr(), v.location(), heredoc),
             block: false,
         })
         .collect();
     for block in body.all_blocks() {
-        let mut value = self::body(doc, &block.body());
+        let mut value = self::body(doc, &block.body(), heredoc);
+        // labels nest from the innermost outwards: `K "a" "b" {}` is `K = { a = { b = {} } }`
         for label in block.labels().iter().rev() {
             value = Node {
                 at: label.location().clone(),
@@ -59,28 +69,26 @@ fn at(doc: &Document, s: &impl Span, fallback: &Location) -> Location {
         .map_or_else(|| fallback.clone(), |r| doc.location(r.start))
 }
 
-fn number(n: &Number, negative: bool) -> Val {
-    let sign = if negative { "-" } else { "" };
-    let int = n
-        .as_i64()
-        .map(i128::from)
-        .or_else(|| n.as_u64().map(i128::from))
-        .map(|i| if negative { -i } else { i });
-    Val::Number {
-        text: format!("{sign}{n}"),
-        int,
+fn number(n: &Number) -> Num {
+    let text = n.to_string();
+    if let Some(i) = n.as_i64() {
+        Num::whole(i128::from(i), text)
+    } else if let Some(u) = n.as_u64() {
+        Num::whole(i128::from(u), text)
+    } else {
+        Num::fraction(n.as_f64().unwrap_or(f64::NAN), text)
     }
 }
 
-fn expr(doc: &Document, e: &Expression, here: Location) -> Node {
+fn expr(doc: &Document, e: &Expression, here: Location, heredoc: Heredoc) -> Node {
     let val = match e {
         Expression::Null(_) => Val::Null,
         Expression::Bool(b) => Val::Bool(*b.value()),
-        Expression::Number(n) => number(n.value(), false),
+        Expression::Number(n) => Val::Number(number(n.value())),
         Expression::String(s) => Val::String(s.as_str().to_owned()),
         Expression::Array(a) => Val::List(
             a.iter()
-                .map(|item| expr(doc, item, at(doc, item, &here)))
+                .map(|item| expr(doc, item, at(doc, item, &here), heredoc))
                 .collect(),
         ),
         Expression::Object(o) => Val::Object(
@@ -93,7 +101,7 @@ fn expr(doc: &Document, e: &Expression, here: Location) -> Node {
                         // an expression key cannot name a field; the decoder says so
                         ObjectKey::Expression(_) => "<expression>".to_owned(),
                     };
-                    let value = expr(doc, v.expr(), at(doc, v.expr(), &key_at));
+                    let value = expr(doc, v.expr(), at(doc, v.expr(), &key_at), heredoc);
                     Member {
                         key,
                         key_at,
@@ -103,13 +111,16 @@ fn expr(doc: &Document, e: &Expression, here: Location) -> Node {
                 })
                 .collect(),
         ),
-        Expression::Parenthesis(p) => return expr(doc, p.inner(), here),
+        Expression::Parenthesis(p) => return expr(doc, p.inner(), here, heredoc),
         Expression::UnaryOp(op) => match (op.operator.value(), &op.expr) {
-            (UnaryOperator::Neg, Expression::Number(n)) => number(n.value(), true),
+            (UnaryOperator::Neg, Expression::Number(n)) => Val::Number(number(n.value()).negated()),
             _ => Val::Other("an expression".to_owned()),
         },
-        Expression::StringTemplate(t) => literal(t),
-        Expression::HeredocTemplate(h) => literal(&h.template),
+        Expression::StringTemplate(t) => literal(t, None),
+        Expression::HeredocTemplate(h) => match heredoc {
+            Heredoc::Dedented => literal(&h.template, None),
+            Heredoc::DedentedTwice => literal(&h.template, h.indent()),
+        },
         Expression::Variable(v) => Val::Other(format!("the variable {}", v.as_str())),
         Expression::FuncCall(_) => Val::Other("a function call".to_owned()),
         _ => Val::Other("an expression".to_owned()),
@@ -117,9 +128,10 @@ fn expr(doc: &Document, e: &Expression, here: Location) -> Node {
     Node { at: here, val }
 }
 
-/// A template without interpolations is a plain string: HCL1, which Consul uses, has no
-/// templates, so `"$${x}"` is just text there.
-fn literal(t: &Template) -> Val {
+/// A template without interpolations or directives is a plain string (HCL1 has no
+/// templates, so a Consul file's `"$${x}"` or heredoc is just text); `indent` is how many
+/// leading spaces to strip from each line.
+fn literal(t: &Template, indent: Option<usize>) -> Val {
     let mut text = String::new();
     for element in t.iter() {
         match element {
@@ -130,6 +142,15 @@ fn literal(t: &Template) -> Val {
                 );
             }
         }
+    }
+    if let Some(n) = indent {
+        text = text
+            .split_inclusive('\n')
+            .map(|line| {
+                let strip = line.len() - line.trim_start_matches(' ').len();
+                &line[strip.min(n)..]
+            })
+            .collect();
     }
     Val::String(text)
 }
