@@ -32,7 +32,7 @@ pub struct ProxyArgs {
     /// This proxy's id towards Pilot (xDS node.id): the instance id in the registry; for a
     /// gateway, its name (the Name of its `ingress-gateway` or `terminating-gateway` config
     /// entry, and of its service). Not needed with --service-def.
-    #[arg(long, env = "RIG_PROXY_ID")]
+    #[arg(long, env = "RIG_PROXY_ID", required_unless_present = "service_defs")]
     id: Option<String>,
     /// Run as a gateway of this kind instead of a sidecar: its listeners are the ports of
     /// the config entry named `--id`.
