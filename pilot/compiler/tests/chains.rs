@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use envoy_types::pb::envoy::config::route::v3::{route::Action, route_action::ClusterSpecifier};
-use rigging_mesh_config_entries::{ConfigEntry, parse_str, validate_set};
+use rigging_mesh_config_entries::{parse_str, validate_set};
 use rigging_mesh_model::{Catalog, Health, Protocol, ProxyId, ServiceName};
 use rigging_mesh_spiffe::TrustDomain;
 use rigging_pilot_chain::{ChainRequest, Entries, compile_chain};
@@ -23,19 +23,6 @@ fn secured() -> CompileOptions {
             MeshSecurity::new(TrustDomain::new("rigging.local").unwrap(), "dc1").unwrap(),
         ),
     }
-}
-
-/// Entries from HCL documents (one entry each), checked as a set.
-fn entries(docs: &[&str]) -> Entries {
-    let mut all: Vec<ConfigEntry> = Vec::new();
-    for (i, d) in docs.iter().enumerate() {
-        let loaded = parse_str(Path::new(&format!("entry-{i}.hcl")), d);
-        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-        all.extend(loaded.entries);
-    }
-    let errors = validate_set(&all);
-    assert!(errors.is_empty(), "{errors:?}");
-    Entries::new(all)
 }
 
 fn tagged(
@@ -132,36 +119,6 @@ fn sidecars(mut cat: Catalog) -> Catalog {
 
 fn compiled(cat: &Catalog, e: &Entries, opts: &CompileOptions) -> ProxyResources {
     compile(cat, e, &ProxyId::new("web-1").unwrap(), opts).unwrap()
-}
-
-fn check(case: &str, text: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{case}.txt"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, text).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    if want != text {
-        let first = want
-            .lines()
-            .zip(text.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(want.lines().count().min(text.lines().count()));
-        panic!(
-            "{case}: compiled output differs from {} at line {}:\n  want: {:?}\n  got:  {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
-            path.display(),
-            first + 1,
-            want.lines().nth(first),
-            text.lines().nth(first)
-        );
-    }
 }
 
 const PROXY_DEFAULTS_HTTP: &str = r#"

@@ -7,8 +7,6 @@ mod mtls;
 #[path = "compile/support.rs"]
 mod support;
 
-use std::path::PathBuf;
-
 use rigging_mesh_model::{Catalog, Health, MutualTlsMode, Protocol, ProxyId};
 use rigging_mesh_spiffe::TrustDomain;
 use rigging_pilot_compiler::{CompileError, CompileOptions, Entries, MeshSecurity, compile};
@@ -87,36 +85,6 @@ fn secured_catalog() -> Catalog {
         }
     }
     cat
-}
-
-fn check(case: &str, text: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{case}.txt"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, text).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    if want != text {
-        let first = want
-            .lines()
-            .zip(text.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(want.lines().count().min(text.lines().count()));
-        panic!(
-            "{case}: compiled output differs from {} at line {}:\n  want: {:?}\n  got:  {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
-            path.display(),
-            first + 1,
-            want.lines().nth(first),
-            text.lines().nth(first)
-        );
-    }
 }
 
 #[test]

@@ -170,8 +170,12 @@ pub fn check(case: &str, text: &str) {
         std::fs::write(&path, text).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; UPDATE_GOLDEN=1 creates it", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
     if want != text {
         let first = want
             .lines()
@@ -179,7 +183,7 @@ pub fn check(case: &str, text: &str) {
             .position(|(a, b)| a != b)
             .unwrap_or(want.lines().count().min(text.lines().count()));
         panic!(
-            "{case}: differs from {} at line {}:\n  want: {:?}\n  got:  {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
+            "{case}: compiled output differs from {} at line {}:\n  want: {:?}\n  got:  {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
             path.display(),
             first + 1,
             want.lines().nth(first),
