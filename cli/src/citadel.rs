@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use rigging_adapters_config_entries::{EntriesFolder, EntrySource};
 use rigging_citadel_ca::{CaStore, DEFAULT_LEAF_TTL, LeafTtl, RootId, TrustDomain};
 use rigging_citadel_server::{
     Authenticator, CitadelConfig, CitadelServer, ClaimsMapping, DEFAULT_JWT_LEEWAY,
     DEFAULT_NAMESPACE, JwksOptions, JwksSource, JwtAuthenticator, JwtConfig, SystemClock,
     TokenStore,
 };
+
+use crate::gateway_names::IngressHosts;
 
 /// Citadel's gRPC (TLS) address, as in ARCHITECTURE.md's port table.
 pub(crate) const DEFAULT_CITADEL_ADDR: SocketAddr =
@@ -66,6 +69,10 @@ struct ServeArgs {
     /// Leaf certificate lifetime (e.g. 24h, 60s); at most 7d.
     #[arg(long, value_parser = parse_duration, default_value = "24h")]
     leaf_ttl: Duration,
+    /// The config entries Pilot reads (a file or folder, watched): an ingress gateway's
+    /// certificate then names the hosts its TLS listeners serve.
+    #[arg(long = "config-entries", env = "RIG_CONFIG_ENTRIES")]
+    config_entries: Option<PathBuf>,
     #[command(flatten)]
     jwt: JwtArgs,
 }
@@ -207,7 +214,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .collect(),
     };
     let server = CitadelServer::open(config, clock.clone()).context("opening the ca")?;
-    let server = args.jwt.add_to(server, clock)?;
+    let mut server = args.jwt.add_to(server, clock)?;
+    // Kept alive while serving: the folder watch stops when dropped.
+    let mut entries = None;
+    if let Some(path) = &args.config_entries {
+        let folder = EntriesFolder::start(path.clone())
+            .with_context(|| format!("config entries {}", path.display()))?;
+        let names = IngressHosts::new(folder.subscribe(), args.datacenter.clone());
+        server = server.with_dns_names(Arc::new(names));
+        entries = Some(folder);
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
@@ -215,6 +231,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .serve(listener, crate::control::shutdown_signal())
         .await
         .context("serving")?;
+    drop(entries);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rigging_adapters_config_entries::{EntriesSnapshot, MergedEntries};
 use rigging_adapters_core::MergedCatalog;
+use rigging_citadel_server::DnsNames;
 use rigging_mesh_model::Catalog;
 use rigging_pilot_server::{
     DEFAULT_DEBUG_ADDR, DEFAULT_XDS_ADDR, Entries, PilotOptions, RegistryReport,
@@ -14,6 +15,7 @@ use rigging_pilot_server::{
 use tokio::sync::watch;
 
 use crate::embedded::{self, EmbeddedCitadelArgs};
+use crate::gateway_names::IngressHosts;
 use crate::identity::IdentityArgs;
 use crate::registries::{EntriesStarted, RegistryArgs, Started};
 
@@ -54,11 +56,17 @@ pub struct PilotArgs {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let entries = EntrySources::start(&args.control)?;
     let secured = if args.citadel.plaintext {
         tracing::warn!("--plaintext: no citadel, no mTLS between proxies or to pilot");
         None
     } else {
-        Some(embedded::start(&args.citadel, shutdown_signal()).await?)
+        // Citadel names an ingress gateway's TLS hosts in its certificate, from the entries
+        // Pilot compiles.
+        let names = entries.merged.clone().map(|rx| {
+            Arc::new(IngressHosts::new(rx, args.citadel.datacenter.clone())) as Arc<dyn DnsNames>
+        });
+        Some(embedded::start(&args.citadel, names, shutdown_signal()).await?)
     };
     if let Some(s) = &secured {
         tracing::info!(
@@ -68,30 +76,50 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             args.citadel.citadel_state.display()
         );
     }
-    run(args.control, secured).await
+    run(args.control, secured, entries).await
 }
 
 pub async fn pilot(args: PilotArgs) -> anyhow::Result<ExitCode> {
+    let entries = EntrySources::start(&args.control)?;
     let secured = match crate::identity::start(&args.identity).await? {
         None => None,
         Some(identity) => Some(embedded::pilot_tls(&identity)?),
     };
-    run(args.control, secured).await
+    run(args.control, secured, entries).await
 }
 
-async fn run(args: ControlArgs, secured: Option<embedded::Secured>) -> anyhow::Result<ExitCode> {
+/// The config entry sources, started, and their merged set.
+struct EntrySources {
+    sources: Vec<EntriesStarted>,
+    merged: Option<watch::Receiver<Arc<EntriesSnapshot>>>,
+}
+
+impl EntrySources {
+    fn start(args: &ControlArgs) -> anyhow::Result<Self> {
+        let sources =
+            crate::registries::start_entries(args.config_entries.as_ref(), &args.registries)?;
+        let merged = match sources.len() {
+            0 => None,
+            1 => Some(sources[0].source.subscribe()),
+            _ => Some(MergedEntries::spawn(
+                sources.iter().map(|s| Arc::clone(&s.source)).collect(),
+            )),
+        };
+        Ok(Self { sources, merged })
+    }
+}
+
+async fn run(
+    args: ControlArgs,
+    secured: Option<embedded::Secured>,
+    entries: EntrySources,
+) -> anyhow::Result<ExitCode> {
     let registries = crate::registries::start(&args.registries).await?;
     let catalog = bridge(MergedCatalog::spawn(
         registries.iter().map(|r| Arc::clone(&r.registry)).collect(),
     ));
-    let sources = crate::registries::start_entries(args.config_entries.as_ref(), &args.registries)?;
-    let entries = match sources.len() {
-        0 => None,
-        1 => Some(index_entries(sources[0].source.subscribe())),
-        _ => Some(index_entries(MergedEntries::spawn(
-            sources.iter().map(|s| Arc::clone(&s.source)).collect(),
-        ))),
-    };
+    let EntrySources { sources, merged } = entries;
+    let entries = merged.map(index_entries);
     let report: RegistryReport = Arc::new(move || {
         let sources: Vec<serde_json::Value> = registries
             .iter()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rigging_citadel_ca::{LeafTtl, TrustDomain};
 use rigging_citadel_client::{BundleWatcher, CertStore, Renewer, SystemClock};
-use rigging_citadel_server::{AuthorityHandle, CitadelConfig, CitadelServer};
+use rigging_citadel_server::{AuthorityHandle, CitadelConfig, CitadelServer, DnsNames};
 use rigging_mesh_spiffe::{SpiffeId, SvidClientVerifier, TrustBundle};
 use rigging_pilot_server::MeshSecurity;
 use rustls::ServerConfig;
@@ -62,8 +62,11 @@ pub struct Secured {
 }
 
 /// Starts Citadel on its port and gets Pilot's certificate from it; runs until `shutdown`.
+/// `dns_names`: the DNS names an identity's certificate carries (an ingress gateway's TLS
+/// hosts); none without it.
 pub async fn start(
     args: &EmbeddedCitadelArgs,
+    dns_names: Option<Arc<dyn DnsNames>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Secured> {
     let ttl = LeafTtl::new(args.leaf_ttl).context("--leaf-ttl")?;
@@ -77,7 +80,10 @@ pub async fn start(
     let clock = Arc::new(rigging_citadel_server::SystemClock);
     let server = CitadelServer::open(config, clock.clone())
         .with_context(|| format!("citadel state in {}", args.citadel_state.display()))?;
-    let server = args.jwt.add_to(server, clock)?;
+    let mut server = args.jwt.add_to(server, clock)?;
+    if let Some(names) = dns_names {
+        server = server.with_dns_names(names);
+    }
     let handle = server.authority_handle();
     let pilot_id = SpiffeId::service(
         &args.trust_domain,

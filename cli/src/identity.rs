@@ -52,6 +52,8 @@ pub struct IdentityArgs {
 pub struct Identity {
     pub store: Arc<CertStore>,
     pub id: SpiffeId,
+    /// Notified, it makes the renewer get a new certificate now.
+    pub renew: Arc<tokio::sync::Notify>,
 }
 
 impl IdentityArgs {
@@ -95,14 +97,20 @@ pub async fn start(args: &IdentityArgs) -> anyhow::Result<Option<Identity>> {
     );
     let (renewer, mut status) =
         Renewer::new(store.clone(), signer.clone(), None, Arc::new(SystemClock));
-    tokio::spawn(renewer.credential_source(Arc::new(credential)).run());
+    let renew = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(
+        renewer
+            .credential_source(Arc::new(credential))
+            .renew_on(renew.clone())
+            .run(),
+    );
     tokio::spawn(BundleWatcher::new(store.clone(), signer).run());
     tracing::info!(citadel = %args.citadel, "getting a workload certificate");
     loop {
         if let Some(id) = status.borrow_and_update().identity.clone()
             && store.svid().is_some()
         {
-            return Ok(Some(Identity { store, id }));
+            return Ok(Some(Identity { store, id, renew }));
         }
         match tokio::time::timeout(WAIT_LOG_INTERVAL, status.changed()).await {
             Ok(Ok(())) => {}

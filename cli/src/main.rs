@@ -5,6 +5,7 @@ mod citadel;
 mod control;
 mod demo;
 mod embedded;
+mod gateway_names;
 mod identity;
 mod logging;
 mod nomad;

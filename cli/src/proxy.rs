@@ -102,10 +102,10 @@ async fn start(
             );
         }
         opts.pilot_tls = Some(pilot_tls(&identity)?);
-        opts.tls = Some(Arc::new(MeshTls::new(
-            identity.store.clone(),
-            identity.id.trust_domain(),
-        )));
+        opts.tls = Some(Arc::new(
+            MeshTls::new(identity.store.clone(), identity.id.trust_domain())
+                .with_renewal(identity.renew.clone()),
+        ));
     } else {
         tracing::warn!("no workload credential configured: running without mTLS");
     }

@@ -6,13 +6,13 @@
 //!
 //! The test prints every process's log, the registry and the config entries when it fails.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use http::Method;
 use rigging_tests::{
-    RigStack, ensure_synced, eventually, free_port, loopback, pilot_syncz, request, request_host,
+    RigStack, ensure_synced, eventually, free_port, loopback, pilot_syncz, request_host,
+    start_secured_edge, strs,
 };
 
 /// Time for the control plane to start, the proxies to get their certificates and their
@@ -36,108 +36,14 @@ Listeners = [
     )
 }
 
-const API_HTTP: &str = r#"Kind = "service-defaults"
-Name = "api"
-Protocol = "http"
-"#;
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_reaches_strict_sidecars_with_its_own_identity() -> anyhow::Result<()> {
     let mut stack = RigStack::new("rigging-gateway-mtls-").await?;
-    let dir = stack.dir().to_owned();
-    let (registry, entries_dir) = (dir.join("registry.hcl"), dir.join("entries"));
-    std::fs::create_dir(&entries_dir)?;
-    stack.show_on_failure(&registry);
-    stack.show_on_failure(&entries_dir);
-    let (app, sidecar, http, citadel) =
-        (free_port(), free_port(), free_port(), loopback(free_port()));
-    write(&entries_dir.join("api.hcl"), API_HTTP)?;
-    write(&entries_dir.join("edge.hcl"), &entries(http))?;
-    write(
-        &registry,
-        &format!(
-            "service \"api\" {{\n  protocol = \"http\"\n\n  instance \"api-1\" {{\n    \
-             address = \"127.0.0.1\"\n    port    = {app}\n    sidecar {{ port = {sidecar} }}\n  }}\n}}\n"
-        ),
-    )?;
-
-    let up = [
-        "up".to_owned(),
-        "--registry".to_owned(),
-        registry.display().to_string(),
-        "--config-entries".to_owned(),
-        entries_dir.display().to_string(),
-        "--xds-addr".to_owned(),
-        stack.xds.to_string(),
-        "--debug-addr".to_owned(),
-        stack.debug.to_string(),
-        "--citadel-addr".to_owned(),
-        citadel.to_string(),
-        "--citadel-state".to_owned(),
-        dir.join("citadel").display().to_string(),
-    ];
-    stack.spawn("rig-up", &strs(&up))?;
-    let bundle = dir.join("citadel").join("trust-bundle.pem");
-    eventually("rig up writes its trust bundle", STARTUP, async || {
+    let http = free_port();
+    let mesh = start_secured_edge(&mut stack, &entries(http)).await?;
+    let (dir, citadel, pilot) = (stack.dir().to_owned(), mesh.citadel, mesh.pilot.clone());
+    eventually("both proxies synced", STARTUP, async || {
         stack.check_running()?;
-        let pem = std::fs::read_to_string(&bundle).unwrap_or_default();
-        anyhow::ensure!(pem.contains("BEGIN CERTIFICATE"), "no bundle yet");
-        Ok(())
-    })
-    .await?;
-
-    let listen = loopback(app).to_string();
-    stack.spawn(
-        "api-1-app",
-        &[
-            "example-app",
-            "--kind",
-            "http",
-            "--service",
-            "api",
-            "--app-version",
-            "v1",
-            "--instance",
-            "api-1",
-            "--listen",
-            &listen,
-        ],
-    )?;
-    let pilot = format!("http://{}", stack.xds);
-    let admins = [
-        ("api-1", loopback(free_port()), "api"),
-        ("edge", loopback(free_port()), "edge"),
-    ];
-    for (id, admin, service) in admins {
-        let mut args = vec![
-            "proxy".to_owned(),
-            "--id".to_owned(),
-            id.to_owned(),
-            "--pilot".to_owned(),
-            pilot.clone(),
-            "--admin".to_owned(),
-            admin.to_string(),
-        ];
-        if id == "edge" {
-            args.extend(["--gateway".to_owned(), "ingress".to_owned()]);
-        }
-        args.extend(stack.bootstrap_identity(citadel, id, service).await?);
-        stack.spawn(&format!("{id}-proxy"), &strs(&args))?;
-    }
-    eventually("both proxies ready and synced", STARTUP, async || {
-        stack.check_running()?;
-        for (id, admin, _) in admins {
-            let reply = request(admin, Method::GET, "/ready", &[], "", false).await?;
-            anyhow::ensure!(reply.status == 200, "{id}: {} {}", reply.status, reply.body);
-        }
         let syncz = pilot_syncz(stack.debug).await?;
         ensure_synced(&syncz, "api-1")?;
         ensure_synced(&syncz, EDGE_NODE)

@@ -15,6 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::csr::{CsrError, CsrKey};
+use crate::dns::{DnsNameError, dns_sans};
 
 /// Leaf lifetime when nothing else is configured: short, so a leaked key is useful for a day at
 /// most, and renewal at half-life leaves twelve hours to ride out a Citadel outage.
@@ -82,6 +83,12 @@ pub enum IssueError {
     ForeignTrustDomain {
         identity: SpiffeId,
         trust_domain: TrustDomain,
+    },
+    #[error("dns name {name:?} cannot go in a certificate")]
+    DnsName {
+        name: String,
+        #[source]
+        source: DnsNameError,
     },
     #[error("leaf ttl {0:?} is outside {MIN_LEAF_TTL:?}..={MAX_LEAF_TTL:?}")]
     TtlOutOfRange(Duration),
@@ -334,11 +341,15 @@ impl Authority {
     /// Issues a leaf SVID for `identity` to the key in `csr_der`.
     ///
     /// The CSR's signature must verify; everything else it asks for (subject, SANs, key usage,
-    /// basic constraints) is ignored. The leaf carries exactly one URI SAN, `identity`.
+    /// basic constraints) is ignored. The leaf carries one URI SAN, `identity`, then one DNS
+    /// SAN for each of `dns_names` (in order, a name repeated in any case only once): names the
+    /// caller decided for this identity, never ones taken from the CSR. Each must pass
+    /// [`check_dns_name`](crate::check_dns_name), or nothing is issued.
     pub fn issue(
         &self,
         csr_der: &[u8],
         identity: &SpiffeId,
+        dns_names: &[String],
         ttl: LeafTtl,
         now: SystemTime,
     ) -> Result<IssuedCert, IssueError> {
@@ -348,6 +359,7 @@ impl Authority {
                 trust_domain: self.trust_domain.clone(),
             });
         }
+        let dns_sans = dns_sans(dns_names)?;
         let key = CsrKey::from_der(csr_der)?;
         let mut params = self.leaf_params(ttl, now)?;
         let uri = identity
@@ -358,6 +370,7 @@ impl Authority {
                 source,
             })?;
         params.subject_alt_names = vec![SanType::URI(uri)];
+        params.subject_alt_names.extend(dns_sans);
         params.key_usages = if key.is_rsa() {
             vec![
                 KeyUsagePurpose::DigitalSignature,

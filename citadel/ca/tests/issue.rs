@@ -48,7 +48,7 @@ fn issued_leaf_is_an_x509_svid() {
     let ca = authority();
     let (csr_der, key) = csr(&CertificateParams::default());
     let issued = ca
-        .issue(&csr_der, &web(), LeafTtl::default(), now())
+        .issue(&csr_der, &web(), &[], LeafTtl::default(), now())
         .unwrap();
     assert_eq!(issued.chain.len(), 1, "a root signer sends the leaf alone");
     let (rest, leaf) = X509Certificate::from_der(&issued.chain[0]).unwrap();
@@ -137,10 +137,10 @@ fn issued_leaf_is_an_x509_svid() {
 fn serials_differ() {
     let ca = authority();
     let a = ca
-        .issue(&plain_csr(), &web(), LeafTtl::default(), now())
+        .issue(&plain_csr(), &web(), &[], LeafTtl::default(), now())
         .unwrap();
     let b = ca
-        .issue(&plain_csr(), &web(), LeafTtl::default(), now())
+        .issue(&plain_csr(), &web(), &[], LeafTtl::default(), now())
         .unwrap();
     assert_ne!(a.serial, b.serial);
 }
@@ -162,7 +162,7 @@ fn csr_asking_for_another_identity_gets_the_credentials() {
     params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
     let (csr_der, _) = csr(&params);
     let issued = ca
-        .issue(&csr_der, &web(), LeafTtl::default(), now())
+        .issue(&csr_der, &web(), &[], LeafTtl::default(), now())
         .unwrap();
     let (_, leaf) = X509Certificate::from_der(&issued.chain[0]).unwrap();
     let san = leaf.subject_alternative_name().unwrap().unwrap();
@@ -186,7 +186,7 @@ fn csr_with_a_bad_signature_is_refused() {
     let last = der.len() - 1;
     der[last] ^= 0x01;
     let err = ca
-        .issue(&der, &web(), LeafTtl::default(), now())
+        .issue(&der, &web(), &[], LeafTtl::default(), now())
         .unwrap_err();
     assert!(
         matches!(err, IssueError::Csr(CsrError::BadSignature)),
@@ -198,7 +198,7 @@ fn csr_with_a_bad_signature_is_refused() {
 fn garbage_csr_is_refused() {
     let ca = authority();
     let err = ca
-        .issue(b"not a csr", &web(), LeafTtl::default(), now())
+        .issue(b"not a csr", &web(), &[], LeafTtl::default(), now())
         .unwrap_err();
     assert!(
         matches!(err, IssueError::Csr(CsrError::Malformed)),
@@ -211,7 +211,7 @@ fn identity_of_another_trust_domain_is_refused() {
     let ca = authority();
     let other = SpiffeId::parse("spiffe://other.test/ns/default/dc/dc1/svc/web").unwrap();
     let err = ca
-        .issue(&plain_csr(), &other, LeafTtl::default(), now())
+        .issue(&plain_csr(), &other, &[], LeafTtl::default(), now())
         .unwrap_err();
     assert!(
         matches!(err, IssueError::ForeignTrustDomain { .. }),
@@ -229,7 +229,7 @@ fn ttl_is_configurable_and_capped() {
     let ca = authority();
     for secs in [10, 60] {
         let ttl = LeafTtl::new(Duration::from_secs(secs)).unwrap();
-        let issued = ca.issue(&plain_csr(), &web(), ttl, now()).unwrap();
+        let issued = ca.issue(&plain_csr(), &web(), &[], ttl, now()).unwrap();
         let (_, leaf) = X509Certificate::from_der(&issued.chain[0]).unwrap();
         assert_eq!(
             leaf.validity().not_after.timestamp(),
@@ -243,12 +243,12 @@ fn leaf_never_outlives_its_signer() {
     let ca = authority();
     let late = now() + rigging_citadel_ca::ROOT_TTL - Duration::from_secs(3600);
     let issued = ca
-        .issue(&plain_csr(), &web(), LeafTtl::default(), late)
+        .issue(&plain_csr(), &web(), &[], LeafTtl::default(), late)
         .unwrap();
     assert!(issued.not_after <= now() + rigging_citadel_ca::ROOT_TTL);
     let after = now() + rigging_citadel_ca::ROOT_TTL + Duration::from_secs(1);
     let err = ca
-        .issue(&plain_csr(), &web(), LeafTtl::default(), after)
+        .issue(&plain_csr(), &web(), &[], LeafTtl::default(), after)
         .unwrap_err();
     assert!(matches!(err, IssueError::SignerExpired), "{err:?}");
 }
@@ -262,7 +262,9 @@ fn ed25519_keys_are_accepted_and_only_sign() {
         .unwrap()
         .der()
         .to_vec();
-    let issued = ca.issue(&der, &web(), LeafTtl::default(), now()).unwrap();
+    let issued = ca
+        .issue(&der, &web(), &[], LeafTtl::default(), now())
+        .unwrap();
     let (_, leaf) = X509Certificate::from_der(&issued.chain[0]).unwrap();
     assert!(!leaf.key_usage().unwrap().unwrap().value.key_encipherment());
 }
@@ -284,4 +286,62 @@ fn citadel_server_cert_has_dns_and_ip_sans() {
         ]
     );
     assert!(!leaf.basic_constraints().unwrap().unwrap().value.ca);
+}
+
+#[test]
+fn dns_names_follow_the_uri_san_and_the_csrs_are_ignored() {
+    let ca = authority();
+    // The CSR asks for a DNS name of its own; only the caller's names are issued.
+    let (csr_der, _) = csr(&CertificateParams::new(vec!["evil.example".to_owned()]).unwrap());
+    let names = [
+        "shop.example.com".to_owned(),
+        "*.ingress.consul".to_owned(),
+        "SHOP.example.com".to_owned(),
+    ];
+    let issued = ca
+        .issue(&csr_der, &web(), &names, LeafTtl::default(), now())
+        .unwrap();
+    let (_, leaf) = X509Certificate::from_der(&issued.chain[0]).unwrap();
+    let san = leaf.subject_alternative_name().unwrap().unwrap();
+    assert!(san.critical, "the subject is still empty");
+    assert_eq!(
+        san.value.general_names,
+        vec![
+            GeneralName::URI(web().as_str()),
+            GeneralName::DNSName("shop.example.com"),
+            GeneralName::DNSName("*.ingress.consul"),
+        ],
+        "the uri first, then each name once"
+    );
+    assert_eq!(leaf.subject().iter().count(), 0);
+}
+
+#[test]
+fn invalid_dns_names_are_refused_by_name() {
+    let ca = authority();
+    for bad in [
+        "10.0.0.1",
+        "::1",
+        "",
+        "a..example",
+        "trailing.dot.",
+        "under_score.example",
+        "-lead.example",
+        "*.com",
+        "*",
+        "w*.example.com",
+        "a.*.example.com",
+        &format!("{}.example", "a".repeat(64)),
+        &format!("{}a", "a.".repeat(127)),
+    ] {
+        let names = ["ok.example".to_owned(), bad.to_owned()];
+        let err = ca
+            .issue(&plain_csr(), &web(), &names, LeafTtl::default(), now())
+            .unwrap_err();
+        match &err {
+            IssueError::DnsName { name, .. } => assert_eq!(name, bad),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+    }
 }

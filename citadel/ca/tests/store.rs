@@ -88,7 +88,7 @@ fn three_step_rotation() {
     let before = store.open_or_create(&td(), now()).unwrap();
     let old_root = before.trust_bundle()[0].clone();
     let old_leaf = before
-        .issue(&csr(), &web, LeafTtl::default(), now())
+        .issue(&csr(), &web, &[], LeafTtl::default(), now())
         .unwrap();
 
     // 1. add: both roots trusted, the old one still signs.
@@ -97,7 +97,9 @@ fn three_step_rotation() {
     let ca = store.load().unwrap();
     assert_eq!(ca.trust_bundle().len(), 2);
     assert_eq!(ca.signer_id(), RootId(1));
-    let leaf = ca.issue(&csr(), &web, LeafTtl::default(), now()).unwrap();
+    let leaf = ca
+        .issue(&csr(), &web, &[], LeafTtl::default(), now())
+        .unwrap();
     assert_eq!(issuer_of(&leaf.chain[0]), subject_of(&old_root));
 
     // 2. switch: the new root signs; both still trusted.
@@ -106,7 +108,9 @@ fn three_step_rotation() {
     assert_eq!(ca.signer_id(), new_id);
     assert_eq!(ca.trust_bundle().len(), 2);
     let new_root = ca.trust_bundle()[1].clone();
-    let leaf = ca.issue(&csr(), &web, LeafTtl::default(), now()).unwrap();
+    let leaf = ca
+        .issue(&csr(), &web, &[], LeafTtl::default(), now())
+        .unwrap();
     assert_eq!(issuer_of(&leaf.chain[0]), subject_of(&new_root));
     assert_ne!(issuer_of(&leaf.chain[0]), issuer_of(&old_leaf.chain[0]));
 
@@ -144,7 +148,9 @@ fn a_given_root_can_be_imported_and_made_signer() {
     let ca = store.load().unwrap();
     assert!(ca.trust_bundle().contains(given.certificate()));
     let web = SpiffeId::service(&td(), "default", "dc1", "web").unwrap();
-    let leaf = ca.issue(&csr(), &web, LeafTtl::default(), now()).unwrap();
+    let leaf = ca
+        .issue(&csr(), &web, &[], LeafTtl::default(), now())
+        .unwrap();
     assert_eq!(issuer_of(&leaf.chain[0]), subject_of(given.certificate()));
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rigging_mesh_spiffe::{SpiffeId, Svid};
 use rustls_pki_types::UnixTime;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::key::{KeyError, WorkloadKey};
 use crate::schedule::{renew_delay, retry_delay};
@@ -62,6 +62,7 @@ pub struct Renewer {
     clock: Arc<dyn Clock>,
     status: watch::Sender<CertStatus>,
     rng: fastrand::Rng,
+    early: Option<Arc<Notify>>,
 }
 
 impl Clock for SystemClock {
@@ -90,6 +91,7 @@ impl Renewer {
             clock,
             status,
             rng: fastrand::Rng::new(),
+            early: None,
         };
         (renewer, rx)
     }
@@ -106,6 +108,14 @@ impl Renewer {
     /// Puts `id` in CSRs, for information only (Citadel decides the identity).
     pub fn requested_identity(mut self, id: SpiffeId) -> Self {
         self.requested = Some(id);
+        self
+    }
+
+    /// Renews at once whenever `early` is notified, besides the schedule: an ingress gateway
+    /// asks when the hosts its certificate must name change.
+    #[must_use]
+    pub fn renew_on(mut self, early: Arc<Notify>) -> Self {
+        self.early = Some(early);
         self
     }
 
@@ -137,7 +147,17 @@ impl Renewer {
                     wait
                 }
             };
-            tokio::time::sleep(wait).await;
+            match &self.early {
+                None => tokio::time::sleep(wait).await,
+                Some(early) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = early.notified() => {
+                            tracing::info!("renewing the workload certificate early, as asked");
+                        }
+                    }
+                }
+            }
         }
     }
 

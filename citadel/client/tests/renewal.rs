@@ -93,6 +93,7 @@ struct Setup {
     store: Arc<CertStore>,
     signer: Arc<FakeSigner>,
     status: tokio::sync::watch::Receiver<CertStatus>,
+    early: Arc<tokio::sync::Notify>,
 }
 
 /// How the fake Citadel and the renewer are set up.
@@ -128,11 +129,13 @@ fn start_with(options: Options) -> anyhow::Result<Setup> {
         calls: Mutex::new(Vec::new()),
     });
     let (renewer, status) = Renewer::new(store.clone(), signer.clone(), options.credential, clock);
-    tokio::spawn(renewer.jitter_seed(7).run());
+    let early = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(renewer.jitter_seed(7).renew_on(early.clone()).run());
     Ok(Setup {
         store,
         signer,
         status,
+        early,
     })
 }
 
@@ -191,6 +194,25 @@ async fn renews_at_half_life_with_jitter_and_without_a_token() -> anyhow::Result
         "renewal must not send a token: {calls:?}"
     );
     assert!(s.status.borrow().ready);
+    Ok(())
+}
+
+/// Asked to (an ingress gateway whose hosts changed), the renewer issues at once, then goes
+/// back to renewing at half-life.
+#[tokio::test(start_paused = true)]
+async fn renews_early_when_asked() -> anyhow::Result<()> {
+    let s = start(0)?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(s.signer.calls().len(), 1);
+    s.early.notify_one();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let calls = s.signer.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[1].0, Duration::from_secs(5));
+    tokio::time::sleep(TTL).await;
+    let calls = s.signer.calls();
+    assert!(calls.len() >= 3, "{calls:?}");
+    assert_half_life_gaps(&calls[1..]);
     Ok(())
 }
 

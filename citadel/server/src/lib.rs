@@ -4,13 +4,16 @@
 //! The identity always comes from the credential — a one-time bootstrap token, a Nomad
 //! workload identity JWT, a Kubernetes service-account token, or (for renewal) the caller's
 //! still-valid mTLS certificate — and never from the CSR. Every refusal answers
-//! `UNAUTHENTICATED` with no detail and logs the real reason.
+//! `UNAUTHENTICATED` with no detail and logs the real reason. Likewise any DNS names a
+//! certificate carries (an ingress gateway's TLS hosts) come from a [`DnsNames`] hook given
+//! to [`CitadelServer::with_dns_names`], never from the CSR.
 //!
 //! A component in Citadel's own process gets its certificate from a [`LocalSigner`] instead,
 //! bound to one identity by the code that builds it from [`CitadelServer::local_signer`].
 
 mod auth;
 mod bootstrap;
+mod dns;
 mod handle;
 mod jwks;
 mod jwt;
@@ -25,6 +28,7 @@ pub use auth::{
     SystemClock,
 };
 pub use bootstrap::{BootstrapAuthenticator, TokenError, TokenStore};
+pub use dns::DnsNames;
 pub use handle::AuthorityHandle;
 pub use jwks::{JwksError, JwksOptions, JwksSource};
 pub use jwt::{ClaimsMapping, DEFAULT_JWT_LEEWAY, JwtAuthenticator, JwtConfig};

@@ -12,6 +12,7 @@ use rigging_mesh_spiffe::SpiffeId;
 use rustls_pki_types::CertificateDer;
 
 use crate::auth::Clock;
+use crate::dns::{self, DnsNames};
 use crate::handle::AuthorityHandle;
 
 /// Issues from the running CA for one [`SpiffeId`], with no credential: whoever holds it is
@@ -23,6 +24,8 @@ pub struct LocalSigner {
     identity: SpiffeId,
     leaf_ttl: LeafTtl,
     clock: Arc<dyn Clock>,
+    /// DNS SANs for the identity; none without it.
+    dns_names: Option<Arc<dyn DnsNames>>,
 }
 
 /// Why a [`LocalSigner`] cannot be built.
@@ -57,7 +60,16 @@ impl LocalSigner {
             identity,
             leaf_ttl,
             clock,
+            dns_names: None,
         })
+    }
+
+    /// Asks `hook` which DNS names each certificate carries besides the identity, with the
+    /// same filtering as the gRPC service (reserved and invalid names are dropped).
+    #[must_use]
+    pub fn with_dns_names(mut self, hook: Arc<dyn DnsNames>) -> Self {
+        self.dns_names = Some(hook);
+        self
     }
 
     /// The identity every certificate of this signer carries.
@@ -69,11 +81,13 @@ impl LocalSigner {
         if request.credential.is_some() {
             tracing::debug!(identity = %self.identity, "in-process sign ignores the credential it was given");
         }
+        let dns_names = dns::names_for(self.dns_names.as_deref(), &self.identity);
         let authority = self.authority.current();
         let issued = authority
             .issue(
                 &request.csr_der,
                 &self.identity,
+                &dns_names,
                 self.leaf_ttl,
                 self.clock.now(),
             )
@@ -81,7 +95,7 @@ impl LocalSigner {
                 tracing::warn!(identity = %self.identity, reason = %e, "in-process issuing failed");
                 SignError::Local(Box::new(e))
             })?;
-        tracing::info!(identity = %self.identity, signer = %authority.signer_id(), "issued a certificate in process");
+        tracing::info!(identity = %self.identity, ?dns_names, signer = %authority.signer_id(), "issued a certificate in process");
         Ok(Signed {
             chain: issued.chain,
             trust_bundle: authority.trust_bundle(),

@@ -20,6 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{Authenticator, Clock, CredentialKind, IdentityLayout};
 use crate::bootstrap::{BootstrapAuthenticator, TokenStore};
+use crate::dns::DnsNames;
 use crate::handle::AuthorityHandle;
 use crate::local::{LocalSigner, LocalSignerError};
 use crate::renewal::RenewalAuthenticator;
@@ -69,6 +70,7 @@ pub struct CitadelServer {
     authenticators: HashMap<CredentialKind, Arc<dyn Authenticator>>,
     clock: Arc<dyn Clock>,
     reload_interval: Duration,
+    dns_names: Option<Arc<dyn DnsNames>>,
 }
 
 impl CitadelServer {
@@ -90,6 +92,7 @@ impl CitadelServer {
             clock: clock.clone(),
             config,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
+            dns_names: None,
         };
         let tokens = TokenStore::new(&server.config.state_dir);
         server = server
@@ -106,6 +109,16 @@ impl CitadelServer {
     #[must_use]
     pub fn with_authenticator(mut self, auth: Arc<dyn Authenticator>) -> Self {
         self.authenticators.insert(auth.kind(), auth);
+        self
+    }
+
+    /// Asks `hook`, at each issue, which DNS names an identity's certificate carries besides
+    /// its SPIFFE ID (an ingress gateway's TLS hosts); without one, none. Applies to the gRPC
+    /// service and to [`LocalSigner`]s made after this call. Names in Citadel's own domain
+    /// (`*.rigging`, so [`CITADEL_DNS_NAME`]) are never issued: see [`DnsNames`].
+    #[must_use]
+    pub fn with_dns_names(mut self, hook: Arc<dyn DnsNames>) -> Self {
+        self.dns_names = Some(hook);
         self
     }
 
@@ -149,15 +162,20 @@ impl CitadelServer {
         self.config.leaf_ttl
     }
 
-    /// A [`LocalSigner`] for `identity` on this CA, with the configured leaf TTL and clock:
-    /// how a component in this process (Pilot under `rig up`) gets and renews its SVID.
+    /// A [`LocalSigner`] for `identity` on this CA, with the configured leaf TTL, clock and
+    /// [`DnsNames`] hook: how a component in this process (Pilot under `rig up`) gets and
+    /// renews its SVID.
     pub fn local_signer(&self, identity: SpiffeId) -> Result<LocalSigner, LocalSignerError> {
-        LocalSigner::new(
+        let signer = LocalSigner::new(
             self.authority_handle(),
             identity,
             self.config.leaf_ttl,
             self.clock.clone(),
-        )
+        )?;
+        Ok(match &self.dns_names {
+            Some(hook) => signer.with_dns_names(hook.clone()),
+            None => signer,
+        })
     }
 
     /// Serves on `listener` until `shutdown` resolves.
@@ -177,6 +195,7 @@ impl CitadelServer {
             authenticators: Arc::new(self.authenticators.clone()),
             leaf_ttl: self.config.leaf_ttl,
             clock: self.clock.clone(),
+            dns_names: self.dns_names.clone(),
         };
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, trust_domain = %self.config.trust_domain, "citadel serving");

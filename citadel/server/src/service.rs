@@ -15,6 +15,7 @@ use rigging_mesh_grpc_tls::PeerInfo;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{AuthError, Authenticator, Clock, Credential, CredentialKind};
+use crate::dns::{self, DnsNames};
 
 /// The gRPC service.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub(crate) struct CitadelService {
     pub(crate) authenticators: Arc<HashMap<CredentialKind, Arc<dyn Authenticator>>>,
     pub(crate) leaf_ttl: LeafTtl,
     pub(crate) clock: Arc<dyn Clock>,
+    /// DNS SANs by identity; none without it.
+    pub(crate) dns_names: Option<Arc<dyn DnsNames>>,
 }
 
 /// The one answer to every refused Sign: no detail for the caller, the reason goes to the log.
@@ -79,14 +82,21 @@ impl Citadel for CitadelService {
                 return Err(unauthenticated());
             }
         };
+        let dns_names = dns::names_for(self.dns_names.as_deref(), &identity);
         let authority = self.authority.load();
         let issued = authority
-            .issue(&request.csr_der, &identity, self.leaf_ttl, self.clock.now())
+            .issue(
+                &request.csr_der,
+                &identity,
+                &dns_names,
+                self.leaf_ttl,
+                self.clock.now(),
+            )
             .map_err(|e| {
                 tracing::warn!(authenticator, reason = %e, %identity, "issuing failed");
                 unauthenticated()
             })?;
-        tracing::info!(authenticator, %identity, ?remote, "issued a certificate");
+        tracing::info!(authenticator, %identity, ?dns_names, ?remote, "issued a certificate");
         let expires_unix_seconds = issued
             .not_after
             .duration_since(SystemTime::UNIX_EPOCH)

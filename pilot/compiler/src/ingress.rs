@@ -17,6 +17,11 @@ use rigging_mesh_config_entries::{
 use rigging_mesh_model::{Catalog, ServiceName};
 use rigging_mesh_xds::Cluster;
 
+mod tls;
+
+pub(crate) use tls::ServedTls;
+use tls::served_tls;
+
 use crate::emit::chain_cluster::{circuit_breakers, outlier_detection};
 use crate::emit::ingress;
 use crate::upstream::model_protocol;
@@ -43,7 +48,7 @@ pub fn compile_ingress(
     node: &IngressNode,
     opts: &CompileOptions,
 ) -> Result<IngressResources, CompileError> {
-    compile_ingress_with(catalog, entries, node, |name| {
+    compile_ingress_with(catalog, entries, node, opts, |name| {
         Box::new(compile_upstream(catalog, entries, name, opts))
     })
 }
@@ -54,6 +59,7 @@ pub fn compile_ingress_with<U: Deref<Target = UpstreamResources>>(
     catalog: &Catalog,
     entries: &Entries,
     node: &IngressNode,
+    opts: &CompileOptions,
     upstream: impl FnMut(&ServiceName) -> U,
 ) -> Result<IngressResources, CompileError> {
     let gw = entries
@@ -69,17 +75,20 @@ pub fn compile_ingress_with<U: Deref<Target = UpstreamResources>>(
         services: BTreeSet::new(),
     };
     for l in &gw.listeners {
-        if let Some(why) = tls_requested(gw, l) {
-            b.note(format!(
-                "listener on port {}: {why}, but the proxy cannot serve TLS to clients without a client certificate yet; the listener is not opened",
-                l.port
-            ));
-            continue;
-        }
+        let tls = match served_tls(gw, l, opts.security.is_some(), &mut b.out.notes) {
+            Ok(tls) => tls,
+            Err(why) => {
+                b.note(format!(
+                    "listener on port {}: {why}; the listener is not opened",
+                    l.port
+                ));
+                continue;
+            }
+        };
         if l.protocol.is_l7() {
-            b.http_listener(l);
+            b.http_listener(l, tls.as_ref());
         } else {
-            b.tcp_listener(l);
+            b.tcp_listener(l, tls.as_ref());
         }
     }
     let Builder {
@@ -116,7 +125,7 @@ where
             .or_insert_with(|| upstream(name))
     }
 
-    fn http_listener(&mut self, l: &IngressListener) {
+    fn http_listener(&mut self, l: &IngressListener, tls: Option<&ServedTls>) {
         let protocol = model_protocol(&l.protocol);
         let named: Vec<&str> = l
             .services
@@ -155,7 +164,7 @@ where
         let bind = self.node.bind;
         let res = &mut self.out.resources;
         res.listeners
-            .push(ingress::http_listener(bind, l.port, fault));
+            .push(ingress::http_listener(bind, l.port, fault, tls));
         res.routes.push(ingress::route_config(l.port, vhosts));
     }
 
@@ -200,7 +209,7 @@ where
         Some(vh)
     }
 
-    fn tcp_listener(&mut self, l: &IngressListener) {
+    fn tcp_listener(&mut self, l: &IngressListener, tls: Option<&ServedTls>) {
         let port = l.port;
         let Some(s) = l.services.first() else {
             self.note(format!(
@@ -229,10 +238,12 @@ where
         if protocol.is_http() {
             self.note(format!("listener on port {port}: service {name} speaks {protocol:?}; the tcp listener forwards connections to {cluster} without its routes"));
         }
-        self.out
-            .resources
-            .listeners
-            .push(ingress::tcp_listener(self.node.bind, port, &cluster));
+        self.out.resources.listeners.push(ingress::tcp_listener(
+            self.node.bind,
+            port,
+            &cluster,
+            tls,
+        ));
         self.add(&name, clusters, endpoints);
     }
 
@@ -246,19 +257,6 @@ where
         self.out.resources.clusters.extend(clusters);
         self.out.resources.endpoints.extend(endpoints);
     }
-}
-
-/// Why a listener would serve TLS to its clients: `TLS.Enabled`, or certificates from SDS at
-/// the gateway, the listener or one of its services.
-fn tls_requested(gw: &IngressGateway, l: &IngressListener) -> Option<&'static str> {
-    let listener_tls = l.tls.as_ref();
-    if gw.tls.enabled || listener_tls.is_some_and(|t| t.enabled) {
-        return Some("TLS is enabled");
-    }
-    let sds = gw.tls.sds.is_some()
-        || listener_tls.is_some_and(|t| t.sds.is_some())
-        || l.services.iter().any(|s| s.sds.is_some());
-    sds.then_some("TLS certificates come from SDS")
 }
 
 /// `Hosts`, or Consul's default `<service>.ingress.*`; each also with `:<port>`, since a

@@ -288,47 +288,82 @@ fn an_unknown_gateway_is_an_error() {
     );
 }
 
-/// TLS to clients is not served yet: the listener stays closed and a note says why; the
-/// other listeners are served.
-#[test]
-fn a_tls_listener_is_not_opened_and_says_why() {
-    let e = entries(&[
-        PROXY_DEFAULTS_HTTP,
-        DB_TCP,
-        r#"
+const TLS_EDGE: &str = r#"
 Kind = "ingress-gateway"
 Name = "edge"
+TLS = { Enabled = true, TLSMinVersion = "TLSv1_0" }
 Listeners = [
   {
     Port = 8443
     Protocol = "http"
-    TLS { Enabled = true }
+    TLS {
+      TLSMaxVersion = "TLSv1_2"
+      CipherSuites = ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_128_CBC_SHA"]
+    }
     Services = [ { Name = "api", Hosts = ["api.example.com"] } ]
   },
-  { Port = 9000, Protocol = "tcp", Services = [ { Name = "db" } ] },
+  { Port = 9443, Protocol = "tcp", Services = [ { Name = "db" } ] },
+  {
+    Port = 9444
+    Protocol = "tcp"
+    TLS { TLSMaxVersion = "TLSv1_1" }
+    Services = [ { Name = "db" } ]
+  },
+  {
+    Port = 9445
+    Protocol = "http"
+    TLS { SDS { ClusterName = "sds", CertResource = "web-cert" } }
+    Services = [ { Name = "web" } ]
+  },
 ]
-"#,
-    ]);
-    let res = compiled(
-        &mesh(),
-        &e,
-        &node("edge", "127.0.0.1"),
-        &CompileOptions::default(),
-    );
+"#;
+
+/// TLS to clients, Consul's merge of gateway and listener settings: served with the
+/// gateway's workload certificate and no client certificate in a secured mesh, versions
+/// raised to what the proxy speaks and CBC suites left out with notes; a maximum below TLS
+/// 1.2 and certificates from SDS are not served; without Citadel no TLS listener opens.
+#[test]
+fn tls_listeners() {
+    let e = entries(&[PROXY_DEFAULTS_HTTP, DB_TCP, TLS_EDGE]);
+    let res = compiled(&mesh(), &e, &node("edge", "127.0.0.1"), &secured());
     let listeners: Vec<&str> = res
         .resources
         .listeners
         .iter()
         .map(|l| l.name.as_str())
         .collect();
-    assert_eq!(listeners, ["ingress:127.0.0.1:9000"]);
-    assert_eq!(res.notes.len(), 1, "{:?}", res.notes);
-    assert!(
-        res.notes[0].contains("port 8443") && res.notes[0].contains("TLS"),
-        "{:?}",
-        res.notes
+    assert_eq!(
+        listeners,
+        ["ingress:127.0.0.1:8443", "ingress:127.0.0.1:9443"]
     );
-    assert_proxy_accepts("tls left out", &res.resources);
+    let notes = res.notes.join("\n");
+    for expected in [
+        "port 8443: TLSMinVersion V1_0: the proxy speaks TLS 1.2 and 1.3 only",
+        "port 8443: CipherSuites: [\"TLS_RSA_WITH_AES_128_CBC_SHA\"] are not offered",
+        "port 9443: TLSMinVersion V1_0",
+        "port 9444: TLSMaxVersion V1_1: the proxy speaks TLS 1.2 and 1.3 only; the listener is not opened",
+        "port 9445: TLS certificates come from SDS, which the proxy does not fetch; the listener is not opened",
+    ] {
+        assert!(notes.contains(expected), "{expected:?} not in\n{notes}");
+    }
+    assert_eq!(res.notes.len(), 5, "{notes}");
+    check("ingress-tls", &render(&res.resources));
+    assert_proxy_accepts("tls", &res.resources);
+
+    let plain = compiled(
+        &mesh(),
+        &e,
+        &node("edge", "127.0.0.1"),
+        &CompileOptions::default(),
+    );
+    assert!(plain.resources.listeners.is_empty());
+    assert!(
+        plain.notes.iter().any(|n| n.contains(
+            "port 8443: TLS is enabled, but the mesh has no Citadel to issue the certificate"
+        )),
+        "{:?}",
+        plain.notes
+    );
 }
 
 /// A service named on the listener is not added again by the wildcard, and hosts stay

@@ -109,7 +109,7 @@ fn ingress_view(
         resources,
         services,
         notes,
-    } = compile_ingress_with(catalog, &snap.entries, node, |name| {
+    } = compile_ingress_with(catalog, &snap.entries, node, shared.options(), |name| {
         Shared(shared.upstream(catalog, name))
     })?;
     // name → the packed shared cluster and the cluster it was packed from

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use envoy_types::pb::google::protobuf::Any;
 use rigging_mesh_xds::ResourceType;
-use rigging_proxy_config::ProxyConfig;
+use rigging_proxy_config::{ListenerKind, ProxyConfig, TlsClients};
 use rigging_proxy_tls::MeshTls;
 use serde::Serialize;
 
@@ -43,6 +43,8 @@ struct Control {
     last_nack: Option<Nack>,
     /// A configuration with at least one listener has been applied.
     served: bool,
+    /// The public TLS listeners and the hosts they route, as last applied.
+    public_hosts: PublicHosts,
     shutting_down: bool,
 }
 
@@ -231,6 +233,18 @@ impl Shared {
         };
         listeners::commit(plan, &mut control.listeners, &env, &self.metrics);
         control.served |= !next.listeners.is_empty();
+        let hosts = public_hosts(&next);
+        if hosts != control.public_hosts {
+            // Citadel names the hosts of an ingress gateway's TLS listeners in its
+            // certificate: a new set needs a new certificate.
+            if let Some(mesh) = mesh
+                && !hosts.is_empty()
+            {
+                tracing::info!(listeners = ?hosts, "the hosts of TLS listeners changed; renewing the certificate");
+                mesh.renew_now();
+            }
+            control.public_hosts = hosts;
+        }
         control.config = Arc::new(next);
         Ok(())
     }
@@ -240,6 +254,37 @@ impl Shared {
         // assignment), so a poisoned lock is still usable.
         self.control.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Listener name → the domains its routes serve, for each listener serving public TLS.
+type PublicHosts = BTreeMap<String, Vec<String>>;
+
+fn public_hosts(config: &ProxyConfig) -> PublicHosts {
+    config
+        .listeners
+        .values()
+        .filter(|l| {
+            l.tls
+                .as_ref()
+                .is_some_and(|t| matches!(t.clients, TlsClients::Public(_)))
+        })
+        .map(|l| {
+            let domains = match &l.kind {
+                ListenerKind::Http { route_config, .. } => config
+                    .routes
+                    .get(route_config)
+                    .map(|r| {
+                        r.virtual_hosts
+                            .iter()
+                            .flat_map(|v| v.domains.iter().cloned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                ListenerKind::Tcp { .. } | ListenerKind::Sni { .. } => Vec::new(),
+            };
+            (l.name.clone(), domains)
+        })
+        .collect()
 }
 
 fn serialize_arc<S: serde::Serializer>(config: &Arc<ProxyConfig>, s: S) -> Result<S::Ok, S::Error> {

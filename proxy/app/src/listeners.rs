@@ -9,9 +9,9 @@ use std::time::Duration;
 use ::http::HeaderValue;
 use arc_swap::ArcSwap;
 use hyper_util::rt::TokioExecutor;
-use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind};
+use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind, TlsClients, TlsVersion};
 use rigging_proxy_tls::{
-    HANDSHAKE_TIMEOUT, MeshStream, MeshTls, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
+    HANDSHAKE_TIMEOUT, MeshStream, MeshTls, PublicParams, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
 };
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -132,16 +132,28 @@ pub(crate) fn plan(
             .map(|r| Arc::clone(&r.socket));
         let tls = match (&def.tls, mesh) {
             (None, _) => None,
-            (Some(t), Some(mesh)) => Some(InboundTls {
-                mode: t.mode,
-                acceptor: TlsAcceptor::from(mesh.server_config(&t.alpn).map_err(|source| {
-                    ApplyError::Tls {
-                        resource: format!("listener {name:?}"),
-                        source,
-                    }
-                })?),
-                own_id: mesh.identity(),
-            }),
+            (Some(t), Some(mesh)) => {
+                let config = match &t.clients {
+                    TlsClients::Mesh => mesh.server_config(&t.alpn),
+                    TlsClients::Public(p) => mesh.public_server_config(
+                        &t.alpn,
+                        PublicParams {
+                            tls12: p.min_version <= TlsVersion::V1_2,
+                            tls13: p.max_version >= TlsVersion::V1_3,
+                            cipher_suites: &p.cipher_suites,
+                        },
+                    ),
+                };
+                let config = config.map_err(|source| ApplyError::Tls {
+                    resource: format!("listener {name:?}"),
+                    source,
+                })?;
+                Some(InboundTls {
+                    mode: t.mode,
+                    acceptor: TlsAcceptor::from(config),
+                    own_id: mesh.identity(),
+                })
+            }
             (Some(_), None) => {
                 return Err(ApplyError::Tls {
                     resource: format!("listener {name:?}"),
@@ -388,7 +400,7 @@ async fn secure(
         }
         Err(e) => {
             metrics.handshake_failures.inc();
-            tracing::warn!(%listener, peer = ?peer_addr, reason = "handshake_failed", error = %e, cause = ?std::error::Error::source(&e), "mTLS handshake refused or failed; connection closed");
+            tracing::warn!(%listener, peer = ?peer_addr, reason = "handshake_failed", error = %e, cause = ?std::error::Error::source(&e), "TLS handshake refused or failed; connection closed");
             None
         }
     }

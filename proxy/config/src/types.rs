@@ -35,13 +35,45 @@ pub struct Listener {
     pub tls: Option<InboundTls>,
 }
 
-/// Inbound mTLS on a listener: the proxy terminates TLS with its workload certificate and
-/// requires a client SVID of the trust domain.
+/// TLS the proxy terminates on a listener with its workload certificate: mesh mTLS (a client
+/// SVID of the trust domain required), or an ingress gateway's TLS to clients outside the
+/// mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InboundTls {
     pub mode: InboundTlsMode,
     /// ALPN protocols accepted, most preferred first (`h2`, `http/1.1`).
     pub alpn: Vec<String>,
+    /// Who may connect.
+    pub clients: TlsClients,
+}
+
+/// Who may connect to a TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum TlsClients {
+    /// Mesh peers: TLS 1.3 and a client SVID of the trust domain.
+    Mesh,
+    /// Any client, without a certificate (an ingress gateway's TLS listener).
+    Public(PublicTls),
+}
+
+/// The versions and TLS 1.2 cipher suites a public TLS listener accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicTls {
+    pub min_version: TlsVersion,
+    pub max_version: TlsVersion,
+    /// TLS 1.2 cipher suites, by Envoy's (OpenSSL's) names, most preferred first; empty is
+    /// the proxy's defaults. TLS 1.3 suites are not configurable.
+    pub cipher_suites: Vec<String>,
+}
+
+/// A TLS version the proxy speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum TlsVersion {
+    #[serde(rename = "TLSv1_2")]
+    V1_2,
+    #[serde(rename = "TLSv1_3")]
+    V1_3,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -8,12 +8,14 @@
 
 mod mesh;
 mod origination;
+mod public;
 mod sniff;
 mod stream;
 mod xfcc;
 
 pub use mesh::{HANDSHAKE_TIMEOUT, MeshTls, TlsError};
 pub use origination::{OriginationFiles, origination_config};
+pub use public::PublicParams;
 pub use rigging_mesh_spiffe::SpiffeId;
 pub use sniff::{SNIFF_TIMEOUT, Sniffed, sniff};
 pub use stream::MeshStream;

@@ -10,6 +10,7 @@ use rigging_mesh_spiffe::{
 use rustls::server::NoServerSessionStorage;
 use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::UnixTime;
+use tokio::sync::Notify;
 
 /// A peer that has not finished its handshake by then is dropped: a mesh handshake is a few
 /// milliseconds on a LAN, and a slow one holds a socket and a task.
@@ -31,6 +32,10 @@ pub enum TlsError {
     NotConfigured,
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+    #[error("no TLS version to accept")]
+    NoVersion,
+    #[error("cipher suite {0:?} is not one the proxy implements")]
+    CipherSuite(String),
     #[error("rustls refused the configuration")]
     Rustls(#[from] rustls::Error),
 }
@@ -45,6 +50,7 @@ pub enum TlsError {
 pub struct MeshTls {
     store: Arc<CertStore>,
     trust_domain: TrustDomain,
+    renew: Option<Arc<Notify>>,
 }
 
 impl MeshTls {
@@ -53,6 +59,23 @@ impl MeshTls {
         Self {
             store,
             trust_domain,
+            renew: None,
+        }
+    }
+
+    /// `renew` is notified when the certificate should be renewed now: the renewer of
+    /// `store` waits on it (`Renewer::renew_on`).
+    #[must_use]
+    pub fn with_renewal(mut self, renew: Arc<Notify>) -> Self {
+        self.renew = Some(renew);
+        self
+    }
+
+    /// Asks for a new certificate now, when a renewer listens: an ingress gateway does when
+    /// the hosts of its TLS listeners change, since Citadel names them in the certificate.
+    pub fn renew_now(&self) {
+        if let Some(renew) = &self.renew {
+            renew.notify_one();
         }
     }
 

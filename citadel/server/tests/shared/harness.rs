@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use hyper_util::rt::TokioIo;
 use rcgen::{CertificateParams, KeyPair, SanType};
 use rigging_citadel_ca::{LeafTtl, TrustDomain};
-use rigging_citadel_server::{Authenticator, AuthorityHandle, CitadelConfig, CitadelServer, Clock};
+use rigging_citadel_server::{
+    Authenticator, AuthorityHandle, CitadelConfig, CitadelServer, Clock, DnsNames,
+};
 use rigging_mesh_api::citadel::v1::citadel_client::CitadelClient;
 use rigging_mesh_api::citadel::v1::sign_request::Credential;
 use rigging_mesh_api::citadel::v1::{SignRequest, SignResponse};
@@ -42,6 +44,7 @@ pub struct Options {
     pub extra: Vec<Arc<dyn Authenticator>>,
     pub leaf_ttl: LeafTtl,
     pub reload_interval: Duration,
+    pub dns_names: Option<Arc<dyn DnsNames>>,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             extra: Vec::new(),
             leaf_ttl: LeafTtl::default(),
             reload_interval: rigging_citadel_server::DEFAULT_RELOAD_INTERVAL,
+            dns_names: None,
         }
     }
 }
@@ -94,6 +98,9 @@ pub async fn start_with(options: Options) -> Harness {
         .with_reload_interval(options.reload_interval);
     for a in options.extra {
         server = server.with_authenticator(a);
+    }
+    if let Some(hook) = options.dns_names {
+        server = server.with_dns_names(hook);
     }
     let bundle = server.trust_bundle();
     let authority = server.authority_handle();
@@ -208,6 +215,20 @@ pub fn sign_request(csr_der: Vec<u8>, credential: Option<Credential>) -> SignReq
         csr_der,
         credential,
     }
+}
+
+/// The DNS SANs of the response's leaf, in order.
+pub fn leaf_dns_names(response: &SignResponse) -> Vec<String> {
+    let (_, leaf) = X509Certificate::from_der(&response.chain_der[0]).unwrap();
+    let san = leaf.subject_alternative_name().unwrap().unwrap();
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The one URI SAN of the response's leaf.

@@ -1,6 +1,6 @@
 //! `ingress-gateway`: listeners that let traffic from outside into mesh services.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::common::{
     Header, HeaderModifiers, Limits, PassiveHealthCheck, Protocol, header_modifiers, limit_fields,
@@ -68,6 +68,10 @@ pub struct IngressService {
     pub passive_health_check: Option<PassiveHealthCheck>,
     pub meta: BTreeMap<String, String>,
 }
+
+/// Consul's DNS domain, in the default names of services behind an ingress gateway
+/// (`<service>.ingress.consul`, `<service>.ingress.<datacenter>.consul`).
+const CONSUL_DOMAIN: &str = "consul";
 
 const KEYS: &[&str] = crate::entry_keys!["TLS", "Listeners", "Defaults"];
 const TLS_KEYS: &[&str] = &[
@@ -145,6 +149,50 @@ impl IngressGateway {
             defaults,
         })
     }
+
+    /// The DNS names the gateway's own (Citadel-issued) certificate must carry to serve its TLS
+    /// listeners, sorted, each once, lowercase, without a trailing dot.
+    ///
+    /// A listener serves TLS when the gateway's or its own `TLS.Enabled` is set (as in Consul,
+    /// a listener cannot turn off TLS the gateway turns on). Its services whose certificate
+    /// comes from SDS instead (a `CertResource` on the service, or on the listener or the
+    /// gateway, which Consul merges field by field) add nothing. Every other service adds its
+    /// `Hosts`, or when it has none Consul's names for it, `<service>.ingress.consul` and
+    /// `<service>.ingress.<datacenter>.consul` (so `*.ingress…` for the wildcard service).
+    /// A `*` host, which never names a certificate, is left out, as is the datacenter form
+    /// when `datacenter` is empty. Names are not otherwise checked: Citadel checks them.
+    pub fn tls_dns_names(&self, datacenter: &str) -> Vec<String> {
+        let gateway_sds = has_cert_resource(self.tls.sds.as_ref());
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        let mut add = |name: &str| {
+            names.insert(name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase());
+        };
+        for l in &self.listeners {
+            let own = l.tls.as_ref();
+            let enabled = self.tls.enabled || own.is_some_and(|t| t.enabled);
+            if !enabled || gateway_sds || has_cert_resource(own.and_then(|t| t.sds.as_ref())) {
+                continue;
+            }
+            for s in &l.services {
+                if has_cert_resource(s.sds.as_ref()) {
+                    continue;
+                }
+                if s.hosts.is_empty() {
+                    add(&format!("{}.ingress.{CONSUL_DOMAIN}", s.name));
+                    if !datacenter.is_empty() {
+                        add(&format!("{}.ingress.{datacenter}.{CONSUL_DOMAIN}", s.name));
+                    }
+                }
+                s.hosts.iter().filter(|h| *h != "*").for_each(|h| add(h));
+            }
+        }
+        names.into_iter().collect()
+    }
+}
+
+/// An SDS block naming a certificate: the listener or service serves that one, not Citadel's.
+fn has_cert_resource(sds: Option<&Sds>) -> bool {
+    sds.is_some_and(|s| s.cert_resource.is_some())
 }
 
 fn sds(d: &mut Diag, f: &Fields<'_>) -> Option<Sds> {

@@ -9,7 +9,8 @@ use rigging_mesh_config_entries::HeaderModifiers;
 use rigging_mesh_xds::{Listener, RouteConfiguration};
 
 use crate::emit::chain_route::header_changes;
-use crate::emit::{http_filter_for, listener, tcp_filter_for};
+use crate::emit::{http_filter_for, listener, tcp_filter_for, tls};
+use crate::ingress::ServedTls;
 
 /// `ingress:<bind ip>:<port>`.
 pub(crate) fn listener_name(bind: IpAddr, port: u16) -> String {
@@ -23,27 +24,50 @@ pub(crate) fn route_name(port: u16) -> String {
 
 /// An HTTP listener whose routes are the route configuration of its port; `fault`: a
 /// route injects faults, so the fault filter goes first.
-pub(crate) fn http_listener(bind: IpAddr, port: u16, fault: bool) -> Listener {
+/// With `tls`, clients connect over TLS (h2 or http/1.1 by ALPN).
+pub(crate) fn http_listener(
+    bind: IpAddr,
+    port: u16,
+    fault: bool,
+    tls: Option<&ServedTls>,
+) -> Listener {
     let name = listener_name(bind, port);
     let filter = http_filter_for(&name, &route_name(port), fault);
-    listener(
+    let l = listener(
         name,
         SocketAddr::new(bind, port),
         TrafficDirection::Outbound,
         filter,
-    )
+    );
+    with_tls(l, tls, &tls::INBOUND_ALPN)
 }
 
-/// A TCP listener forwarding every connection to `cluster`.
-pub(crate) fn tcp_listener(bind: IpAddr, port: u16, cluster: &str) -> Listener {
+/// A TCP listener forwarding every connection to `cluster`; with `tls`, clients connect
+/// over TLS, which the gateway terminates.
+pub(crate) fn tcp_listener(
+    bind: IpAddr,
+    port: u16,
+    cluster: &str,
+    tls: Option<&ServedTls>,
+) -> Listener {
     let name = listener_name(bind, port);
     let filter = tcp_filter_for(&name, cluster);
-    listener(
+    let l = listener(
         name,
         SocketAddr::new(bind, port),
         TrafficDirection::Outbound,
         filter,
-    )
+    );
+    with_tls(l, tls, &[])
+}
+
+fn with_tls(mut l: Listener, served: Option<&ServedTls>, alpn: &[&str]) -> Listener {
+    if let Some(served) = served {
+        for chain in &mut l.filter_chains {
+            chain.transport_socket = Some(tls::gateway_socket(served, alpn));
+        }
+    }
+    l
 }
 
 pub(crate) fn route_config(port: u16, virtual_hosts: Vec<VirtualHost>) -> RouteConfiguration {

@@ -20,10 +20,11 @@ use rigging_mesh_xds::{
 };
 
 use crate::MeshSecurity;
+use crate::ingress::ServedTls;
 
 /// ALPN an inbound listener accepts, most preferred first: whatever the service speaks, h2
 /// carries gRPC and HTTP/2, http/1.1 the rest (and TCP services ignore it).
-const INBOUND_ALPN: [&str; 2] = ["h2", "http/1.1"];
+pub(crate) const INBOUND_ALPN: [&str; 2] = ["h2", "http/1.1"];
 
 /// The inbound listener's TLS: the proxy's SVID, a client SVID required and checked against
 /// the trust bundle. Which caller may do what is decided later (intentions), not here.
@@ -34,6 +35,28 @@ pub(crate) fn downstream_socket() -> TransportSocket {
             ValidationContextType::ValidationContextSdsSecretConfig(secret(TRUST_BUNDLE_SECRET)),
             INBOUND_ALPN.iter().map(|p| (*p).to_owned()).collect(),
         )),
+        ..Default::default()
+    };
+    socket(pack(DOWNSTREAM_TLS_CONTEXT, &ctx))
+}
+
+/// An ingress listener's TLS to clients outside the mesh: the gateway's workload certificate
+/// (which Citadel issues with the listener's hosts as DNS names), no client certificate, the
+/// entry's versions and cipher suites, `alpn` accepted.
+pub(crate) fn gateway_socket(served: &ServedTls, alpn: &[&str]) -> TransportSocket {
+    let ctx = DownstreamTlsContext {
+        require_client_certificate: Some(BoolValue { value: false }),
+        common_tls_context: Some(CommonTlsContext {
+            tls_params: Some(TlsParameters {
+                tls_minimum_protocol_version: served.min as i32,
+                tls_maximum_protocol_version: served.max as i32,
+                cipher_suites: served.cipher_suites.clone(),
+                ..Default::default()
+            }),
+            tls_certificate_sds_secret_configs: vec![secret(WORKLOAD_CERT_SECRET)],
+            alpn_protocols: alpn.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     socket(pack(DOWNSTREAM_TLS_CONTEXT, &ctx))

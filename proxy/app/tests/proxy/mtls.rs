@@ -14,7 +14,7 @@ use rigging_mesh_spiffe::{
 use rigging_proxy_app::{Proxy, ProxyHandle, ProxyOptions};
 use rigging_proxy_config::{
     Cluster, ClusterTls, Direction, Discovery, InboundTls, InboundTlsMode, LbPolicy, Listener,
-    ListenerKind, ProxyConfig, UpstreamProtocol, UpstreamTls,
+    ListenerKind, ProxyConfig, TlsClients, UpstreamProtocol, UpstreamTls,
 };
 use rigging_proxy_tls::MeshTls;
 use rustls::client::ResolvesClientCert;
@@ -94,7 +94,11 @@ fn inbound_config(mode: InboundTlsMode, app: SocketAddr, http: bool) -> ProxyCon
             addr: LOOPBACK0.parse().unwrap(),
             direction: Direction::Inbound,
             kind,
-            tls: Some(InboundTls { mode, alpn: alpn() }),
+            tls: Some(InboundTls {
+                mode,
+                alpn: alpn(),
+                clients: TlsClients::Mesh,
+            }),
         },
     );
     let mut local = cluster("local_app", UpstreamProtocol::Http1, LbPolicy::RoundRobin);

@@ -10,9 +10,11 @@ use rigging_mesh_xds::{HTTP_CONNECTION_MANAGER, TCP_PROXY};
 
 use super::common::{Ctx, decode, join, reject_set, require_name, socket_addr};
 use super::hcm;
-use super::tls::{self, TransportMatch};
+use super::tls::{self, Downstream, TransportMatch};
 use crate::error::{ConfigError, ResourceKind};
-use crate::types::{Direction, InboundTls, InboundTlsMode, Listener, ListenerKind, SniRoute};
+use crate::types::{
+    Direction, InboundTls, InboundTlsMode, Listener, ListenerKind, SniRoute, TlsClients,
+};
 
 /// One converted filter chain, before the chains of a listener are checked against each other.
 #[derive(Debug)]
@@ -24,8 +26,8 @@ struct Chain {
     /// The server names it matches (an SNI listener's chain); empty otherwise.
     server_names: Vec<String>,
     kind: ListenerKind,
-    /// The ALPN protocols of its mTLS; `None` for plaintext.
-    alpn: Option<Vec<String>>,
+    /// The TLS it terminates; `None` for plaintext.
+    tls: Option<Downstream>,
 }
 
 impl TryFrom<xds::Listener> for Listener {
@@ -179,9 +181,10 @@ fn chains(
         return match <[xds::FilterChain; 1]>::try_from(chains) {
             Ok([chain]) => {
                 let chain = convert(0, chain)?;
-                let tls = chain.alpn.map(|alpn| InboundTls {
+                let tls = chain.tls.map(|t| InboundTls {
                     mode: InboundTlsMode::Strict,
-                    alpn,
+                    alpn: t.alpn,
+                    clients: t.clients,
                 });
                 Ok((chain.kind, tls))
             }
@@ -238,14 +241,12 @@ fn sni(
             transport: _,
             server_names,
             kind,
-            alpn: chain_alpn,
+            tls,
         } = chain;
         if server_names.is_empty() {
             return Err(ctx.missing(join(&path, "filter_chain_match.server_names")));
         }
-        let Some(chain_alpn) = chain_alpn else {
-            return Err(ctx.missing(join(&path, "transport_socket")));
-        };
+        let chain_alpn = mesh_alpn(ctx, &path, tls)?;
         if alpn.as_ref().is_some_and(|a| *a != chain_alpn) {
             return Err(ctx.invalid(
                 join(&path, "transport_socket"),
@@ -275,6 +276,7 @@ fn sni(
     let tls = InboundTls {
         mode: InboundTlsMode::Strict,
         alpn: alpn.unwrap_or_default(),
+        clients: TlsClients::Mesh,
     };
     Ok((ListenerKind::Sni { routes }, Some(tls)))
 }
@@ -302,15 +304,13 @@ fn permissive(
             ));
         }
     };
-    if plain.alpn.is_some() {
+    if plain.tls.is_some() {
         return Err(ctx.invalid(
             join(&plain.path, "transport_socket"),
             "the raw_buffer chain of a permissive listener must be plaintext",
         ));
     }
-    let Some(alpn) = secure.alpn else {
-        return Err(ctx.missing(join(&secure.path, "transport_socket")));
-    };
+    let alpn = mesh_alpn(ctx, &secure.path, secure.tls)?;
     if secure.kind != plain.kind {
         return Err(ctx.invalid(
             join(&second, "filters"),
@@ -322,6 +322,7 @@ fn permissive(
     let tls = InboundTls {
         mode: InboundTlsMode::Permissive,
         alpn,
+        clients: TlsClients::Mesh,
     };
     Ok((secure.kind, Some(tls)))
 }
@@ -353,12 +354,21 @@ fn filter_chain(
         (None, Vec::new())
     };
     let field = join(&path, "transport_socket");
-    let alpn = tls::downstream(ctx, &field, transport_socket)?;
-    if alpn.is_some() && direction == Direction::Outbound {
-        return Err(ctx.unsupported(
-            field,
-            "mTLS on an outbound listener (the proxy terminates mesh mTLS only inbound)",
-        ));
+    let tls = tls::downstream(ctx, &field, transport_socket)?;
+    match (tls.as_ref().map(|t| &t.clients), direction) {
+        (Some(TlsClients::Mesh), Direction::Outbound) => {
+            return Err(ctx.unsupported(
+                field,
+                "mTLS on an outbound listener (the proxy terminates mesh mTLS only inbound)",
+            ));
+        }
+        (Some(TlsClients::Public(_)), Direction::Inbound) => {
+            return Err(ctx.unsupported(
+                field,
+                "TLS without client certificates on an inbound listener (mesh peers always present one; only an ingress gateway's listeners serve public TLS)",
+            ));
+        }
+        _ => {}
     }
     let count = filters.len();
     let mut kinds = filters
@@ -381,8 +391,27 @@ fn filter_chain(
         transport,
         server_names,
         kind,
-        alpn,
+        tls,
     })
+}
+
+/// The ALPN of a chain that must terminate mesh mTLS (a permissive or SNI listener's).
+fn mesh_alpn(
+    ctx: Ctx<'_>,
+    path: &str,
+    tls: Option<Downstream>,
+) -> Result<Vec<String>, ConfigError> {
+    match tls {
+        Some(Downstream {
+            alpn,
+            clients: TlsClients::Mesh,
+        }) => Ok(alpn),
+        Some(_) => Err(ctx.unsupported(
+            join(path, "transport_socket"),
+            "TLS without client certificates here (only mesh mTLS)",
+        )),
+        None => Err(ctx.missing(join(path, "transport_socket"))),
+    }
 }
 
 fn network_filter(ctx: Ctx<'_>, path: &str, f: xds::Filter) -> Result<ListenerKind, ConfigError> {

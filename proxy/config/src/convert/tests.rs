@@ -7,6 +7,7 @@ pub(crate) mod fixtures;
 mod gateway;
 mod listener;
 mod policy;
+mod public_tls;
 mod route;
 mod tls;
 mod traffic;

@@ -19,11 +19,12 @@ use rigging_mesh_xds::{
 
 use super::common::{Ctx, decode, join, reject_set};
 use crate::error::ConfigError;
-use crate::types::{ClusterTls, UpstreamTls};
+use crate::types::{ClusterTls, TlsClients, UpstreamTls};
 
 mod identity;
 mod inspector;
 mod origination;
+mod public;
 
 pub(super) use inspector::{TransportMatch, tls_inspector, transport_match};
 
@@ -39,13 +40,14 @@ const ONLY_OWN_SECRETS: &str =
 const MAX_SNI_LEN: usize = 253;
 
 /// A filter chain's transport socket: `None` for plaintext (absent, or a bare `raw_buffer`), or
-/// the ALPN protocols of the mesh mTLS the proxy terminates.
+/// the TLS the proxy terminates: mesh mTLS, or (without a client certificate required) an
+/// ingress gateway's TLS to clients outside the mesh.
 #[allow(deprecated)]
 pub(super) fn downstream(
     ctx: Ctx<'_>,
     path: &str,
     socket: Option<TransportSocket>,
-) -> Result<Option<Vec<String>>, ConfigError> {
+) -> Result<Option<Downstream>, ConfigError> {
     let Some(context) = tls_context(ctx, path, socket, DOWNSTREAM_TLS_CONTEXT)? else {
         return Ok(None);
     };
@@ -80,14 +82,27 @@ pub(super) fn downstream(
         };
         return Err(ctx.unsupported(join(&path, field), "field"));
     }
+    let path_common = join(&path, "common_tls_context");
     if require_client_certificate.map(|b| b.value) != Some(true) {
-        return Err(ctx.invalid(
-            join(&path, "require_client_certificate"),
-            "must be true: the mesh always requires client SVIDs",
-        ));
+        let Common {
+            params,
+            validation,
+            alpn,
+        } = common(ctx, &path_common, common_tls_context)?;
+        if let Some(v) = validation {
+            return Err(ctx.invalid(
+                join(&path_common, validation_field(&v)),
+                "client validation without require_client_certificate; mesh mTLS requires client certificates, public TLS validates none",
+            ));
+        }
+        let public = public::params(ctx, &join(&path_common, "tls_params"), params)?;
+        return Ok(Some(Downstream {
+            alpn,
+            clients: TlsClients::Public(public),
+        }));
     }
-    let path = join(&path, "common_tls_context");
-    let (validation, alpn) = common(ctx, &path, common_tls_context)?;
+    let path = path_common;
+    let (validation, alpn) = mesh_common(ctx, &path, common_tls_context)?;
     use common_tls_context::ValidationContextType as V;
     match validation {
         Some(V::ValidationContextSdsSecretConfig(s)) => secret(
@@ -106,7 +121,17 @@ pub(super) fn downstream(
             return Err(ctx.missing(join(&path, "validation_context_sds_secret_config")));
         }
     }
-    Ok(Some(alpn))
+    Ok(Some(Downstream {
+        alpn,
+        clients: TlsClients::Mesh,
+    }))
+}
+
+/// The TLS a listener's chain terminates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Downstream {
+    pub alpn: Vec<String>,
+    pub clients: TlsClients,
 }
 
 /// A cluster's transport socket: `None` for plaintext (absent, or a bare `raw_buffer`), the
@@ -151,7 +176,7 @@ pub(super) fn upstream(
     }
     server_name(ctx, &join(&path, "sni"), &sni)?;
     let path = join(&path, "common_tls_context");
-    let (validation, alpn) = common(ctx, &path, common_tls_context)?;
+    let (validation, alpn) = mesh_common(ctx, &path, common_tls_context)?;
     use common_tls_context::ValidationContextType as V;
     let expected_ids = match validation {
         Some(V::CombinedValidationContext(c)) => {
@@ -214,20 +239,22 @@ fn tls_context<M: prost::Message + Default>(
     }
 }
 
-/// The part both ends share: TLS 1.3, the workload certificate, ALPN. Returns the validation
-/// context, whose shape differs by end, and the ALPN protocols.
+/// What every context the proxy terminates or originates with its workload certificate
+/// holds.
+struct Common {
+    params: Option<TlsParameters>,
+    validation: Option<common_tls_context::ValidationContextType>,
+    alpn: Vec<String>,
+}
+
+/// The part every workload-certificate context shares: the workload certificate and ALPN.
+/// Returns the TLS parameters and the validation context, whose shapes differ by use.
 #[allow(deprecated)]
 fn common(
     ctx: Ctx<'_>,
     path: &str,
     context: Option<CommonTlsContext>,
-) -> Result<
-    (
-        Option<common_tls_context::ValidationContextType>,
-        Vec<String>,
-    ),
-    ConfigError,
-> {
+) -> Result<Common, ConfigError> {
     let CommonTlsContext {
         tls_params,
         tls_certificates,
@@ -252,7 +279,6 @@ fn common(
         custom_handshaker,
         key_log,
     );
-    tls_1_3(ctx, &join(path, "tls_params"), tls_params)?;
     let field = join(path, "tls_certificate_sds_secret_configs");
     match <[SdsSecretConfig; 1]>::try_from(tls_certificate_sds_secret_configs) {
         Ok([s]) => secret(ctx, &format!("{field}[0]"), s, WORKLOAD_CERT_SECRET)?,
@@ -268,7 +294,32 @@ fn common(
         }
     }
     let alpn = alpn(ctx, &join(path, "alpn_protocols"), alpn_protocols)?;
-    Ok((validation_context_type, alpn))
+    Ok(Common {
+        params: tls_params,
+        validation: validation_context_type,
+        alpn,
+    })
+}
+
+/// [`common`], for mesh mTLS: TLS 1.3 pinned.
+fn mesh_common(
+    ctx: Ctx<'_>,
+    path: &str,
+    context: Option<CommonTlsContext>,
+) -> Result<
+    (
+        Option<common_tls_context::ValidationContextType>,
+        Vec<String>,
+    ),
+    ConfigError,
+> {
+    let Common {
+        params,
+        validation,
+        alpn,
+    } = common(ctx, path, context)?;
+    tls_1_3(ctx, &join(path, "tls_params"), params)?;
+    Ok((validation, alpn))
 }
 
 /// TLS parameters that pin TLS 1.3: the mesh speaks nothing older, and Envoy's default minimum

@@ -26,7 +26,8 @@ use super::fixtures::{
 };
 use super::{Case, assert_rejects};
 use crate::types::{
-    Cluster, ClusterTls, InboundTls, InboundTlsMode, Listener, ListenerKind, UpstreamTls,
+    Cluster, ClusterTls, InboundTls, InboundTlsMode, Listener, ListenerKind, TlsClients,
+    UpstreamTls,
 };
 use crate::{ConfigError, ProxyConfig};
 
@@ -100,6 +101,7 @@ fn accepts_the_strict_listener_pilot_sends() {
         Some(InboundTls {
             mode: InboundTlsMode::Strict,
             alpn: alpn(),
+            clients: TlsClients::Mesh,
         })
     );
     assert_eq!(
@@ -124,6 +126,7 @@ fn accepts_the_permissive_listener_pilot_sends_in_either_order() {
     let expected = Some(InboundTls {
         mode: InboundTlsMode::Permissive,
         alpn: alpn(),
+        clients: TlsClients::Mesh,
     });
     let l = Listener::try_from(permissive_listener()).unwrap();
     assert_eq!(l.tls, expected);
@@ -196,7 +199,7 @@ fn tls_settings_are_in_the_config_dump() {
     let dump = serde_json::to_value(&config).unwrap();
     assert_eq!(
         dump["listeners"]["inbound:10.0.0.5:20000"]["tls"],
-        json!({ "mode": "permissive", "alpn": ["h2", "http/1.1"] })
+        json!({ "mode": "permissive", "alpn": ["h2", "http/1.1"], "clients": { "type": "mesh" } })
     );
     assert_eq!(
         dump["clusters"]["api"]["tls"],
@@ -301,12 +304,12 @@ fn rejects_server_tls_it_does_not_implement() {
                     d.require_client_certificate = Some(BoolValue { value: false })
                 })
             },
-            "filter_chains[0].transport_socket.typed_config.require_client_certificate: must be true: the mesh always requires client SVIDs",
+            "filter_chains[0].transport_socket.typed_config.common_tls_context.validation_context_sds_secret_config: client validation without require_client_certificate",
         ),
         (
             "client certificate requirement absent",
             |l| edit_downstream(l, 0, |d| d.require_client_certificate = None),
-            "typed_config.require_client_certificate: must be true",
+            "validation_context_sds_secret_config: client validation without require_client_certificate",
         ),
         (
             "TLS 1.2 minimum",

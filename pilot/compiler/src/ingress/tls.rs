@@ -1,0 +1,134 @@
+//! The TLS an ingress listener serves its clients: Consul's gateway and listener `TLS`
+//! blocks merged, and turned into what the proxy can honour (`pilot/XDS.md`, "Ingress
+//! gateways").
+//!
+//! The proxy speaks TLS 1.2 and 1.3 (rustls): an older minimum is raised to TLS 1.2 with a
+//! note, an older maximum cannot be served. TLS 1.2 cipher suites are the six ECDHE AEAD
+//! suites; CBC and RSA key exchange suites are left out with a note, and a list with none
+//! of the six cannot be served.
+
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::tls_parameters::TlsProtocol;
+use rigging_mesh_config_entries::{IngressGateway, IngressListener, TlsParams, TlsVersion};
+
+/// TLS to a listener's clients, as Pilot emits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServedTls {
+    pub min: TlsProtocol,
+    pub max: TlsProtocol,
+    /// Envoy's (OpenSSL's) names; empty is the proxy's defaults.
+    pub cipher_suites: Vec<String>,
+}
+
+/// Consul's suite names and Envoy's for the suites the proxy offers.
+const SUPPORTED: [(&str, &str); 6] = [
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ),
+];
+
+/// What listener `l` serves: `Ok(None)` plaintext, `Ok(Some)` TLS with the gateway's
+/// workload certificate, `Err` why the listener cannot be opened. `notes` gets what of the
+/// entry is served differently from what it asks.
+pub(crate) fn served_tls(
+    gw: &IngressGateway,
+    l: &IngressListener,
+    secured: bool,
+    notes: &mut Vec<String>,
+) -> Result<Option<ServedTls>, String> {
+    let own = l.tls.as_ref();
+    let sds = gw.tls.sds.is_some()
+        || own.is_some_and(|t| t.sds.is_some())
+        || l.services.iter().any(|s| s.sds.is_some());
+    if sds {
+        return Err("TLS certificates come from SDS, which the proxy does not fetch".to_owned());
+    }
+    if !(gw.tls.enabled || own.is_some_and(|t| t.enabled)) {
+        return Ok(None);
+    }
+    if !secured {
+        return Err(
+            "TLS is enabled, but the mesh has no Citadel to issue the certificate".to_owned(),
+        );
+    }
+    let params = merged(&gw.tls.params, own.map(|t| &t.params));
+    let port = l.port;
+    let max = match params.max_version {
+        None | Some(TlsVersion::Auto) | Some(TlsVersion::V1_3) => TlsProtocol::TlSv13,
+        Some(TlsVersion::V1_2) => TlsProtocol::TlSv12,
+        Some(old @ (TlsVersion::V1_0 | TlsVersion::V1_1)) => {
+            return Err(format!(
+                "TLSMaxVersion {old:?}: the proxy speaks TLS 1.2 and 1.3 only"
+            ));
+        }
+    };
+    let min = match params.min_version {
+        None | Some(TlsVersion::Auto) | Some(TlsVersion::V1_2) => TlsProtocol::TlSv12,
+        Some(TlsVersion::V1_3) => TlsProtocol::TlSv13,
+        Some(old @ (TlsVersion::V1_0 | TlsVersion::V1_1)) => {
+            notes.push(format!(
+                "listener on port {port}: TLSMinVersion {old:?}: the proxy speaks TLS 1.2 and 1.3 only; TLS 1.2 is the minimum"
+            ));
+            TlsProtocol::TlSv12
+        }
+    };
+    let mut cipher_suites = Vec::new();
+    let mut left_out = Vec::new();
+    for name in &params.cipher_suites {
+        match SUPPORTED.iter().find(|(consul, _)| consul == name) {
+            Some((_, envoy)) => cipher_suites.push((*envoy).to_owned()),
+            None => left_out.push(name.as_str()),
+        }
+    }
+    if !left_out.is_empty() {
+        if cipher_suites.is_empty() {
+            return Err(format!(
+                "CipherSuites: none of {left_out:?} is offered by the proxy (ECDHE with AES-GCM or ChaCha20-Poly1305 only)"
+            ));
+        }
+        notes.push(format!(
+            "listener on port {port}: CipherSuites: {left_out:?} are not offered by the proxy (CBC and RSA key exchange); the others are"
+        ));
+    }
+    Ok(Some(ServedTls {
+        min,
+        max,
+        cipher_suites,
+    }))
+}
+
+/// The listener's versions and cipher suites over the gateway's, field by field.
+fn merged(base: &TlsParams, over: Option<&TlsParams>) -> TlsParams {
+    let Some(over) = over else {
+        return base.clone();
+    };
+    TlsParams {
+        min_version: over.min_version.or(base.min_version),
+        max_version: over.max_version.or(base.max_version),
+        cipher_suites: if over.cipher_suites.is_empty() {
+            base.cipher_suites.clone()
+        } else {
+            over.cipher_suites.clone()
+        },
+    }
+}

@@ -1,0 +1,170 @@
+//! An ingress gateway's TLS listener: TLS to clients outside the mesh with the workload
+//! certificate and no client certificate, on an outbound (gateway) listener only.
+
+use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+use envoy_types::pb::envoy::config::listener::v3 as lds;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3 as tls;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::tls_parameters::TlsProtocol;
+use envoy_types::pb::google::protobuf::BoolValue;
+use rigging_mesh_xds::{DOWNSTREAM_TLS_CONTEXT, TRUST_BUNDLE_SECRET, WORKLOAD_CERT_SECRET};
+
+use super::fixtures::*;
+use super::{Case, assert_rejects};
+use crate::types::{
+    Direction, InboundTls, InboundTlsMode, Listener, PublicTls, TlsClients, TlsVersion,
+};
+
+/// What Pilot sends for `TLS { Enabled = true, TLSMinVersion = "TLSv1_2",
+/// CipherSuites = [...] }` on an HTTP listener.
+fn public_context() -> tls::DownstreamTlsContext {
+    tls::DownstreamTlsContext {
+        require_client_certificate: Some(BoolValue { value: false }),
+        common_tls_context: Some(tls::CommonTlsContext {
+            tls_params: Some(tls::TlsParameters {
+                tls_minimum_protocol_version: TlsProtocol::TlSv12 as i32,
+                tls_maximum_protocol_version: TlsProtocol::TlSv13 as i32,
+                cipher_suites: vec![
+                    "ECDHE-ECDSA-AES256-GCM-SHA384".into(),
+                    "ECDHE-ECDSA-AES128-GCM-SHA256".into(),
+                ],
+                ..Default::default()
+            }),
+            tls_certificate_sds_secret_configs: vec![secret(WORKLOAD_CERT_SECRET)],
+            alpn_protocols: vec!["h2".into(), "http/1.1".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn gateway_listener() -> lds::Listener {
+    http_listener().tap(|l| {
+        l.filter_chains[0].transport_socket =
+            Some(tls_socket(DOWNSTREAM_TLS_CONTEXT, &public_context()))
+    })
+}
+
+fn edit_public(l: &mut lds::Listener, f: impl FnOnce(&mut tls::DownstreamTlsContext)) {
+    let mut ctx = public_context();
+    f(&mut ctx);
+    l.filter_chains[0].transport_socket = Some(tls_socket(DOWNSTREAM_TLS_CONTEXT, &ctx));
+}
+
+fn edit_params(l: &mut lds::Listener, f: impl FnOnce(&mut tls::TlsParameters)) {
+    edit_public(l, |c| {
+        f(c.common_tls_context
+            .as_mut()
+            .and_then(|c| c.tls_params.as_mut())
+            .unwrap())
+    });
+}
+
+#[test]
+fn accepts_the_gateway_listener_pilot_sends() {
+    let l = Listener::try_from(gateway_listener()).unwrap();
+    assert_eq!(l.direction, Direction::Outbound);
+    assert_eq!(
+        l.tls,
+        Some(InboundTls {
+            mode: InboundTlsMode::Strict,
+            alpn: vec!["h2".into(), "http/1.1".into()],
+            clients: TlsClients::Public(PublicTls {
+                min_version: TlsVersion::V1_2,
+                max_version: TlsVersion::V1_3,
+                cipher_suites: vec![
+                    "ECDHE-ECDSA-AES256-GCM-SHA384".into(),
+                    "ECDHE-ECDSA-AES128-GCM-SHA256".into(),
+                ],
+            }),
+        })
+    );
+    // Without parameters: Envoy's defaults, TLS 1.2 to 1.3, the proxy's suites.
+    let bare = gateway_listener().tap(|l| {
+        edit_public(l, |c| {
+            c.require_client_certificate = None;
+            c.common_tls_context.as_mut().unwrap().tls_params = None;
+        })
+    });
+    let tls = Listener::try_from(bare).unwrap().tls.unwrap();
+    assert_eq!(
+        tls.clients,
+        TlsClients::Public(PublicTls {
+            min_version: TlsVersion::V1_2,
+            max_version: TlsVersion::V1_3,
+            cipher_suites: Vec::new(),
+        })
+    );
+}
+
+#[test]
+fn rejects_what_the_proxy_cannot_serve() {
+    let cases: &[Case<lds::Listener>] = &[
+        (
+            "TLS 1.1 minimum",
+            |l| {
+                edit_params(l, |p| {
+                    p.tls_minimum_protocol_version = TlsProtocol::TlSv11 as i32
+                })
+            },
+            "tls_minimum_protocol_version: unsupported version TLSv1_1 (only TLSv1_2, TLSv1_3 or TLS_AUTO)",
+        ),
+        (
+            "maximum below minimum",
+            |l| {
+                edit_params(l, |p| {
+                    p.tls_minimum_protocol_version = TlsProtocol::TlSv13 as i32;
+                    p.tls_maximum_protocol_version = TlsProtocol::TlSv12 as i32;
+                })
+            },
+            "tls_maximum_protocol_version: lower than tls_minimum_protocol_version",
+        ),
+        (
+            "a CBC suite",
+            |l| edit_params(l, |p| p.cipher_suites = vec!["ECDHE-RSA-AES128-SHA".into()]),
+            "cipher_suites[0]: unsupported cipher suite \"ECDHE-RSA-AES128-SHA\"",
+        ),
+        (
+            "a suite twice",
+            |l| {
+                edit_params(l, |p| {
+                    p.cipher_suites = vec![
+                        "ECDHE-RSA-AES128-GCM-SHA256".into(),
+                        "ECDHE-RSA-AES128-GCM-SHA256".into(),
+                    ]
+                })
+            },
+            "cipher_suites[1]: \"ECDHE-RSA-AES128-GCM-SHA256\" is listed twice",
+        ),
+        (
+            "client validation without requiring a certificate",
+            |l| {
+                edit_public(l, |c| {
+                    c.common_tls_context.as_mut().unwrap().validation_context_type = Some(
+                        tls::common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(
+                            secret(TRUST_BUNDLE_SECRET),
+                        ),
+                    )
+                })
+            },
+            "validation_context_sds_secret_config: client validation without require_client_certificate",
+        ),
+        (
+            "a certificate other than the workload's",
+            |l| {
+                edit_public(l, |c| {
+                    c.common_tls_context
+                        .as_mut()
+                        .unwrap()
+                        .tls_certificate_sds_secret_configs = vec![secret("api.example.com")]
+                })
+            },
+            "unsupported secret \"api.example.com\"",
+        ),
+        (
+            "public TLS on a sidecar's inbound listener",
+            |l| l.traffic_direction = TrafficDirection::Inbound as i32,
+            "TLS without client certificates on an inbound listener",
+        ),
+    ];
+    assert_rejects::<_, Listener>(gateway_listener, cases);
+}

@@ -1,0 +1,102 @@
+//! TLS to clients outside the mesh, on an ingress gateway's TLS listeners: the gateway's
+//! workload certificate (issued by Citadel with the listener's hosts as DNS names), no client
+//! certificate, TLS 1.2 and/or 1.3, and optionally a chosen list of TLS 1.2 cipher suites.
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::{CipherSuite, ServerConfig, SupportedCipherSuite};
+
+use crate::{MeshTls, TlsError};
+
+/// What a public TLS listener accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicParams<'a> {
+    pub tls12: bool,
+    pub tls13: bool,
+    /// TLS 1.2 suites by Envoy's (OpenSSL's) names, most preferred first; empty is rustls'
+    /// defaults.
+    pub cipher_suites: &'a [String],
+}
+
+/// Envoy's names of the TLS 1.2 suites rustls implements.
+const SUITES: [(&str, CipherSuite); 6] = [
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ),
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ),
+    (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ),
+    (
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    ),
+    (
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ),
+];
+
+impl MeshTls {
+    /// The config of a public TLS listener: our workload certificate, no client
+    /// certificate asked for, `alpn` accepted (most preferred first).
+    pub fn public_server_config(
+        &self,
+        alpn: &[String],
+        params: PublicParams<'_>,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+        if params.tls13 {
+            versions.push(&rustls::version::TLS13);
+        }
+        if params.tls12 {
+            versions.push(&rustls::version::TLS12);
+        }
+        if versions.is_empty() {
+            return Err(TlsError::NoVersion);
+        }
+        let provider = provider(params.cipher_suites)?;
+        let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&versions)?
+            .with_no_client_auth()
+            .with_cert_resolver(self.store().clone());
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+}
+
+/// The mesh's provider with its TLS 1.2 suites narrowed to `names`, in that order (TLS 1.3
+/// suites are kept: they are not configurable).
+fn provider(names: &[String]) -> Result<CryptoProvider, TlsError> {
+    let mut provider = rigging_mesh_spiffe::config::provider().as_ref().clone();
+    if names.is_empty() {
+        return Ok(provider);
+    }
+    let all = std::mem::take(&mut provider.cipher_suites);
+    let find = |suite: CipherSuite| all.iter().find(|s| s.suite() == suite).copied();
+    let mut chosen: Vec<SupportedCipherSuite> = all
+        .iter()
+        .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
+        .copied()
+        .collect();
+    for name in names {
+        let suite = SUITES
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, s)| find(*s))
+            .ok_or_else(|| TlsError::CipherSuite(name.clone()))?;
+        chosen.push(suite);
+    }
+    provider.cipher_suites = chosen;
+    Ok(provider)
+}
