@@ -10,6 +10,7 @@ use rigging_mesh_model::ServiceName;
 use rigging_mesh_spiffe::{ExpectedPeer, SvidServerVerifier};
 use rigging_pilot_server::{IngressNode, NodeId, TerminatingNode};
 use rigging_proxy_app::{MeshTls, PilotTls, Proxy, ProxyHandle, ProxyOptions};
+use rigging_proxy_sds::{Sds, SdsClusters, SdsEndpoint, parse_sds_cluster};
 use rustls_pki_types::ServerName;
 
 use crate::identity::{IdentityArgs, pilot_id};
@@ -45,6 +46,11 @@ pub struct ProxyArgs {
     /// Pilot's xDS address.
     #[arg(long, env = "RIG_PILOT", default_value = DEFAULT_PILOT)]
     pilot: String,
+    /// An SDS server an ingress gateway may take TLS certificates from, as NAME=ADDRESS
+    /// (`host:port`, plaintext gRPC): NAME is the `ClusterName` of the entry's `TLS.SDS`.
+    /// Repeat for several.
+    #[arg(long = "sds-cluster", value_name = "NAME=ADDRESS", value_parser = parse_sds_cluster)]
+    sds_clusters: Vec<(String, SdsEndpoint)>,
     /// Admin listener: /ready, /metrics, /config_dump.
     #[arg(long, env = "RIG_ADMIN_ADDR", default_value_t = rigging_proxy_app::DEFAULT_ADMIN_ADDR)]
     admin: SocketAddr,
@@ -84,6 +90,14 @@ async fn start(
         opts.node_cluster = name.clone();
     }
     opts.admin_addr = args.admin;
+    if !args.sds_clusters.is_empty() {
+        let clusters = SdsClusters::new(args.sds_clusters)?;
+        opts.sds = Some(Sds::new(
+            clusters,
+            opts.node_id.clone(),
+            opts.node_cluster.clone(),
+        ));
+    }
     // The certificate comes first: without it the proxy can neither reach a Pilot that
     // requires mTLS nor serve its mTLS listeners.
     if let Some(identity) = crate::identity::start(&args.identity).await? {

@@ -34,11 +34,12 @@ pub struct SecuredEdge {
 }
 
 /// Writes `api.hcl` and `edge.hcl` (= `edge_entry`) into `<dir>/entries`, starts `rig up`,
-/// `api-1`'s application and sidecar and the gateway `edge`, and waits until both proxies
-/// are ready.
+/// `api-1`'s application and sidecar and the gateway `edge` (with `edge_args` added to its
+/// command line), and waits until both proxies are ready.
 pub async fn start_secured_edge(
     stack: &mut RigStack,
     edge_entry: &str,
+    edge_args: &[&str],
 ) -> anyhow::Result<SecuredEdge> {
     let dir = stack.dir().to_owned();
     let (registry, entries_dir) = (dir.join("registry.hcl"), dir.join("entries"));
@@ -113,6 +114,7 @@ pub async fn start_secured_edge(
         ];
         if id == "edge" {
             args.extend(["--gateway".to_owned(), "ingress".to_owned()]);
+            args.extend(edge_args.iter().map(|a| (*a).to_owned()));
         }
         args.extend(stack.bootstrap_identity(citadel, id, service).await?);
         stack.spawn(&format!("{id}-proxy"), &strs(&args))?;

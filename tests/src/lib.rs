@@ -2,6 +2,7 @@
 //! `rig` child processes that die with the test.
 
 mod client;
+mod curl;
 mod edge;
 mod process;
 mod stack;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use client::{Reply, request, request_host};
+pub use curl::{Curl, curl};
 pub use edge::{API_HTTP, SecuredEdge, start_secured_edge, strs, write};
 pub use process::{Proc, rig_binary, rig_command, strip_ansi};
 pub use stack::{RigStack, STARTUP, ensure_synced, loopback, pilot_syncz};

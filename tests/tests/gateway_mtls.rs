@@ -40,7 +40,7 @@ Listeners = [
 async fn gateway_reaches_strict_sidecars_with_its_own_identity() -> anyhow::Result<()> {
     let mut stack = RigStack::new("rigging-gateway-mtls-").await?;
     let http = free_port();
-    let mesh = start_secured_edge(&mut stack, &entries(http)).await?;
+    let mesh = start_secured_edge(&mut stack, &entries(http), &[]).await?;
     let (dir, citadel, pilot) = (stack.dir().to_owned(), mesh.citadel, mesh.pilot.clone());
     eventually("both proxies synced", STARTUP, async || {
         stack.check_running()?;

@@ -8,14 +8,11 @@
 //!
 //! The test prints every process's log, the registry and the config entries when it fails.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
 use http::Method;
 use rigging_tests::{
-    RigStack, eventually, free_port, loopback, request, start_secured_edge, write,
+    RigStack, curl, eventually, free_port, loopback, request, start_secured_edge, write,
 };
 
 /// Time for the control plane to start, the proxies to get their certificates and their
@@ -48,64 +45,16 @@ Listeners = [
     )
 }
 
-/// What curl printed and how it ended.
-struct Curl {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// `curl https://<host>:<port>/` resolved to `addr`, trusting only `bundle`; `extra` flags.
-async fn curl(bundle: &Path, host: &str, addr: SocketAddr, extra: &[&str]) -> anyhow::Result<Curl> {
-    let port = addr.port();
-    let resolve = format!("{host}:{port}:{}", addr.ip());
-    let url = format!("https://{host}:{port}/");
-    let out = tokio::process::Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "5", "--cacert"])
-        .arg(bundle)
-        .args(["--resolve", &resolve])
-        .args([
-            "--write-out",
-            "\n%{http_code} %{http_version}",
-            "--dump-header",
-            "-",
-        ])
-        .args(extra)
-        .arg(&url)
-        .output()
-        .await
-        .context("running curl (scripts/setup installs it)")?;
-    Ok(Curl {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
-
-impl Curl {
-    /// The last line: `<status> <http version>`.
-    fn status_line(&self) -> &str {
-        self.stdout.lines().last().unwrap_or_default()
-    }
-
-    fn ensure(&self, status_line: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.ok && self.status_line() == status_line,
-            "expected {status_line:?}, got {:?}: {}{}",
-            self.status_line(),
-            self.stdout,
-            self.stderr
-        );
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_serves_tls_with_a_certificate_for_its_hosts() -> anyhow::Result<()> {
     let mut stack = RigStack::new("rigging-gateway-tls-").await?;
     let (https, strict) = (free_port(), free_port());
-    let mesh =
-        start_secured_edge(&mut stack, &edge_entry(https, strict, &["api.example.com"])).await?;
+    let mesh = start_secured_edge(
+        &mut stack,
+        &edge_entry(https, strict, &["api.example.com"]),
+        &[],
+    )
+    .await?;
     let (bundle, edge) = (&mesh.bundle, mesh.entries_dir.join("edge.hcl"));
     let gateway = loopback(https);
     eventually(

@@ -1,10 +1,12 @@
-//! Test support shared by the workspace's tests: catalog builders.
+//! Test support shared by the workspace's tests: catalog builders, fake servers (Consul,
+//! Kubernetes, Nomad, SDS) and a throwaway PKI.
 #![allow(clippy::unwrap_used)]
 
 pub mod fake_consul;
 mod fake_http;
 pub mod fake_kube;
 pub mod fake_nomad;
+pub mod fake_sds;
 pub mod tls;
 
 use rigging_mesh_model::{

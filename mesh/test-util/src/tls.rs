@@ -1,5 +1,5 @@
 //! A throwaway PKI for TLS servers in tests: a fresh CA, a server certificate for the names
-//! asked, and a client certificate the same CA signs.
+//! asked, and a client certificate the same CA signs; or a lone self-signed certificate.
 
 use std::sync::Arc;
 
@@ -63,4 +63,16 @@ pub fn test_tls(names: &[&str], verify_clients: bool) -> TestTls {
         client_cert_pem: client.pem(),
         client_key_pem: client_key.serialize_pem(),
     }
+}
+
+/// A self-signed certificate for `names` and its private key, both PEM: what a gateway
+/// serves in tests, e.g. from a fake SDS server.
+pub fn self_signed_pem(names: &[&str]) -> (String, String) {
+    let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(names)
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    (cert.pem(), key.serialize_pem())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 /// Delays grow as `min * 2^attempt`, capped at `max`; each delay is drawn uniformly between
 /// `min` and that cap ("full jitter"), so proxies that lost Pilot together do not return together.
 #[derive(Debug)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     min: Duration,
     max: Duration,
     attempt: u32,

@@ -9,6 +9,7 @@ mod client;
 mod config;
 mod status;
 
+pub use backoff::Backoff;
 pub use client::{ConfigSink, XdsClient};
 pub use config::{
     ClientConfig, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, HTTP2_KEEPALIVE_INTERVAL,

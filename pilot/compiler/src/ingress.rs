@@ -19,8 +19,8 @@ use rigging_mesh_xds::Cluster;
 
 mod tls;
 
-pub(crate) use tls::ServedTls;
 use tls::served_tls;
+pub(crate) use tls::{ServedCert, ServedTls};
 
 use crate::emit::chain_cluster::{circuit_breakers, outlier_detection};
 use crate::emit::ingress;

@@ -10,12 +10,13 @@ use arc_swap::ArcSwap;
 use envoy_types::pb::google::protobuf::Any;
 use rigging_mesh_xds::ResourceType;
 use rigging_proxy_config::{ListenerKind, ProxyConfig, TlsClients};
+use rigging_proxy_sds::Sds;
 use rigging_proxy_tls::MeshTls;
 use serde::Serialize;
 
 use crate::cluster::ClusterDump;
 use crate::error::ApplyError;
-use crate::listeners::{self, ConnectionTracker, Env, HttpServer, RunningListener};
+use crate::listeners::{self, CertSources, ConnectionTracker, Env, HttpServer, RunningListener};
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub xds_ready: AtomicBool,
     /// Mesh mTLS, when the proxy runs with a workload certificate.
     pub mesh: Option<Arc<MeshTls>>,
+    /// The SDS servers public TLS listeners may take certificates from.
+    sds: Option<Sds>,
     server: Arc<HttpServer>,
     runtime: tokio::runtime::Handle,
     control: Mutex<Control>,
@@ -87,9 +90,11 @@ impl Shared {
         server: HttpServer,
         runtime: tokio::runtime::Handle,
         mesh: Option<Arc<MeshTls>>,
+        sds: Option<Sds>,
     ) -> Self {
         Self {
             mesh,
+            sds,
             snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             metrics: Metrics::new(),
             tracker: Arc::default(),
@@ -217,7 +222,11 @@ impl Shared {
         // any thread.
         let _runtime = self.runtime.enter();
         let mesh = self.mesh.as_deref();
-        let plan = listeners::plan(&control.listeners, &next.listeners, mesh)?;
+        let sources = CertSources {
+            mesh,
+            sds: self.sds.as_ref(),
+        };
+        let plan = listeners::plan(&control.listeners, &next.listeners, sources)?;
         let snapshot = Snapshot::build(
             &control.config,
             &self.snapshot.load(),

@@ -48,6 +48,8 @@ pub enum ApplyError {
         #[source]
         source: rigging_proxy_tls::TlsError,
     },
+    #[error("{resource}: certificate from SDS: {reason}")]
+    Sds { resource: String, reason: String },
     #[error("{resource}: load balancing: {source}")]
     Balancer {
         resource: String,

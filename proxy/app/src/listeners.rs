@@ -9,9 +9,9 @@ use std::time::Duration;
 use ::http::HeaderValue;
 use arc_swap::ArcSwap;
 use hyper_util::rt::TokioExecutor;
-use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind, TlsClients, TlsVersion};
+use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind};
 use rigging_proxy_tls::{
-    HANDSHAKE_TIMEOUT, MeshStream, MeshTls, PublicParams, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
+    HANDSHAKE_TIMEOUT, MeshStream, MeshTls, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
 };
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +26,9 @@ use crate::snapshot::Snapshot;
 use crate::tcp::{self, Target, TcpContext};
 
 mod connection;
+mod tls;
+
+pub(crate) use tls::CertSources;
 
 /// Pending connections the kernel queues per listener: above the 128 default so a burst of
 /// new connections (a load test, a client pool warming up) is not refused.
@@ -99,7 +102,7 @@ struct ConnectionGuard {
 pub(crate) fn plan(
     running: &HashMap<String, RunningListener>,
     next: &BTreeMap<String, Listener>,
-    mesh: Option<&MeshTls>,
+    sources: CertSources<'_>,
 ) -> Result<Plan, ApplyError> {
     let mut plan = Plan::default();
     let mut seen: HashMap<SocketAddr, &str> = HashMap::new();
@@ -130,36 +133,13 @@ pub(crate) fn plan(
                     && !next.get(&r.def.name).is_some_and(|n| *n == r.def)
             })
             .map(|r| Arc::clone(&r.socket));
-        let tls = match (&def.tls, mesh) {
-            (None, _) => None,
-            (Some(t), Some(mesh)) => {
-                let config = match &t.clients {
-                    TlsClients::Mesh => mesh.server_config(&t.alpn),
-                    TlsClients::Public(p) => mesh.public_server_config(
-                        &t.alpn,
-                        PublicParams {
-                            tls12: p.min_version <= TlsVersion::V1_2,
-                            tls13: p.max_version >= TlsVersion::V1_3,
-                            cipher_suites: &p.cipher_suites,
-                        },
-                    ),
-                };
-                let config = config.map_err(|source| ApplyError::Tls {
-                    resource: format!("listener {name:?}"),
-                    source,
-                })?;
-                Some(InboundTls {
-                    mode: t.mode,
-                    acceptor: TlsAcceptor::from(config),
-                    own_id: mesh.identity(),
-                })
-            }
-            (Some(_), None) => {
-                return Err(ApplyError::Tls {
-                    resource: format!("listener {name:?}"),
-                    source: rigging_proxy_tls::TlsError::NotConfigured,
-                });
-            }
+        let tls = match &def.tls {
+            None => None,
+            Some(t) => Some(InboundTls {
+                mode: t.mode,
+                acceptor: TlsAcceptor::from(tls::server_config(name, t, sources)?),
+                own_id: sources.mesh.and_then(MeshTls::identity),
+            }),
         };
         let socket = match reusable {
             Some(s) => s,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rigging_pilot_client::{ConfigSink, PilotTls};
 use rigging_proxy_config::ProxyConfig;
+use rigging_proxy_sds::Sds;
 use rigging_proxy_tls::MeshTls;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -48,6 +49,9 @@ pub struct ProxyOptions {
     /// mTLS to Pilot: the client config (workload certificate, Pilot's expected SPIFFE ID)
     /// and the server name; `None` connects in plaintext.
     pub pilot_tls: Option<PilotTls>,
+    /// The SDS servers an ingress gateway's TLS listeners may take certificates from; `None`
+    /// knows none, and a listener asking for one is rejected.
+    pub sds: Option<Sds>,
 }
 
 /// The proxy runtime.
@@ -86,6 +90,7 @@ impl Default for ProxyOptions {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             tls: None,
             pilot_tls: None,
+            sds: None,
         }
     }
 }
@@ -106,6 +111,7 @@ impl Proxy {
             http_server(),
             tokio::runtime::Handle::current(),
             opts.tls.clone(),
+            opts.sds.clone(),
         ));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(admin::serve(

@@ -10,15 +10,18 @@ use hyper::upgrade::OnUpgrade as UpstreamUpgrade;
 use hyper_util::rt::TokioIo;
 use rigging_proxy_balance::InFlight;
 use rigging_proxy_http1::OnUpgrade;
+use rigging_proxy_resilience::{Outcome, Permit};
 
 use crate::body::{DownstreamBody, ResponseBody, UpstreamBody};
-use crate::cluster::ClusterState;
+use crate::cluster::{ClusterState, RequestPermit};
 use crate::error::{BoxError, ErrorKind, ForwardError};
 use crate::headers::strip_hop_by_hop;
 use crate::http::no_healthy_upstream;
 
 /// Forwards an upgrade request. No route timeout applies: the tunnel lives as long as both
-/// sides keep it open.
+/// sides keep it open. The cluster's circuit breaker counts the tunnel as one request and one
+/// connection for its whole life (503 at once when either limit is reached), and outlier
+/// detection sees its outcome: a failed connect, a 5xx answer, or a switch.
 pub(crate) async fn forward(
     cluster: &Arc<ClusterState>,
     mut req: Request<DownstreamBody>,
@@ -30,13 +33,18 @@ pub(crate) async fn forward(
             "the request's connection cannot switch protocols",
         )
     })?;
+    let request_permit = cluster.admit()?;
+    let connection_permit = cluster
+        .try_connection()
+        .map_err(|o| ForwardError::overflow(&cluster.name, o))?;
     let pick = cluster
         .pick(None)
         .ok_or_else(|| no_healthy_upstream(cluster))?;
-    let addr = pick.endpoint.addr;
+    let (addr, index) = (pick.endpoint.addr, pick.index);
     let detail = || format!("cluster {:?}: endpoint {addr} (upgrade)", cluster.name);
     let start = Instant::now();
     let stream = cluster.connector(addr).connect().await.map_err(|e| {
+        cluster.record(index, Outcome::LocalOriginFailure);
         cluster.metrics.connect_failures.inc();
         if e.is_tls() {
             cluster.metrics.tls_failures.inc();
@@ -47,6 +55,7 @@ pub(crate) async fn forward(
         ForwardError::new(ErrorKind::ConnectFailed, detail()).with_cause(e)
     })?;
     let reset = |e: hyper::Error| {
+        cluster.record(index, Outcome::LocalOriginFailure);
         cluster
             .metrics
             .request(StatusCode::BAD_GATEWAY, start.elapsed());
@@ -72,6 +81,12 @@ pub(crate) async fn forward(
 
     let mut resp = sender.send_request(req).await.map_err(reset)?;
     cluster.metrics.request(resp.status(), start.elapsed());
+    let outcome = if resp.status().is_server_error() {
+        Outcome::ServerError
+    } else {
+        Outcome::Success
+    };
+    cluster.record(index, outcome);
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         strip_hop_by_hop(resp.headers_mut(), false);
         let guard = Some(pick.guard);
@@ -82,18 +97,19 @@ pub(crate) async fn forward(
     tokio::spawn(tunnel(
         downstream,
         upstream,
-        pick.guard,
+        (pick.guard, request_permit, connection_permit),
         cluster.name.clone(),
     ));
     Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b, None), None)))
 }
 
 /// Joins the two upgraded connections once both have switched, until either side closes. The
-/// endpoint counts the tunnel as in flight meanwhile.
+/// endpoint counts the tunnel as in flight, and the breaker as a request and a connection,
+/// meanwhile.
 async fn tunnel(
     downstream: OnUpgrade,
     upstream: UpstreamUpgrade,
-    guard: InFlight,
+    guard: (InFlight, RequestPermit, Permit),
     cluster: String,
 ) {
     let joined = tokio::try_join!(

@@ -65,6 +65,17 @@ pub struct PublicTls {
     /// TLS 1.2 cipher suites, by Envoy's (OpenSSL's) names, most preferred first; empty is
     /// the proxy's defaults. TLS 1.3 suites are not configurable.
     pub cipher_suites: Vec<String>,
+    pub certificate: PublicCertificate,
+}
+
+/// The certificate a public TLS listener presents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum PublicCertificate {
+    /// The workload certificate (Citadel names the gateway's hosts in it).
+    Workload,
+    /// Secret `resource` from the SDS server the proxy knows as `cluster`.
+    Sds { cluster: String, resource: String },
 }
 
 /// A TLS version the proxy speaks.

@@ -1,10 +1,12 @@
 //! TLS to clients outside the mesh, on an ingress gateway's TLS listeners: the gateway's
-//! workload certificate (issued by Citadel with the listener's hosts as DNS names), no client
-//! certificate, TLS 1.2 and/or 1.3, and optionally a chosen list of TLS 1.2 cipher suites.
+//! workload certificate (issued by Citadel with the listener's hosts as DNS names) or one
+//! from an SDS server, no client certificate, TLS 1.2 and/or 1.3, and optionally a chosen
+//! list of TLS 1.2 cipher suites.
 
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
+use rustls::server::ResolvesServerCert;
 use rustls::{CipherSuite, ServerConfig, SupportedCipherSuite};
 
 use crate::{MeshTls, TlsError};
@@ -47,31 +49,41 @@ const SUITES: [(&str, CipherSuite); 6] = [
     ),
 ];
 
+/// The config of a public TLS listener: the certificate `certs` resolves (the workload
+/// certificate, or one from SDS), no client certificate asked for, `alpn` accepted (most
+/// preferred first).
+pub fn public_server_config(
+    certs: Arc<dyn ResolvesServerCert>,
+    alpn: &[String],
+    params: PublicParams<'_>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if params.tls13 {
+        versions.push(&rustls::version::TLS13);
+    }
+    if params.tls12 {
+        versions.push(&rustls::version::TLS12);
+    }
+    if versions.is_empty() {
+        return Err(TlsError::NoVersion);
+    }
+    let provider = provider(params.cipher_suites)?;
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&versions)?
+        .with_no_client_auth()
+        .with_cert_resolver(certs);
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
 impl MeshTls {
-    /// The config of a public TLS listener: our workload certificate, no client
-    /// certificate asked for, `alpn` accepted (most preferred first).
+    /// [`public_server_config`] with the workload certificate.
     pub fn public_server_config(
         &self,
         alpn: &[String],
         params: PublicParams<'_>,
     ) -> Result<Arc<ServerConfig>, TlsError> {
-        let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-        if params.tls13 {
-            versions.push(&rustls::version::TLS13);
-        }
-        if params.tls12 {
-            versions.push(&rustls::version::TLS12);
-        }
-        if versions.is_empty() {
-            return Err(TlsError::NoVersion);
-        }
-        let provider = provider(params.cipher_suites)?;
-        let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
-            .with_protocol_versions(&versions)?
-            .with_no_client_auth()
-            .with_cert_resolver(self.store().clone());
-        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-        Ok(Arc::new(config))
+        public_server_config(self.store().clone(), alpn, params)
     }
 }
 

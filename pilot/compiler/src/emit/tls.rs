@@ -1,7 +1,10 @@
 //! The mTLS pieces of a secured mesh: transport sockets and the TLS inspector, as
 //! `pilot/XDS.md` describes them.
 
-use envoy_types::pb::envoy::config::core::v3::{TransportSocket, transport_socket};
+use envoy_types::pb::envoy::config::core::v3::{
+    ApiConfigSource, ApiVersion, ConfigSource, GrpcService, TransportSocket, api_config_source,
+    config_source::ConfigSourceSpecifier, grpc_service, transport_socket,
+};
 use envoy_types::pb::envoy::config::listener::v3::{ListenerFilter, listener_filter};
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
@@ -13,6 +16,7 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
 use envoy_types::pb::google::protobuf::BoolValue;
+use envoy_types::pb::google::protobuf::Duration as PbDuration;
 use rigging_mesh_model::{Protocol, ServiceName};
 use rigging_mesh_xds::{
     DOWNSTREAM_TLS_CONTEXT, TLS_INSPECTOR, TLS_INSPECTOR_NAME, TLS_TRANSPORT_SOCKET_NAME,
@@ -20,7 +24,7 @@ use rigging_mesh_xds::{
 };
 
 use crate::MeshSecurity;
-use crate::ingress::ServedTls;
+use crate::ingress::{ServedCert, ServedTls};
 
 /// ALPN an inbound listener accepts, most preferred first: whatever the service speaks, h2
 /// carries gRPC and HTTP/2, http/1.1 the rest (and TCP services ignore it).
@@ -53,7 +57,10 @@ pub(crate) fn gateway_socket(served: &ServedTls, alpn: &[&str]) -> TransportSock
                 cipher_suites: served.cipher_suites.clone(),
                 ..Default::default()
             }),
-            tls_certificate_sds_secret_configs: vec![secret(WORKLOAD_CERT_SECRET)],
+            tls_certificate_sds_secret_configs: vec![match &served.certificate {
+                ServedCert::Workload => secret(WORKLOAD_CERT_SECRET),
+                ServedCert::Sds { cluster, resource } => sds_secret(cluster, resource),
+            }],
             alpn_protocols: alpn.iter().map(|p| (*p).to_owned()).collect(),
             ..Default::default()
         }),
@@ -163,6 +170,38 @@ fn common(validation: ValidationContextType, alpn: Vec<String>) -> CommonTlsCont
         validation_context_type: Some(validation),
         alpn_protocols: alpn,
         ..Default::default()
+    }
+}
+
+/// Secret `resource` from the SDS server of cluster `cluster` (one the gateway knows from its
+/// bootstrap: `rig proxy --sds-cluster`), as Consul emits it.
+fn sds_secret(cluster: &str, resource: &str) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: resource.to_owned(),
+        sds_config: Some(ConfigSource {
+            config_source_specifier: Some(ConfigSourceSpecifier::ApiConfigSource(
+                ApiConfigSource {
+                    api_type: api_config_source::ApiType::Grpc as i32,
+                    transport_api_version: ApiVersion::V3 as i32,
+                    grpc_services: vec![GrpcService {
+                        target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                            grpc_service::EnvoyGrpc {
+                                cluster_name: cluster.to_owned(),
+                                ..Default::default()
+                            },
+                        )),
+                        timeout: Some(PbDuration {
+                            seconds: 5,
+                            nanos: 0,
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )),
+            resource_api_version: ApiVersion::V3 as i32,
+            ..Default::default()
+        }),
     }
 }
 

@@ -2,13 +2,16 @@
 //! blocks merged, and turned into what the proxy can honour (`pilot/XDS.md`, "Ingress
 //! gateways").
 //!
+//! The certificate is the gateway's workload certificate (TLS `Enabled`), or a secret from
+//! an SDS server the gateway knows by cluster name (`SDS`, which wins when both are set).
+//!
 //! The proxy speaks TLS 1.2 and 1.3 (rustls): an older minimum is raised to TLS 1.2 with a
 //! note, an older maximum cannot be served. TLS 1.2 cipher suites are the six ECDHE AEAD
 //! suites; CBC and RSA key exchange suites are left out with a note, and a list with none
 //! of the six cannot be served.
 
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::tls_parameters::TlsProtocol;
-use rigging_mesh_config_entries::{IngressGateway, IngressListener, TlsParams, TlsVersion};
+use rigging_mesh_config_entries::{IngressGateway, IngressListener, Sds, TlsParams, TlsVersion};
 
 /// TLS to a listener's clients, as Pilot emits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,16 @@ pub(crate) struct ServedTls {
     pub max: TlsProtocol,
     /// Envoy's (OpenSSL's) names; empty is the proxy's defaults.
     pub cipher_suites: Vec<String>,
+    pub certificate: ServedCert,
+}
+
+/// Where the listener's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ServedCert {
+    /// The gateway's workload certificate, which Citadel issues with the hosts as DNS names.
+    Workload,
+    /// Secret `resource` from the SDS server the gateway knows as `cluster`.
+    Sds { cluster: String, resource: String },
 }
 
 /// Consul's suite names and Envoy's for the suites the proxy offers.
@@ -57,20 +70,21 @@ pub(crate) fn served_tls(
     notes: &mut Vec<String>,
 ) -> Result<Option<ServedTls>, String> {
     let own = l.tls.as_ref();
-    let sds = gw.tls.sds.is_some()
-        || own.is_some_and(|t| t.sds.is_some())
-        || l.services.iter().any(|s| s.sds.is_some());
-    if sds {
-        return Err("TLS certificates come from SDS, which the proxy does not fetch".to_owned());
-    }
-    if !(gw.tls.enabled || own.is_some_and(|t| t.enabled)) {
-        return Ok(None);
-    }
-    if !secured {
+    if l.services.iter().any(|s| s.sds.is_some()) {
         return Err(
-            "TLS is enabled, but the mesh has no Citadel to issue the certificate".to_owned(),
+            "a service's own TLS.SDS certificate (chosen by SNI) is not served yet".to_owned(),
         );
     }
+    let certificate = match sds(gw.tls.sds.as_ref(), own.and_then(|t| t.sds.as_ref()))? {
+        Some(sds) => sds,
+        None if !(gw.tls.enabled || own.is_some_and(|t| t.enabled)) => return Ok(None),
+        None if !secured => {
+            return Err(
+                "TLS is enabled, but the mesh has no Citadel to issue the certificate".to_owned(),
+            );
+        }
+        None => ServedCert::Workload,
+    };
     let params = merged(&gw.tls.params, own.map(|t| &t.params));
     let port = l.port;
     let max = match params.max_version {
@@ -114,7 +128,30 @@ pub(crate) fn served_tls(
         min,
         max,
         cipher_suites,
+        certificate,
     }))
+}
+
+/// Consul's `resolveListenerSDSConfig`: the listener's `ClusterName` and `CertResource`
+/// over the gateway's, field by field; both or neither must result. With SDS the listener
+/// serves TLS whether `Enabled` is set or not.
+fn sds(gw: Option<&Sds>, listener: Option<&Sds>) -> Result<Option<ServedCert>, String> {
+    let pick = |f: fn(&Sds) -> Option<&String>| {
+        listener
+            .and_then(f)
+            .or_else(|| gw.and_then(f))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    match (
+        pick(|s| s.cluster_name.as_ref()),
+        pick(|s| s.cert_resource.as_ref()),
+    ) {
+        (None, None) => Ok(None),
+        (Some(cluster), Some(resource)) => Ok(Some(ServedCert::Sds { cluster, resource })),
+        (Some(_), None) => Err("TLS.SDS has a ClusterName but no CertResource".to_owned()),
+        (None, Some(_)) => Err("TLS.SDS has a CertResource but no ClusterName".to_owned()),
+    }
 }
 
 /// The listener's versions and cipher suites over the gateway's, field by field.

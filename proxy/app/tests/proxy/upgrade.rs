@@ -94,3 +94,137 @@ async fn raw_upgrade(addr: std::net::SocketAddr, protocol: &str) -> String {
     let n = s.read(&mut buf).await.unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// A WebSocket upstream echoing messages, counting the upgrades it accepted.
+async fn ws_echo() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let upstream = TcpListener::bind(LOOPBACK0).await.unwrap();
+    let addr = upstream.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = upstream.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// The circuit breaker counts a tunnel as a request and a connection for its whole life: with
+/// `max_requests = 1` a second WebSocket is refused 503 at once while the first is open, and
+/// accepted once it closed.
+#[tokio::test]
+async fn the_breaker_limits_open_tunnels() {
+    let (upstream, accepted) = ws_echo().await;
+    let mut config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(upstream)],
+        None,
+    );
+    config
+        .clusters
+        .get_mut("svc")
+        .unwrap()
+        .circuit_breakers
+        .max_requests = 1;
+    let (proxy, _) = proxy_with(config).await;
+    let addr = proxy.listener_addr("out").unwrap();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut first, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+        .await
+        .unwrap();
+    first.send(Message::text("one")).await.unwrap();
+    assert!(first.next().await.unwrap().unwrap().is_text());
+
+    let resp = raw_upgrade(addr, "websocket").await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(
+        resp.contains("x-rigging-error: upstream_overflow"),
+        "{resp}"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    first.close(None).await.unwrap();
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..50 {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        if let Ok((ws, _)) =
+            tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream).await
+        {
+            reopened = Some(ws);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut second = reopened.expect("a tunnel once the first closed");
+    second.send(Message::text("two")).await.unwrap();
+    assert!(second.next().await.unwrap().unwrap().is_text());
+    proxy.shutdown().await;
+}
+
+/// Outlier detection sees upgrades: an endpoint answering them 503 is ejected after its
+/// consecutive failures, and the next upgrades go to the healthy one.
+#[tokio::test]
+async fn failing_upgrades_eject_the_endpoint() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bad = TcpListener::bind(LOOPBACK0).await.unwrap();
+    let bad_addr = bad.local_addr().unwrap();
+    let bad_hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hits = bad_hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = bad.accept().await {
+            hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let (good, _) = ws_echo().await;
+    let mut config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(bad_addr), endpoint(good)],
+        None,
+    );
+    config.clusters.get_mut("svc").unwrap().outlier_detection =
+        Some(rigging_proxy_config::OutlierDetection {
+            consecutive_5xx: 2,
+            interval: std::time::Duration::from_millis(50),
+            base_ejection_time: std::time::Duration::from_secs(30),
+            max_ejection_percent: 100,
+            ..rigging_proxy_config::OutlierDetection::default()
+        });
+    let (proxy, _) = proxy_with(config).await;
+    let addr = proxy.listener_addr("out").unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let resp = raw_upgrade(addr, "websocket").await;
+        statuses.push(resp.lines().next().unwrap_or_default().to_owned());
+    }
+    let failed = statuses.iter().filter(|s| s.contains(" 503")).count();
+    assert_eq!(failed, 2, "{statuses:?}");
+    assert_eq!(bad_hits.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert!(
+        statuses[statuses.len() - 5..]
+            .iter()
+            .all(|s| s.starts_with("HTTP/1.1 101")),
+        "{statuses:?}"
+    );
+    proxy.shutdown().await;
+}

@@ -19,7 +19,7 @@ use rigging_mesh_xds::{
 
 use super::common::{Ctx, decode, join, reject_set};
 use crate::error::ConfigError;
-use crate::types::{ClusterTls, TlsClients, UpstreamTls};
+use crate::types::{ClusterTls, PublicCertificate, TlsClients, UpstreamTls};
 
 mod identity;
 mod inspector;
@@ -86,6 +86,7 @@ pub(super) fn downstream(
     if require_client_certificate.map(|b| b.value) != Some(true) {
         let Common {
             params,
+            certificate,
             validation,
             alpn,
         } = common(ctx, &path_common, common_tls_context)?;
@@ -95,7 +96,15 @@ pub(super) fn downstream(
                 "client validation without require_client_certificate; mesh mTLS requires client certificates, public TLS validates none",
             ));
         }
-        let public = public::params(ctx, &join(&path_common, "tls_params"), params)?;
+        let field = join(&path_common, "tls_certificate_sds_secret_configs[0]");
+        let certificate = match certificate.sds_config {
+            None => {
+                secret(ctx, &field, certificate, WORKLOAD_CERT_SECRET)?;
+                PublicCertificate::Workload
+            }
+            Some(_) => public::sds_certificate(ctx, &field, certificate)?,
+        };
+        let public = public::params(ctx, &join(&path_common, "tls_params"), params, certificate)?;
         return Ok(Some(Downstream {
             alpn,
             clients: TlsClients::Public(public),
@@ -243,6 +252,8 @@ fn tls_context<M: prost::Message + Default>(
 /// holds.
 struct Common {
     params: Option<TlsParameters>,
+    /// The one certificate secret, not checked yet: its rules differ by use.
+    certificate: SdsSecretConfig,
     validation: Option<common_tls_context::ValidationContextType>,
     alpn: Vec<String>,
 }
@@ -280,22 +291,17 @@ fn common(
         key_log,
     );
     let field = join(path, "tls_certificate_sds_secret_configs");
-    match <[SdsSecretConfig; 1]>::try_from(tls_certificate_sds_secret_configs) {
-        Ok([s]) => secret(ctx, &format!("{field}[0]"), s, WORKLOAD_CERT_SECRET)?,
+    let certificate = match <[SdsSecretConfig; 1]>::try_from(tls_certificate_sds_secret_configs) {
+        Ok([s]) => s,
         Err(v) if v.is_empty() => return Err(ctx.missing(field)),
         Err(v) => {
-            return Err(ctx.unsupported(
-                field,
-                format!(
-                    "{} certificates (only the workload certificate {WORKLOAD_CERT_SECRET:?})",
-                    v.len()
-                ),
-            ));
+            return Err(ctx.unsupported(field, format!("{} certificates (only one)", v.len())));
         }
-    }
+    };
     let alpn = alpn(ctx, &join(path, "alpn_protocols"), alpn_protocols)?;
     Ok(Common {
         params: tls_params,
+        certificate,
         validation: validation_context_type,
         alpn,
     })
@@ -315,10 +321,13 @@ fn mesh_common(
 > {
     let Common {
         params,
+        certificate,
         validation,
         alpn,
     } = common(ctx, path, context)?;
     tls_1_3(ctx, &join(path, "tls_params"), params)?;
+    let field = join(path, "tls_certificate_sds_secret_configs[0]");
+    secret(ctx, &field, certificate, WORKLOAD_CERT_SECRET)?;
     Ok((validation, alpn))
 }
 

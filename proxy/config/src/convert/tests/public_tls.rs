@@ -11,7 +11,8 @@ use rigging_mesh_xds::{DOWNSTREAM_TLS_CONTEXT, TRUST_BUNDLE_SECRET, WORKLOAD_CER
 use super::fixtures::*;
 use super::{Case, assert_rejects};
 use crate::types::{
-    Direction, InboundTls, InboundTlsMode, Listener, PublicTls, TlsClients, TlsVersion,
+    Direction, InboundTls, InboundTlsMode, Listener, PublicCertificate, PublicTls, TlsClients,
+    TlsVersion,
 };
 
 /// What Pilot sends for `TLS { Enabled = true, TLSMinVersion = "TLSv1_2",
@@ -75,6 +76,7 @@ fn accepts_the_gateway_listener_pilot_sends() {
                     "ECDHE-ECDSA-AES256-GCM-SHA384".into(),
                     "ECDHE-ECDSA-AES128-GCM-SHA256".into(),
                 ],
+                certificate: PublicCertificate::Workload,
             }),
         })
     );
@@ -92,8 +94,157 @@ fn accepts_the_gateway_listener_pilot_sends() {
             min_version: TlsVersion::V1_2,
             max_version: TlsVersion::V1_3,
             cipher_suites: Vec::new(),
+            certificate: PublicCertificate::Workload,
         })
     );
+}
+
+/// Consul's SDS secret: the resource by name from an `envoy_grpc` cluster.
+fn sds_secret() -> tls::SdsSecretConfig {
+    use envoy_types::pb::envoy::config::core::v3::{
+        ApiConfigSource, ApiVersion, ConfigSource, GrpcService, api_config_source,
+        config_source::ConfigSourceSpecifier, grpc_service,
+    };
+    tls::SdsSecretConfig {
+        name: "www-cert".into(),
+        sds_config: Some(ConfigSource {
+            config_source_specifier: Some(ConfigSourceSpecifier::ApiConfigSource(
+                ApiConfigSource {
+                    api_type: api_config_source::ApiType::Grpc as i32,
+                    transport_api_version: ApiVersion::V3 as i32,
+                    grpc_services: vec![GrpcService {
+                        target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                            grpc_service::EnvoyGrpc {
+                                cluster_name: "sds-cluster".into(),
+                                ..Default::default()
+                            },
+                        )),
+                        timeout: Some(secs(5)),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )),
+            resource_api_version: ApiVersion::V3 as i32,
+            ..Default::default()
+        }),
+    }
+}
+
+fn edit_sds(l: &mut lds::Listener, f: impl FnOnce(&mut tls::SdsSecretConfig)) {
+    edit_public(l, |c| {
+        let mut s = sds_secret();
+        f(&mut s);
+        c.common_tls_context
+            .as_mut()
+            .unwrap()
+            .tls_certificate_sds_secret_configs = vec![s];
+    });
+}
+
+fn sds_listener() -> lds::Listener {
+    gateway_listener().tap(|l| edit_sds(l, |_| {}))
+}
+
+#[test]
+fn accepts_a_certificate_from_sds() {
+    let tls = Listener::try_from(sds_listener()).unwrap().tls.unwrap();
+    let TlsClients::Public(p) = tls.clients else {
+        panic!("{tls:?}")
+    };
+    assert_eq!(
+        p.certificate,
+        PublicCertificate::Sds {
+            cluster: "sds-cluster".into(),
+            resource: "www-cert".into(),
+        }
+    );
+}
+
+#[test]
+fn rejects_other_sds_sources() {
+    use envoy_types::pb::envoy::config::core::v3::{
+        AggregatedConfigSource, api_config_source, config_source::ConfigSourceSpecifier,
+    };
+    fn api(
+        s: &mut tls::SdsSecretConfig,
+    ) -> &mut envoy_types::pb::envoy::config::core::v3::ApiConfigSource {
+        match s
+            .sds_config
+            .as_mut()
+            .unwrap()
+            .config_source_specifier
+            .as_mut()
+            .unwrap()
+        {
+            ConfigSourceSpecifier::ApiConfigSource(a) => a,
+            _ => unreachable!(),
+        }
+    }
+    let cases: &[Case<lds::Listener>] = &[
+        (
+            "no resource name",
+            |l| edit_sds(l, |s| s.name.clear()),
+            "tls_certificate_sds_secret_configs[0].name: missing",
+        ),
+        (
+            "ADS",
+            |l| {
+                edit_sds(l, |s| {
+                    s.sds_config.as_mut().unwrap().config_source_specifier =
+                        Some(ConfigSourceSpecifier::Ads(AggregatedConfigSource {}))
+                })
+            },
+            "unsupported secret source (only api_config_source",
+        ),
+        (
+            "REST",
+            |l| {
+                edit_sds(l, |s| {
+                    api(s).api_type = api_config_source::ApiType::Rest as i32
+                })
+            },
+            "api_type: unsupported API type (only GRPC)",
+        ),
+        (
+            "two gRPC services",
+            |l| {
+                edit_sds(l, |s| {
+                    let a = api(s);
+                    a.grpc_services.push(a.grpc_services[0].clone());
+                })
+            },
+            "grpc_services: unsupported 2 gRPC services (only one)",
+        ),
+        (
+            "no cluster name",
+            |l| {
+                edit_sds(l, |s| {
+                    api(s).grpc_services[0].target_specifier = Some(
+                        envoy_types::pb::envoy::config::core::v3::grpc_service::TargetSpecifier::EnvoyGrpc(
+                            Default::default(),
+                        ),
+                    )
+                })
+            },
+            "envoy_grpc.cluster_name: missing",
+        ),
+        (
+            "an SDS certificate on a mesh mTLS listener",
+            |l| {
+                *l = strict_listener();
+                let mut ctx = downstream_tls();
+                ctx.common_tls_context
+                    .as_mut()
+                    .unwrap()
+                    .tls_certificate_sds_secret_configs = vec![sds_secret()];
+                l.filter_chains[0].transport_socket =
+                    Some(tls_socket(DOWNSTREAM_TLS_CONTEXT, &ctx));
+            },
+            "sds_config: unsupported secret source",
+        ),
+    ];
+    assert_rejects::<_, Listener>(sds_listener, cases);
 }
 
 #[test]

@@ -1,0 +1,65 @@
+//! The rustls server config of a TLS listener: mesh mTLS with the workload certificate, or
+//! public TLS (an ingress gateway's) with the workload certificate or one from SDS.
+
+use std::sync::Arc;
+
+use rigging_proxy_config::{InboundTls, PublicCertificate, TlsClients, TlsVersion};
+use rigging_proxy_sds::Sds;
+use rigging_proxy_tls::{MeshTls, PublicParams, TlsError, public_server_config};
+use rustls::ServerConfig;
+
+use crate::error::ApplyError;
+
+/// Where a listener's certificates come from.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CertSources<'a> {
+    /// The workload certificate, with Citadel.
+    pub mesh: Option<&'a MeshTls>,
+    /// The SDS servers given on the command line.
+    pub sds: Option<&'a Sds>,
+}
+
+/// The config listener `name` terminates `tls` with.
+pub(crate) fn server_config(
+    name: &str,
+    tls: &InboundTls,
+    sources: CertSources<'_>,
+) -> Result<Arc<ServerConfig>, ApplyError> {
+    let err = |source| ApplyError::Tls {
+        resource: format!("listener {name:?}"),
+        source,
+    };
+    let public = match &tls.clients {
+        TlsClients::Mesh => {
+            let mesh = sources.mesh.ok_or_else(|| err(TlsError::NotConfigured))?;
+            return mesh.server_config(&tls.alpn).map_err(err);
+        }
+        TlsClients::Public(p) => p,
+    };
+    let params = PublicParams {
+        tls12: public.min_version <= TlsVersion::V1_2,
+        tls13: public.max_version >= TlsVersion::V1_3,
+        cipher_suites: &public.cipher_suites,
+    };
+    match &public.certificate {
+        PublicCertificate::Workload => {
+            let mesh = sources.mesh.ok_or_else(|| err(TlsError::NotConfigured))?;
+            mesh.public_server_config(&tls.alpn, params).map_err(err)
+        }
+        PublicCertificate::Sds { cluster, resource } => {
+            let sds = sources.sds.ok_or_else(|| ApplyError::Sds {
+                resource: format!("listener {name:?}"),
+                reason: format!(
+                    "its certificate {resource:?} comes from SDS cluster {cluster:?}, and this proxy knows no SDS cluster (rig proxy --sds-cluster {cluster}=<address>)"
+                ),
+            })?;
+            let certs = sds
+                .certificate(cluster, resource)
+                .map_err(|e| ApplyError::Sds {
+                    resource: format!("listener {name:?}"),
+                    reason: e.to_string(),
+                })?;
+            public_server_config(Arc::new(certs), &tls.alpn, params).map_err(err)
+        }
+    }
+}
