@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use rigging_proxy_balance::InFlight;
@@ -35,7 +36,15 @@ pub(crate) enum DownstreamBody {
 pub(crate) enum RequestBody {
     /// With the route's idle timer, told of every frame.
     Streamed(DownstreamBody, Option<Arc<IdleTimer>>),
-    Buffered(Option<Bytes>),
+    /// The buffered data, then the trailers; each `None` once sent.
+    Buffered(Option<Bytes>, Option<HeaderMap>),
+}
+
+/// A request body read whole, to be sent again (retries, mirrors): data and trailers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BufferedBody {
+    pub data: Bytes,
+    pub trailers: Option<HeaderMap>,
 }
 
 /// What a request holds until its response body ends, released with the endpoint's in-flight
@@ -75,9 +84,12 @@ pub(crate) struct IdleBody {
 }
 
 impl RequestBody {
-    /// A buffered copy of `bytes`, for one attempt.
-    pub fn buffered(bytes: &Bytes) -> Self {
-        Self::Buffered((!bytes.is_empty()).then(|| bytes.clone()))
+    /// A buffered copy of `body`, trailers included, for one attempt.
+    pub fn buffered(body: &BufferedBody) -> Self {
+        Self::Buffered(
+            (!body.data.is_empty()).then(|| body.data.clone()),
+            body.trailers.clone(),
+        )
     }
 }
 
@@ -126,21 +138,27 @@ impl Body for RequestBody {
                 }
                 polled
             }
-            Self::Buffered(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Buffered(bytes, trailers) => Poll::Ready(
+                bytes
+                    .take()
+                    .map(Frame::data)
+                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .map(Ok),
+            ),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Streamed(inner, _) => inner.is_end_stream(),
-            Self::Buffered(bytes) => bytes.is_none(),
+            Self::Buffered(bytes, trailers) => bytes.is_none() && trailers.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Streamed(inner, _) => inner.size_hint(),
-            Self::Buffered(bytes) => {
+            Self::Buffered(bytes, _) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
         }

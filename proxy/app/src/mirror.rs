@@ -5,13 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::HeaderValue;
 use http::header;
 use http::uri::{Authority, Uri};
 use http_body_util::BodyExt as _;
 
-use crate::body::RequestBody;
+use crate::body::{BufferedBody, RequestBody};
 use crate::cluster::ClusterState;
 use crate::fault::roll;
 use crate::http::{ActionMetrics, attempt};
@@ -56,7 +55,7 @@ pub(crate) fn send(
 fn spawn(
     cluster: Arc<ClusterState>,
     head: &Head,
-    body: &Bytes,
+    body: &BufferedBody,
     timeout: Option<Duration>,
     metrics: &ActionMetrics,
 ) {

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
@@ -14,7 +13,7 @@ use rigging_proxy_config::{RetryOn, RetryPolicy};
 use rigging_proxy_resilience::{ActiveRequest, Outcome, RetryPermit, RetryRefused};
 use tokio::time::Instant;
 
-use crate::body::{DownstreamBody, RequestBody, UpstreamBody};
+use crate::body::{BufferedBody, DownstreamBody, RequestBody, UpstreamBody};
 use crate::cluster::{ClusterState, Pick, Upstream};
 use crate::error::{ErrorKind, ErrorSource, ForwardError};
 use crate::http::{ActionMetrics, attempt, no_healthy_upstream};
@@ -54,7 +53,7 @@ pub(crate) enum Outgoing {
     /// A streamed body, sent once; `None` once sent.
     Once(Option<Request<RequestBody>>),
     /// A buffered body, sent as many times as needed.
-    Replayable { head: Head, body: Bytes },
+    Replayable { head: Head, body: BufferedBody },
 }
 
 /// How an attempt ended, as a retry policy sees it.
@@ -108,8 +107,7 @@ impl Head {
 
 impl Outgoing {
     /// Buffers the body of `req` when `replay` asks for it and the body is known to be at most
-    /// [`MAX_BUFFERED_BODY`]; streams it otherwise. Request trailers are not kept in a
-    /// buffered body.
+    /// [`MAX_BUFFERED_BODY`]; streams it otherwise. A buffered body keeps its trailers.
     pub async fn new(
         req: Request<DownstreamBody>,
         replay: bool,
@@ -127,17 +125,18 @@ impl Outgoing {
             )));
         }
         let (parts, body) = req.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| {
-                ForwardError::new(
-                    ErrorKind::BadRequest,
-                    "the request body could not be read from the client",
-                )
-                .with_cause(e)
-            })?
-            .to_bytes();
+        let collected = body.collect().await.map_err(|e| {
+            ForwardError::new(
+                ErrorKind::BadRequest,
+                "the request body could not be read from the client",
+            )
+            .with_cause(e)
+        })?;
+        let trailers = collected.trailers().cloned();
+        let body = BufferedBody {
+            data: collected.to_bytes(),
+            trailers,
+        };
         let head = Head {
             method: parts.method,
             uri: parts.uri,

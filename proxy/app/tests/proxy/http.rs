@@ -97,6 +97,49 @@ async fn h2_upstream_cluster_keeps_authority_and_trailers() {
     proxy.shutdown().await;
 }
 
+/// A request body buffered to be retried (or mirrored) keeps its trailers: h2 to h2, the
+/// upstream sees them on every attempt.
+#[tokio::test]
+async fn a_replayable_request_keeps_its_trailers() {
+    let a = echo("a").await;
+    let mut config = http_config(
+        UpstreamProtocol::Http2,
+        LbPolicy::RoundRobin,
+        vec![endpoint(a.addr)],
+        None,
+    );
+    let route = &mut config.routes.get_mut("svc").unwrap().virtual_hosts[0].routes[0];
+    route.action.retry = Some(rigging_proxy_config::RetryPolicy {
+        retry_on: [rigging_proxy_config::RetryOn::FiveXx]
+            .into_iter()
+            .collect(),
+        num_retries: 2,
+        retriable_status_codes: Default::default(),
+    });
+    let (proxy, url) = proxy_with(config).await;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-checksum", "abc".parse().unwrap());
+    let frames = vec![
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from_static(b"payload"))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let req = Request::post(format!("{url}/x"))
+        .header("content-length", "7")
+        .body(http_body_util::StreamBody::new(futures::stream::iter(
+            frames,
+        )))
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-seen-trailers"], "x-checksum=abc");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "payload");
+    proxy.shutdown().await;
+}
+
 #[tokio::test]
 async fn round_robin_alternates_between_two_upstreams() {
     let (a, b) = (echo("a").await, echo("b").await);

@@ -30,7 +30,8 @@ pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 pub const LOOPBACK0: &str = "127.0.0.1:0";
 
 /// An echo upstream speaking HTTP/1.1 and h2c. It answers with `x-upstream: <tag>`,
-/// `x-seen-version`, `x-seen-host`, `x-seen-te` and the request body; `/slow/<ms>` waits first
+/// `x-seen-version`, `x-seen-host`, `x-seen-te`, `x-seen-trailers` (the request's trailers,
+/// `name=value,…`) and the request body; `/slow/<ms>` waits first
 /// (and reports on `started` when one begins); `/trailers` adds a `grpc-status: 0` trailer.
 pub struct Echo {
     pub addr: SocketAddr,
@@ -100,13 +101,20 @@ async fn respond(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
+    let collected = req.into_body().collect().await.ok();
+    let seen_trailers = collected
+        .as_ref()
+        .and_then(|c| c.trailers())
+        .map(|t| {
+            t.iter()
+                .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
+    let body = collected.map(|b| b.to_bytes()).unwrap_or_default();
     let builder = Response::builder()
+        .header("x-seen-trailers", seen_trailers)
         .header("x-upstream", tag)
         .header("x-seen-xfcc", xfcc)
         .header("x-seen-version", version)
