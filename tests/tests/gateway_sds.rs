@@ -1,8 +1,9 @@
 //! An ingress gateway taking its TLS certificate from an SDS server, end to end: `rig up`
 //! with Citadel, an `ingress-gateway` listener with `TLS { SDS { ClusterName, CertResource }
 //! }`, the gateway started with `--sds-cluster certs=<fake SDS server>`, and real curl from
-//! outside trusting only that certificate. A new certificate pushed by the SDS server is
-//! served without a restart; a broken one is refused (NACKed) and the last good one stays.
+//! outside trusting only that certificate. A service with its own certificate (`TLS.SDS` on
+//! the service) gets it by SNI. A new certificate pushed by the SDS server is served without
+//! a restart; a broken one is refused (NACKed) and the last good one stays.
 //!
 //! The test prints every process's log and the config entries when it fails.
 
@@ -19,11 +20,27 @@ use rigging_tests::{RigStack, curl, eventually, free_port, loopback, start_secur
 /// Time for a pushed certificate to reach new connections.
 const PROPAGATION: Duration = Duration::from_secs(10);
 
-fn edge_entry(port: u16) -> String {
+fn edge_entry(port: u16, shop: u16) -> String {
     format!(
         r#"Kind = "ingress-gateway"
 Name = "edge"
 Listeners = [
+  {{
+    Port     = {shop}
+    Protocol = "http"
+    Services = [
+      {{
+        Name  = "api"
+        Hosts = ["shop.example.com"]
+        TLS {{
+          SDS {{
+            ClusterName  = "certs"
+            CertResource = "shop"
+          }}
+        }}
+      }},
+    ]
+  }},
   {{
     Port     = {port}
     Protocol = "http"
@@ -46,10 +63,16 @@ async fn gateway_serves_the_certificate_its_sds_server_pushes() -> anyhow::Resul
     let (cert1, key1) = self_signed_pem(&["www.example.com"]);
     sds.set("www", &cert1, &key1);
     let mut stack = RigStack::new("rigging-gateway-sds-").await?;
-    let https = free_port();
+    let (https, shop) = (free_port(), free_port());
+    let (shop_cert, shop_key) = self_signed_pem(&["shop.example.com"]);
+    sds.set("shop", &shop_cert, &shop_key);
     let cluster = format!("certs={}", sds.addr());
-    let _mesh =
-        start_secured_edge(&mut stack, &edge_entry(https), &["--sds-cluster", &cluster]).await?;
+    let _mesh = start_secured_edge(
+        &mut stack,
+        &edge_entry(https, shop),
+        &["--sds-cluster", &cluster],
+    )
+    .await?;
     let dir = stack.dir().to_owned();
     let (ca1, ca2) = (dir.join("cert1.pem"), dir.join("cert2.pem"));
     write(&ca1, &cert1)?;
@@ -64,6 +87,27 @@ async fn gateway_serves_the_certificate_its_sds_server_pushes() -> anyhow::Resul
         },
     )
     .await?;
+
+    // A service's own certificate, chosen by SNI; no other name has one on that listener.
+    let shop_ca = dir.join("shop.pem");
+    write(&shop_ca, &shop_cert)?;
+    let shop = loopback(shop);
+    eventually(
+        "the service's own certificate is served",
+        PROPAGATION,
+        async || {
+            curl(&shop_ca, "shop.example.com", shop, &[])
+                .await?
+                .ensure("200 2")
+        },
+    )
+    .await?;
+    let other = curl(&ca1, "www.example.com", shop, &[]).await?;
+    assert!(
+        !other.ok,
+        "a name without a certificate got one: {}",
+        other.stdout
+    );
 
     // The SDS server pushes a new certificate: new connections get it.
     let (cert2, key2) = self_signed_pem(&["www.example.com"]);

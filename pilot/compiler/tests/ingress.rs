@@ -332,8 +332,8 @@ Listeners = [
 /// TLS to clients, Consul's merge of gateway and listener settings: served with the
 /// gateway's workload certificate and no client certificate in a secured mesh, versions
 /// raised to what the proxy speaks and CBC suites left out with notes; a maximum below TLS
-/// 1.2 is not served; a listener's SDS certificate is, a service's own is not yet. Without
-/// Citadel only the SDS listener opens.
+/// 1.2 is not served; a listener's SDS certificate is, and a service's own is chosen by SNI.
+/// Without Citadel only the SDS listener opens.
 #[test]
 fn tls_listeners() {
     let e = entries(&[PROXY_DEFAULTS_HTTP, DB_TCP, TLS_EDGE]);
@@ -349,7 +349,8 @@ fn tls_listeners() {
         [
             "ingress:127.0.0.1:8443",
             "ingress:127.0.0.1:9443",
-            "ingress:127.0.0.1:9445"
+            "ingress:127.0.0.1:9445",
+            "ingress:127.0.0.1:9446"
         ]
     );
     let notes = res.notes.join("\n");
@@ -359,11 +360,25 @@ fn tls_listeners() {
         "port 9443: TLSMinVersion V1_0",
         "port 9444: TLSMaxVersion V1_1: the proxy speaks TLS 1.2 and 1.3 only; the listener is not opened",
         "port 9445: TLSMinVersion V1_0",
-        "port 9446: a service's own TLS.SDS certificate (chosen by SNI) is not served yet; the listener is not opened",
+        "port 9446: TLSMinVersion V1_0",
     ] {
         assert!(notes.contains(expected), "{expected:?} not in\n{notes}");
     }
     assert_eq!(res.notes.len(), 6, "{notes}");
+    // 9446: web's own certificate for its host, the gateway's for any other name.
+    let sni = &res.resources.listeners[3];
+    let names: Vec<&[String]> = sni
+        .filter_chains
+        .iter()
+        .map(|c| {
+            c.filter_chain_match
+                .as_ref()
+                .unwrap()
+                .server_names
+                .as_slice()
+        })
+        .collect();
+    assert_eq!(names, [&["web.example.com".to_owned()][..], &[]]);
     check("ingress-tls", &render(&res.resources));
     assert_proxy_accepts("tls", &res.resources);
 

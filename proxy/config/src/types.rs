@@ -65,6 +65,19 @@ pub struct PublicTls {
     /// TLS 1.2 cipher suites, by Envoy's (OpenSSL's) names, most preferred first; empty is
     /// the proxy's defaults. TLS 1.3 suites are not configurable.
     pub cipher_suites: Vec<String>,
+    /// The certificate for any server name (or none); `None` when only `by_server_name`
+    /// has some, and a handshake naming none of theirs fails.
+    pub certificate: Option<PublicCertificate>,
+    /// Certificates chosen by the client's SNI (a service's own, in an ingress gateway),
+    /// before `certificate`.
+    pub by_server_name: Vec<NamedCertificate>,
+}
+
+/// A certificate served when the client's SNI is one of `server_names` (exact, or `*.` one
+/// label deep).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedCertificate {
+    pub server_names: Vec<String>,
     pub certificate: PublicCertificate,
 }
 

@@ -15,7 +15,7 @@ mod xfcc;
 
 pub use mesh::{HANDSHAKE_TIMEOUT, MeshTls, TlsError};
 pub use origination::{OriginationFiles, origination_config};
-pub use public::{PublicParams, public_server_config};
+pub use public::{PublicParams, SniCertificates, public_server_config};
 pub use rigging_mesh_spiffe::SpiffeId;
 pub use sniff::{SNIFF_TIMEOUT, Sniffed, sniff};
 pub use stream::MeshStream;

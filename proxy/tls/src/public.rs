@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::ResolvesServerCert;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{CipherSuite, ServerConfig, SupportedCipherSuite};
 
-use crate::{MeshTls, TlsError};
+use crate::TlsError;
 
 /// What a public TLS listener accepts.
 #[derive(Debug, Clone, Copy)]
@@ -76,14 +77,41 @@ pub fn public_server_config(
     Ok(Arc::new(config))
 }
 
-impl MeshTls {
-    /// [`public_server_config`] with the workload certificate.
-    pub fn public_server_config(
-        &self,
-        alpn: &[String],
-        params: PublicParams<'_>,
-    ) -> Result<Arc<ServerConfig>, TlsError> {
-        public_server_config(self.store().clone(), alpn, params)
+/// Certificates chosen by the client's SNI: the first entry naming it (exactly, or by a
+/// `*.` wildcard one label deep, case aside), else the default; no certificate (a failed
+/// handshake) when neither applies.
+#[derive(Debug, Default)]
+pub struct SniCertificates {
+    pub default: Option<Arc<dyn ResolvesServerCert>>,
+    pub by_server_name: Vec<(Vec<String>, Arc<dyn ResolvesServerCert>)>,
+}
+
+impl SniCertificates {
+    fn pick(&self, sni: Option<&str>) -> Option<&Arc<dyn ResolvesServerCert>> {
+        sni.and_then(|sni| {
+            self.by_server_name
+                .iter()
+                .find(|(names, _)| names.iter().any(|n| name_matches(n, sni)))
+                .map(|(_, certs)| certs)
+        })
+        .or(self.default.as_ref())
+    }
+}
+
+impl ResolvesServerCert for SniCertificates {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let sni = hello.server_name().map(str::to_owned);
+        self.pick(sni.as_deref())?.resolve(hello)
+    }
+}
+
+/// Whether server name pattern `pattern` (a host, or `*.` and a domain) matches `sni`.
+fn name_matches(pattern: &str, sni: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(domain) => sni
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(domain)),
+        None => pattern.eq_ignore_ascii_case(sni),
     }
 }
 
@@ -111,4 +139,19 @@ fn provider(names: &[String]) -> Result<CryptoProvider, TlsError> {
     }
     provider.cipher_suites = chosen;
     Ok(provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn server_names_match_exactly_or_one_label_under_a_wildcard() {
+        assert!(name_matches("www.example.com", "WWW.example.com"));
+        assert!(!name_matches("www.example.com", "example.com"));
+        assert!(name_matches("*.example.com", "api.example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(!name_matches("*.example.com", ".example.com"));
+    }
 }

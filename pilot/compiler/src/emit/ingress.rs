@@ -4,9 +4,10 @@
 use std::net::{IpAddr, SocketAddr};
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+use envoy_types::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch};
 use envoy_types::pb::envoy::config::route::v3::VirtualHost;
 use rigging_mesh_config_entries::HeaderModifiers;
-use rigging_mesh_xds::{Listener, RouteConfiguration};
+use rigging_mesh_xds::{Listener, RouteConfiguration, TRANSPORT_PROTOCOL_TLS};
 
 use crate::emit::chain_route::header_changes;
 use crate::emit::{http_filter_for, listener, tcp_filter_for, tls};
@@ -61,11 +62,44 @@ pub(crate) fn tcp_listener(
     with_tls(l, tls, &[])
 }
 
+/// The listener's one chain, terminating `served` TLS: as is with the listener's certificate
+/// alone; with services' own certificates, behind the TLS inspector, one chain per service
+/// matching its hosts as server names, then the listener's chain for any other name.
 fn with_tls(mut l: Listener, served: Option<&ServedTls>, alpn: &[&str]) -> Listener {
-    if let Some(served) = served {
-        for chain in &mut l.filter_chains {
-            chain.transport_socket = Some(tls::gateway_socket(served, alpn));
+    let Some(served) = served else {
+        return l;
+    };
+    let Some(chain) = l.filter_chains.pop() else {
+        return l;
+    };
+    if served.by_server_name.is_empty() {
+        if let Some(cert) = &served.certificate {
+            l.filter_chains.push(FilterChain {
+                transport_socket: Some(tls::gateway_socket(served, cert, alpn)),
+                ..chain
+            });
         }
+        return l;
+    }
+    l.listener_filters = vec![tls::tls_inspector()];
+    let matching = |server_names: Vec<String>| FilterChainMatch {
+        server_names,
+        transport_protocol: TRANSPORT_PROTOCOL_TLS.to_owned(),
+        ..Default::default()
+    };
+    for (hosts, cert) in &served.by_server_name {
+        l.filter_chains.push(FilterChain {
+            filter_chain_match: Some(matching(hosts.clone())),
+            transport_socket: Some(tls::gateway_socket(served, cert, alpn)),
+            ..chain.clone()
+        });
+    }
+    if let Some(cert) = &served.certificate {
+        l.filter_chains.push(FilterChain {
+            filter_chain_match: Some(matching(Vec::new())),
+            transport_socket: Some(tls::gateway_socket(served, cert, alpn)),
+            ..chain
+        });
     }
     l
 }

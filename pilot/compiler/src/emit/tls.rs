@@ -47,7 +47,11 @@ pub(crate) fn downstream_socket() -> TransportSocket {
 /// An ingress listener's TLS to clients outside the mesh: the gateway's workload certificate
 /// (which Citadel issues with the listener's hosts as DNS names), no client certificate, the
 /// entry's versions and cipher suites, `alpn` accepted.
-pub(crate) fn gateway_socket(served: &ServedTls, alpn: &[&str]) -> TransportSocket {
+pub(crate) fn gateway_socket(
+    served: &ServedTls,
+    certificate: &ServedCert,
+    alpn: &[&str],
+) -> TransportSocket {
     let ctx = DownstreamTlsContext {
         require_client_certificate: Some(BoolValue { value: false }),
         common_tls_context: Some(CommonTlsContext {
@@ -57,7 +61,7 @@ pub(crate) fn gateway_socket(served: &ServedTls, alpn: &[&str]) -> TransportSock
                 cipher_suites: served.cipher_suites.clone(),
                 ..Default::default()
             }),
-            tls_certificate_sds_secret_configs: vec![match &served.certificate {
+            tls_certificate_sds_secret_configs: vec![match certificate {
                 ServedCert::Workload => secret(WORKLOAD_CERT_SECRET),
                 ServedCert::Sds { cluster, resource } => sds_secret(cluster, resource),
             }],

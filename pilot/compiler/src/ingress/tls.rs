@@ -20,7 +20,12 @@ pub(crate) struct ServedTls {
     pub max: TlsProtocol,
     /// Envoy's (OpenSSL's) names; empty is the proxy's defaults.
     pub cipher_suites: Vec<String>,
-    pub certificate: ServedCert,
+    /// The listener's certificate; `None` when only services have their own (a handshake
+    /// naming none of their hosts then fails).
+    pub certificate: Option<ServedCert>,
+    /// Services' own certificates (`TLS.SDS` on a service), each chosen when the client's
+    /// SNI is one of the service's hosts.
+    pub by_server_name: Vec<(Vec<String>, ServedCert)>,
 }
 
 /// Where the listener's certificate comes from.
@@ -60,8 +65,8 @@ const SUPPORTED: [(&str, &str); 6] = [
     ),
 ];
 
-/// What listener `l` serves: `Ok(None)` plaintext, `Ok(Some)` TLS with the gateway's
-/// workload certificate, `Err` why the listener cannot be opened. `notes` gets what of the
+/// What listener `l` serves: `Ok(None)` plaintext, `Ok(Some)` TLS with its certificates,
+/// `Err` why the listener cannot be opened. `notes` gets what of the
 /// entry is served differently from what it asks.
 pub(crate) fn served_tls(
     gw: &IngressGateway,
@@ -70,23 +75,46 @@ pub(crate) fn served_tls(
     notes: &mut Vec<String>,
 ) -> Result<Option<ServedTls>, String> {
     let own = l.tls.as_ref();
-    if l.services.iter().any(|s| s.sds.is_some()) {
-        return Err(
-            "a service's own TLS.SDS certificate (chosen by SNI) is not served yet".to_owned(),
-        );
+    let (gw_sds, l_sds) = (gw.tls.sds.as_ref(), own.and_then(|t| t.sds.as_ref()));
+    let port = l.port;
+    let mut by_server_name = Vec::new();
+    for svc in &l.services {
+        let Some(svc_sds) = &svc.sds else { continue };
+        if svc.hosts.is_empty() {
+            notes.push(format!(
+                "listener on port {port}: service {:?}: its own TLS.SDS certificate is chosen by SNI among its Hosts, and it has none; it is left out",
+                svc.name
+            ));
+            continue;
+        }
+        let merged = Sds {
+            cluster_name: svc_sds
+                .cluster_name
+                .clone()
+                .or_else(|| l_sds.and_then(|s| s.cluster_name.clone()))
+                .or_else(|| gw_sds.and_then(|s| s.cluster_name.clone())),
+            cert_resource: svc_sds.cert_resource.clone(),
+        };
+        match sds(None, Some(&merged)) {
+            Ok(Some(cert)) => by_server_name.push((svc.hosts.clone(), cert)),
+            Ok(None) => {}
+            Err(why) => return Err(format!("service {:?}: {why}", svc.name)),
+        }
     }
-    let certificate = match sds(gw.tls.sds.as_ref(), own.and_then(|t| t.sds.as_ref()))? {
-        Some(sds) => sds,
-        None if !(gw.tls.enabled || own.is_some_and(|t| t.enabled)) => return Ok(None),
+    let certificate = match sds(gw_sds, l_sds)? {
+        Some(sds) => Some(sds),
+        None if !(gw.tls.enabled || own.is_some_and(|t| t.enabled)) => None,
         None if !secured => {
             return Err(
                 "TLS is enabled, but the mesh has no Citadel to issue the certificate".to_owned(),
             );
         }
-        None => ServedCert::Workload,
+        None => Some(ServedCert::Workload),
     };
+    if certificate.is_none() && by_server_name.is_empty() {
+        return Ok(None);
+    }
     let params = merged(&gw.tls.params, own.map(|t| &t.params));
-    let port = l.port;
     let max = match params.max_version {
         None | Some(TlsVersion::Auto) | Some(TlsVersion::V1_3) => TlsProtocol::TlSv13,
         Some(TlsVersion::V1_2) => TlsProtocol::TlSv12,
@@ -129,6 +157,7 @@ pub(crate) fn served_tls(
         max,
         cipher_suites,
         certificate,
+        by_server_name,
     }))
 }
 

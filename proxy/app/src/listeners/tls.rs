@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use rigging_proxy_config::{InboundTls, PublicCertificate, TlsClients, TlsVersion};
 use rigging_proxy_sds::Sds;
-use rigging_proxy_tls::{MeshTls, PublicParams, TlsError, public_server_config};
+use rigging_proxy_tls::{MeshTls, PublicParams, SniCertificates, TlsError, public_server_config};
 use rustls::ServerConfig;
+use rustls::server::ResolvesServerCert;
 
 use crate::error::ApplyError;
 
@@ -41,10 +42,31 @@ pub(crate) fn server_config(
         tls13: public.max_version >= TlsVersion::V1_3,
         cipher_suites: &public.cipher_suites,
     };
-    match &public.certificate {
+    let resolve = |certificate: &PublicCertificate| cert_resolver(name, certificate, sources);
+    let certs = SniCertificates {
+        default: public.certificate.as_ref().map(resolve).transpose()?,
+        by_server_name: public
+            .by_server_name
+            .iter()
+            .map(|n| Ok((n.server_names.clone(), resolve(&n.certificate)?)))
+            .collect::<Result<_, ApplyError>>()?,
+    };
+    public_server_config(Arc::new(certs), &tls.alpn, params).map_err(err)
+}
+
+/// What serves `certificate` on listener `name`.
+fn cert_resolver(
+    name: &str,
+    certificate: &PublicCertificate,
+    sources: CertSources<'_>,
+) -> Result<Arc<dyn ResolvesServerCert>, ApplyError> {
+    match certificate {
         PublicCertificate::Workload => {
-            let mesh = sources.mesh.ok_or_else(|| err(TlsError::NotConfigured))?;
-            mesh.public_server_config(&tls.alpn, params).map_err(err)
+            let mesh = sources.mesh.ok_or_else(|| ApplyError::Tls {
+                resource: format!("listener {name:?}"),
+                source: TlsError::NotConfigured,
+            })?;
+            Ok(mesh.store().clone())
         }
         PublicCertificate::Sds { cluster, resource } => {
             let sds = sources.sds.ok_or_else(|| ApplyError::Sds {
@@ -59,7 +81,7 @@ pub(crate) fn server_config(
                     resource: format!("listener {name:?}"),
                     reason: e.to_string(),
                 })?;
-            public_server_config(Arc::new(certs), &tls.alpn, params).map_err(err)
+            Ok(Arc::new(certs))
         }
     }
 }

@@ -16,6 +16,8 @@ use crate::types::{
     Direction, InboundTls, InboundTlsMode, Listener, ListenerKind, SniRoute, TlsClients,
 };
 
+mod public_sni;
+
 /// One converted filter chain, before the chains of a listener are checked against each other.
 #[derive(Debug)]
 struct Chain {
@@ -233,6 +235,14 @@ fn sni(
     ctx: Ctx<'_>,
     chains: Vec<Chain>,
 ) -> Result<(ListenerKind, Option<InboundTls>), ConfigError> {
+    let public = chains.first().is_some_and(|c| {
+        c.tls
+            .as_ref()
+            .is_some_and(|t| matches!(t.clients, TlsClients::Public(_)))
+    });
+    if public {
+        return public_sni::listener(ctx, chains);
+    }
     let mut routes: Vec<SniRoute> = Vec::new();
     let mut alpn: Option<Vec<String>> = None;
     for chain in chains {

@@ -76,7 +76,8 @@ fn accepts_the_gateway_listener_pilot_sends() {
                     "ECDHE-ECDSA-AES256-GCM-SHA384".into(),
                     "ECDHE-ECDSA-AES128-GCM-SHA256".into(),
                 ],
-                certificate: PublicCertificate::Workload,
+                certificate: Some(PublicCertificate::Workload),
+                by_server_name: Vec::new(),
             }),
         })
     );
@@ -94,7 +95,8 @@ fn accepts_the_gateway_listener_pilot_sends() {
             min_version: TlsVersion::V1_2,
             max_version: TlsVersion::V1_3,
             cipher_suites: Vec::new(),
-            certificate: PublicCertificate::Workload,
+            certificate: Some(PublicCertificate::Workload),
+            by_server_name: Vec::new(),
         })
     );
 }
@@ -154,10 +156,10 @@ fn accepts_a_certificate_from_sds() {
     };
     assert_eq!(
         p.certificate,
-        PublicCertificate::Sds {
+        Some(PublicCertificate::Sds {
             cluster: "sds-cluster".into(),
             resource: "www-cert".into(),
-        }
+        })
     );
 }
 
@@ -318,4 +320,97 @@ fn rejects_what_the_proxy_cannot_serve() {
         ),
     ];
     assert_rejects::<_, Listener>(gateway_listener, cases);
+}
+
+/// The gateway listener behind the TLS inspector: `shop.example.com` gets its own
+/// certificate from SDS, any other name the workload certificate.
+fn sni_listener() -> lds::Listener {
+    use rigging_mesh_xds::TRANSPORT_PROTOCOL_TLS;
+    gateway_listener().tap(|l| {
+        l.listener_filters = vec![tls_inspector()];
+        let default = l.filter_chains[0].clone();
+        let mut shop = default.clone();
+        let mut ctx = public_context();
+        ctx.common_tls_context
+            .as_mut()
+            .unwrap()
+            .tls_certificate_sds_secret_configs = vec![sds_secret()];
+        shop.transport_socket = Some(tls_socket(DOWNSTREAM_TLS_CONTEXT, &ctx));
+        shop.filter_chain_match = Some(lds::FilterChainMatch {
+            server_names: vec!["shop.example.com".into()],
+            transport_protocol: TRANSPORT_PROTOCOL_TLS.into(),
+            ..Default::default()
+        });
+        let mut any = default;
+        any.filter_chain_match = Some(lds::FilterChainMatch {
+            transport_protocol: TRANSPORT_PROTOCOL_TLS.into(),
+            ..Default::default()
+        });
+        l.filter_chains = vec![shop, any];
+    })
+}
+
+#[test]
+fn certificates_by_server_name() {
+    let l = Listener::try_from(sni_listener()).unwrap();
+    assert!(matches!(l.kind, crate::types::ListenerKind::Http { .. }));
+    let TlsClients::Public(p) = l.tls.unwrap().clients else {
+        panic!("not public")
+    };
+    assert_eq!(p.certificate, Some(PublicCertificate::Workload));
+    assert_eq!(
+        p.by_server_name,
+        [crate::types::NamedCertificate {
+            server_names: vec!["shop.example.com".into()],
+            certificate: PublicCertificate::Sds {
+                cluster: "sds-cluster".into(),
+                resource: "www-cert".into(),
+            },
+        }]
+    );
+    let cases: &[Case<lds::Listener>] = &[
+        (
+            "two chains for any name",
+            |l| {
+                let mut again = l.filter_chains[1].clone();
+                again.filter_chain_match.as_mut().unwrap().server_names = Vec::new();
+                l.filter_chains.push(again);
+            },
+            "filter_chains[2].filter_chain_match: a second chain without server names",
+        ),
+        (
+            "a name twice",
+            |l| {
+                let again = l.filter_chains[0].clone();
+                l.filter_chains.insert(1, again);
+            },
+            "\"shop.example.com\" is matched by an earlier chain too",
+        ),
+        (
+            "other TLS settings per chain",
+            |l| {
+                let mut ctx = public_context();
+                ctx.common_tls_context
+                    .as_mut()
+                    .unwrap()
+                    .tls_params
+                    .as_mut()
+                    .unwrap()
+                    .cipher_suites
+                    .clear();
+                l.filter_chains[1].transport_socket =
+                    Some(tls_socket(DOWNSTREAM_TLS_CONTEXT, &ctx));
+            },
+            "TLS settings other than the certificate differ from filter_chains[0]'s",
+        ),
+        (
+            "mesh mTLS beside public TLS",
+            |l| {
+                l.filter_chains[1].transport_socket =
+                    Some(tls_socket(DOWNSTREAM_TLS_CONTEXT, &downstream_tls()))
+            },
+            "mTLS on an outbound listener",
+        ),
+    ];
+    assert_rejects::<_, Listener>(sni_listener, cases);
 }

@@ -46,7 +46,8 @@ pub(super) fn params(
             min_version: TlsVersion::V1_2,
             max_version: TlsVersion::V1_3,
             cipher_suites: Vec::new(),
-            certificate,
+            certificate: Some(certificate),
+            by_server_name: Vec::new(),
         });
     };
     reject_set!(
@@ -95,7 +96,8 @@ pub(super) fn params(
         min_version,
         max_version,
         cipher_suites,
-        certificate,
+        certificate: Some(certificate),
+        by_server_name: Vec::new(),
     })
 }
 
