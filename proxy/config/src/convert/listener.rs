@@ -270,14 +270,12 @@ fn sni(
                 "an HTTP connection manager behind server names (only tcp_proxy)",
             ));
         };
-        for name in &server_names {
-            if routes.iter().any(|r| r.server_names.contains(name)) {
-                return Err(ctx.invalid(
-                    join(&path, "filter_chain_match.server_names"),
-                    format!("{name:?} is matched by an earlier chain too"),
-                ));
-            }
-        }
+        unique_names(
+            ctx,
+            &path,
+            &server_names,
+            routes.iter().flat_map(|r| &r.server_names),
+        )?;
         routes.push(SniRoute {
             server_names,
             cluster,
@@ -289,6 +287,25 @@ fn sni(
         clients: TlsClients::Mesh,
     };
     Ok((ListenerKind::Sni { routes }, Some(tls)))
+}
+
+/// Refuses a chain matching a server name that an earlier chain (`earlier`) matches, case
+/// aside.
+fn unique_names<'a>(
+    ctx: Ctx<'_>,
+    path: &str,
+    names: &[String],
+    earlier: impl Iterator<Item = &'a String> + Clone,
+) -> Result<(), ConfigError> {
+    for name in names {
+        if earlier.clone().any(|m| m.eq_ignore_ascii_case(name)) {
+            return Err(ctx.invalid(
+                join(path, "filter_chain_match.server_names"),
+                format!("{name:?} is matched by an earlier chain too"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A permissive listener: an mTLS chain and a plaintext chain that hand connections to the same

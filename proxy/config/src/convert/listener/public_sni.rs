@@ -4,7 +4,7 @@
 //! (the certificate for any other name). They become one listener whose TLS picks the
 //! certificate.
 
-use super::{Chain, Ctx, join};
+use super::{Chain, Ctx, join, unique_names};
 use crate::error::ConfigError;
 use crate::types::{
     InboundTls, InboundTlsMode, ListenerKind, NamedCertificate, PublicTls, TlsClients,
@@ -64,17 +64,12 @@ pub(super) fn listener(
             }
             continue;
         }
-        for name in &server_names {
-            if by_server_name
-                .iter()
-                .any(|n| n.server_names.iter().any(|m| m.eq_ignore_ascii_case(name)))
-            {
-                return Err(ctx.invalid(
-                    join(&path, "filter_chain_match.server_names"),
-                    format!("{name:?} is matched by an earlier chain too"),
-                ));
-            }
-        }
+        unique_names(
+            ctx,
+            &path,
+            &server_names,
+            by_server_name.iter().flat_map(|n| &n.server_names),
+        )?;
         by_server_name.push(NamedCertificate {
             server_names,
             certificate,
