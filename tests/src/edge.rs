@@ -31,6 +31,8 @@ pub struct SecuredEdge {
     pub citadel: SocketAddr,
     /// Pilot's xDS URL, for more proxies.
     pub pilot: String,
+    /// The gateway's admin address (`/ready`, `/config_dump`).
+    pub edge_admin: SocketAddr,
 }
 
 /// Writes `api.hcl` and `edge.hcl` (= `edge_entry`) into `<dir>/entries`, starts `rig up`,
@@ -133,6 +135,7 @@ pub async fn start_secured_edge(
         bundle,
         citadel,
         pilot,
+        edge_admin: admins[1].1,
     })
 }
 

@@ -13,9 +13,12 @@ use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source::Specifie
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     Secret, TlsCertificate, secret,
 };
+use http::Method;
 use rigging_mesh_test_util::fake_sds::FakeSds;
 use rigging_mesh_test_util::tls::self_signed_pem;
-use rigging_tests::{RigStack, curl, eventually, free_port, loopback, start_secured_edge, write};
+use rigging_tests::{
+    RigStack, curl, eventually, free_port, loopback, request, start_secured_edge, write,
+};
 
 /// Time for a pushed certificate to reach new connections.
 const PROPAGATION: Duration = Duration::from_secs(10);
@@ -67,7 +70,7 @@ async fn gateway_serves_the_certificate_its_sds_server_pushes() -> anyhow::Resul
     let (shop_cert, shop_key) = self_signed_pem(&["shop.example.com"]);
     sds.set("shop", &shop_cert, &shop_key);
     let cluster = format!("certs={}", sds.addr());
-    let _mesh = start_secured_edge(
+    let mesh = start_secured_edge(
         &mut stack,
         &edge_entry(https, shop),
         &["--sds-cluster", &cluster],
@@ -151,6 +154,40 @@ async fn gateway_serves_the_certificate_its_sds_server_pushes() -> anyhow::Resul
     );
     sds.wait_nacks(nacks + 1).await;
     curl(&ca2, "www.example.com", gateway, &[])
+        .await?
+        .ensure("200 2")?;
+
+    // A listener whose certificate the SDS server does not have yet: the gateway is not
+    // ready until it arrives (Envoy's listener warming), then serves it.
+    let late = free_port();
+    let entry = edge_entry(https, shop.port()).replace(
+        "Listeners = [",
+        &format!(
+            "Listeners = [\n  {{ Port = {late}, Protocol = \"http\", TLS {{ SDS {{ ClusterName = \"certs\", CertResource = \"late\" }} }}, Services = [ {{ Name = \"api\", Hosts = [\"late.example.com\"] }} ] }},"
+        ),
+    );
+    write(&mesh.entries_dir.join("edge.hcl"), &entry)?;
+    eventually(
+        "the gateway waits for the new certificate",
+        PROPAGATION,
+        async || {
+            let reply = request(mesh.edge_admin, Method::GET, "/ready", &[], "", false).await?;
+            anyhow::ensure!(reply.status == 503, "{} {}", reply.status, reply.body);
+            Ok(())
+        },
+    )
+    .await?;
+    let (late_cert, late_key) = self_signed_pem(&["late.example.com"]);
+    let late_ca = dir.join("late.pem");
+    write(&late_ca, &late_cert)?;
+    sds.set("late", &late_cert, &late_key);
+    eventually("ready with the certificate", PROPAGATION, async || {
+        let reply = request(mesh.edge_admin, Method::GET, "/ready", &[], "", false).await?;
+        anyhow::ensure!(reply.status == 200, "{} {}", reply.status, reply.body);
+        Ok(())
+    })
+    .await?;
+    curl(&late_ca, "late.example.com", loopback(late), &[])
         .await?
         .ensure("200 2")?;
 

@@ -167,10 +167,16 @@ impl Shared {
 
     /// Ready once a configuration with a listener is applied (all its listeners are bound by
     /// then) or the xDS client reports the first CDS and LDS acknowledged, and, with mesh mTLS,
-    /// while a valid workload certificate is held.
+    /// while a valid workload certificate is held, and once every certificate a listener
+    /// serves from SDS has arrived.
     pub fn ready(&self) -> bool {
         let certified = self.mesh.as_ref().is_none_or(|m| m.ready());
-        certified && (self.xds_ready.load(Ordering::Acquire) || self.lock().served)
+        let control = self.lock();
+        let sds = control
+            .listeners
+            .values()
+            .all(RunningListener::certificates_ready);
+        certified && sds && (self.xds_ready.load(Ordering::Acquire) || control.served)
     }
 
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {

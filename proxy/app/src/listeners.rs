@@ -10,6 +10,7 @@ use ::http::HeaderValue;
 use arc_swap::ArcSwap;
 use hyper_util::rt::TokioExecutor;
 use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind};
+use rigging_proxy_sds::SdsCertificate;
 use rigging_proxy_tls::{
     HANDSHAKE_TIMEOUT, MeshStream, MeshTls, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
 };
@@ -48,6 +49,15 @@ pub(crate) struct RunningListener {
     socket: Arc<TcpListener>,
     /// Fired (or dropped) to stop accepting and drain the listener's HTTP connections.
     drain: Drain,
+    /// The SDS certificates its TLS serves: it cannot serve before they arrived.
+    sds: Vec<SdsCertificate>,
+}
+
+impl RunningListener {
+    /// Whether every certificate it serves from SDS has arrived (Envoy's listener warming).
+    pub fn certificates_ready(&self) -> bool {
+        self.sds.iter().all(SdsCertificate::ready)
+    }
 }
 
 /// What an update does to the listeners, prepared (sockets bound) before anything changes.
@@ -64,6 +74,8 @@ struct InboundTls {
     acceptor: TlsAcceptor,
     /// Our identity, for the `By` element of the caller header.
     own_id: Option<rigging_proxy_tls::SpiffeId>,
+    /// The SDS certificates it serves.
+    sds: Vec<SdsCertificate>,
 }
 
 impl std::fmt::Debug for InboundTls {
@@ -135,11 +147,15 @@ pub(crate) fn plan(
             .map(|r| Arc::clone(&r.socket));
         let tls = match &def.tls {
             None => None,
-            Some(t) => Some(InboundTls {
-                mode: t.mode,
-                acceptor: TlsAcceptor::from(tls::server_config(name, t, sources)?),
-                own_id: sources.mesh.and_then(MeshTls::identity),
-            }),
+            Some(t) => {
+                let (config, sds) = tls::server_config(name, t, sources)?;
+                Some(InboundTls {
+                    mode: t.mode,
+                    acceptor: TlsAcceptor::from(config),
+                    own_id: sources.mesh.and_then(MeshTls::identity),
+                    sds,
+                })
+            }
         };
         let socket = match reusable {
             Some(s) => s,
@@ -169,6 +185,7 @@ pub(crate) fn commit(
         }
     }
     for (def, socket, tls) in plan.start {
+        let sds = tls.as_ref().map(|t| t.sds.clone()).unwrap_or_default();
         let local_addr = socket.local_addr().unwrap_or(def.addr);
         let (drain, draining) = Drain::new();
         let listener_metrics = metrics.listener(&def.name);
@@ -223,6 +240,7 @@ pub(crate) fn commit(
                 local_addr,
                 socket,
                 drain,
+                sds,
             },
         );
     }

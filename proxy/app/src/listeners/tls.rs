@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rigging_proxy_config::{InboundTls, PublicCertificate, TlsClients, TlsVersion};
-use rigging_proxy_sds::Sds;
+use rigging_proxy_sds::{Sds, SdsCertificate};
 use rigging_proxy_tls::{MeshTls, PublicParams, SniCertificates, TlsError, public_server_config};
 use rustls::ServerConfig;
 use rustls::server::ResolvesServerCert;
@@ -20,12 +20,12 @@ pub(crate) struct CertSources<'a> {
     pub sds: Option<&'a Sds>,
 }
 
-/// The config listener `name` terminates `tls` with.
+/// The config listener `name` terminates `tls` with, and the SDS certificates it serves.
 pub(crate) fn server_config(
     name: &str,
     tls: &InboundTls,
     sources: CertSources<'_>,
-) -> Result<Arc<ServerConfig>, ApplyError> {
+) -> Result<(Arc<ServerConfig>, Vec<SdsCertificate>), ApplyError> {
     let err = |source| ApplyError::Tls {
         resource: format!("listener {name:?}"),
         source,
@@ -33,7 +33,7 @@ pub(crate) fn server_config(
     let public = match &tls.clients {
         TlsClients::Mesh => {
             let mesh = sources.mesh.ok_or_else(|| err(TlsError::NotConfigured))?;
-            return mesh.server_config(&tls.alpn).map_err(err);
+            return Ok((mesh.server_config(&tls.alpn).map_err(err)?, Vec::new()));
         }
         TlsClients::Public(p) => p,
     };
@@ -42,23 +42,27 @@ pub(crate) fn server_config(
         tls13: public.max_version >= TlsVersion::V1_3,
         cipher_suites: &public.cipher_suites,
     };
-    let resolve = |certificate: &PublicCertificate| cert_resolver(name, certificate, sources);
+    let mut sds = Vec::new();
+    let mut resolve =
+        |certificate: &PublicCertificate| cert_resolver(name, certificate, sources, &mut sds);
     let certs = SniCertificates {
-        default: public.certificate.as_ref().map(resolve).transpose()?,
+        default: public.certificate.as_ref().map(&mut resolve).transpose()?,
         by_server_name: public
             .by_server_name
             .iter()
             .map(|n| Ok((n.server_names.clone(), resolve(&n.certificate)?)))
             .collect::<Result<_, ApplyError>>()?,
     };
-    public_server_config(Arc::new(certs), &tls.alpn, params).map_err(err)
+    let config = public_server_config(Arc::new(certs), &tls.alpn, params).map_err(err)?;
+    Ok((config, sds))
 }
 
-/// What serves `certificate` on listener `name`.
+/// What serves `certificate` on listener `name`; an SDS certificate is also added to `sds`.
 fn cert_resolver(
     name: &str,
     certificate: &PublicCertificate,
     sources: CertSources<'_>,
+    sds_used: &mut Vec<SdsCertificate>,
 ) -> Result<Arc<dyn ResolvesServerCert>, ApplyError> {
     match certificate {
         PublicCertificate::Workload => {
@@ -81,6 +85,7 @@ fn cert_resolver(
                     resource: format!("listener {name:?}"),
                     reason: e.to_string(),
                 })?;
+            sds_used.push(certs.clone());
             Ok(Arc::new(certs))
         }
     }
