@@ -47,8 +47,8 @@ pub struct ProxyArgs {
     #[arg(long, env = "RIG_PILOT", default_value = DEFAULT_PILOT)]
     pilot: String,
     /// An SDS server an ingress gateway may take TLS certificates from, as NAME=ADDRESS
-    /// (`host:port`, plaintext gRPC): NAME is the `ClusterName` of the entry's `TLS.SDS`.
-    /// Repeat for several.
+    /// (`host:port` on loopback, plaintext gRPC): NAME is the `ClusterName` of the entry's
+    /// `TLS.SDS`. Repeat for several.
     #[arg(long = "sds-cluster", value_name = "NAME=ADDRESS", value_parser = parse_sds_cluster)]
     sds_clusters: Vec<(String, SdsEndpoint)>,
     /// Admin listener: /ready, /metrics, /config_dump.

@@ -36,7 +36,16 @@ pub enum DnsNameError {
     BadWildcard,
     #[error("an ip address (or a name ending in a numeric label) is not a dns name")]
     IpAddress,
+    #[error(
+        "names in the .{RESERVED_DOMAIN} domain are the control plane's (citadel's own name is one)"
+    )]
+    Reserved,
 }
+
+/// Rigging's own domain: Citadel's server name is in it, and a workload holding a
+/// certificate for any name there could pose as a control-plane server. No workload
+/// certificate names one.
+pub const RESERVED_DOMAIN: &str = "rigging";
 
 /// Checks that `name` can be a DNS SAN of a leaf: letters, digits and hyphens (not at either
 /// end of a label), labels of 1 to [`MAX_DNS_LABEL_LEN`] characters, at most
@@ -67,6 +76,12 @@ pub fn check_dns_name(name: &str) -> Result<(), DnsNameError> {
         .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err(DnsNameError::IpAddress);
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.eq_ignore_ascii_case(RESERVED_DOMAIN))
+    {
+        return Err(DnsNameError::Reserved);
     }
     Ok(())
 }
@@ -160,6 +175,9 @@ mod tests {
             ("**.example.com", DnsNameError::BadWildcard),
             ("10.0.0.1", DnsNameError::IpAddress),
             ("::1", DnsNameError::IpAddress),
+            ("citadel.rigging", DnsNameError::Reserved),
+            ("*.pilot.Rigging", DnsNameError::Reserved),
+            ("rigging", DnsNameError::Reserved),
             ("10.0.0", DnsNameError::IpAddress),
             ("host.123", DnsNameError::IpAddress),
         ];

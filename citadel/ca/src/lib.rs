@@ -14,6 +14,6 @@ pub use authority::{
     MAX_LEAF_TTL, MIN_LEAF_TTL, ROOT_TTL, RootError, RootId, SigningRoot,
 };
 pub use csr::{CsrError, check_csr};
-pub use dns::{DnsNameError, MAX_DNS_LABEL_LEN, MAX_DNS_NAME_LEN, check_dns_name};
+pub use dns::{DnsNameError, MAX_DNS_LABEL_LEN, MAX_DNS_NAME_LEN, RESERVED_DOMAIN, check_dns_name};
 pub use rigging_mesh_spiffe::{SpiffeId, TrustDomain};
 pub use store::{CaStore, StoreError};

@@ -3,14 +3,10 @@
 
 use std::fmt;
 
-use rigging_citadel_ca::check_dns_name;
+use rigging_citadel_ca::{RESERVED_DOMAIN, check_dns_name};
 use rigging_mesh_spiffe::SpiffeId;
 
 use crate::server::CITADEL_DNS_NAME;
-
-/// Rigging's own domain: Citadel's server name ([`CITADEL_DNS_NAME`]) is in it, and a workload
-/// holding a certificate for any name there could pose as a control-plane server.
-const RESERVED_DOMAIN: &str = "rigging";
 
 /// Tells Citadel the DNS names a workload's certificate carries, by identity.
 ///

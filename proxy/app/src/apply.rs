@@ -46,6 +46,8 @@ struct Control {
     last_nack: Option<Nack>,
     /// A configuration with at least one listener has been applied.
     served: bool,
+    /// Ready once: SDS certificates no longer hold readiness back.
+    warmed: bool,
     /// The public TLS listeners and the hosts they route, as last applied.
     public_hosts: PublicHosts,
     shutting_down: bool,
@@ -167,16 +169,23 @@ impl Shared {
 
     /// Ready once a configuration with a listener is applied (all its listeners are bound by
     /// then) or the xDS client reports the first CDS and LDS acknowledged, and, with mesh mTLS,
-    /// while a valid workload certificate is held, and once every certificate a listener
-    /// serves from SDS has arrived.
+    /// while a valid workload certificate is held, and, the first time, once every
+    /// certificate a listener serves from SDS has arrived (or waited its initial fetch
+    /// timeout).
     pub fn ready(&self) -> bool {
         let certified = self.mesh.as_ref().is_none_or(|m| m.ready());
-        let control = self.lock();
-        let sds = control
-            .listeners
-            .values()
-            .all(RunningListener::certificates_ready);
-        certified && sds && (self.xds_ready.load(Ordering::Acquire) || control.served)
+        let mut control = self.lock();
+        // Only the first readiness waits for SDS certificates (Envoy's initial warming): a
+        // listener changed later does not take a serving gateway out of its load balancer.
+        let warmed = control.warmed
+            || control
+                .listeners
+                .values()
+                .all(RunningListener::certificates_ready);
+        let ready =
+            certified && warmed && (self.xds_ready.load(Ordering::Acquire) || control.served);
+        control.warmed |= ready;
+        ready
     }
 
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
@@ -251,12 +260,19 @@ impl Shared {
         let hosts = public_hosts(&next);
         if hosts != control.public_hosts {
             // Citadel names the hosts of an ingress gateway's TLS listeners in its
-            // certificate: a new set needs a new certificate.
-            if let Some(mesh) = mesh
+            // certificate: a new set needs a new certificate. A Citadel of its own process
+            // reads the entries on its own and may see the change a little after Pilot, so
+            // the certificate is renewed once more a little later.
+            if let Some(mesh) = &self.mesh
                 && !hosts.is_empty()
             {
                 tracing::info!(listeners = ?hosts, "the hosts of TLS listeners changed; renewing the certificate");
                 mesh.renew_now();
+                let mesh = Arc::clone(mesh);
+                tokio::spawn(async move {
+                    tokio::time::sleep(RENEW_AGAIN_AFTER).await;
+                    mesh.renew_now();
+                });
             }
             control.public_hosts = hosts;
         }
@@ -271,7 +287,11 @@ impl Shared {
     }
 }
 
-/// Listener name → the domains its routes serve, for each listener serving public TLS.
+/// When the certificate is renewed a second time after the hosts of TLS listeners changed.
+const RENEW_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Listener name → what decides the names in its certificate: the domains its routes serve
+/// (HTTP), or the cluster it forwards to (tcp), and its certificates' sources.
 type PublicHosts = BTreeMap<String, Vec<String>>;
 
 fn public_hosts(config: &ProxyConfig) -> PublicHosts {
@@ -295,9 +315,14 @@ fn public_hosts(config: &ProxyConfig) -> PublicHosts {
                             .collect()
                     })
                     .unwrap_or_default(),
-                ListenerKind::Tcp { .. } | ListenerKind::Sni { .. } => Vec::new(),
+                ListenerKind::Tcp { cluster } => vec![cluster.clone()],
+                ListenerKind::Sni { .. } => Vec::new(),
             };
-            (l.name.clone(), domains)
+            let mut key = domains;
+            if let Some(t) = &l.tls {
+                key.push(format!("{:?}", t.clients));
+            }
+            (l.name.clone(), key)
         })
         .collect()
 }

@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::http::HeaderValue;
 use arc_swap::ArcSwap;
 use hyper_util::rt::TokioExecutor;
-use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind};
+use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind, TlsClients};
 use rigging_proxy_sds::SdsCertificate;
 use rigging_proxy_tls::{
     HANDSHAKE_TIMEOUT, MeshStream, MeshTls, SNIFF_TIMEOUT, Sniffed, sniff, xfcc_value,
@@ -51,12 +51,20 @@ pub(crate) struct RunningListener {
     drain: Drain,
     /// The SDS certificates its TLS serves: it cannot serve before they arrived.
     sds: Vec<SdsCertificate>,
+    started: Instant,
 }
 
+/// How long a listener's SDS certificates may hold the proxy's first readiness back: Envoy's
+/// default `initial_fetch_timeout`.
+const SDS_INITIAL_FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl RunningListener {
-    /// Whether every certificate it serves from SDS has arrived (Envoy's listener warming).
+    /// Whether every certificate it serves from SDS has arrived, or it waited for them long
+    /// enough (Envoy's initial fetch timeout; a missing secret is then the SDS server's to
+    /// fix, and the listener's handshakes fail meanwhile).
     pub fn certificates_ready(&self) -> bool {
         self.sds.iter().all(SdsCertificate::ready)
+            || self.started.elapsed() >= SDS_INITIAL_FETCH_TIMEOUT
     }
 }
 
@@ -76,6 +84,8 @@ struct InboundTls {
     own_id: Option<rigging_proxy_tls::SpiffeId>,
     /// The SDS certificates it serves.
     sds: Vec<SdsCertificate>,
+    /// Clients outside the mesh (an ingress gateway's TLS), not mesh peers.
+    public: bool,
 }
 
 impl std::fmt::Debug for InboundTls {
@@ -154,6 +164,7 @@ pub(crate) fn plan(
                     acceptor: TlsAcceptor::from(config),
                     own_id: sources.mesh.and_then(MeshTls::identity),
                     sds,
+                    public: matches!(t.clients, TlsClients::Public(_)),
                 })
             }
         };
@@ -241,6 +252,7 @@ pub(crate) fn commit(
                 socket,
                 drain,
                 sds,
+                started: Instant::now(),
             },
         );
     }
@@ -398,7 +410,12 @@ async fn secure(
         }
         Err(e) => {
             metrics.handshake_failures.inc();
-            tracing::warn!(%listener, peer = ?peer_addr, reason = "handshake_failed", error = %e, cause = ?std::error::Error::source(&e), "TLS handshake refused or failed; connection closed");
+            // A public port meets scanners and old clients all day: counted, logged at debug.
+            if tls.public {
+                tracing::debug!(%listener, peer = ?peer_addr, reason = "handshake_failed", error = %e, "TLS handshake refused or failed; connection closed");
+            } else {
+                tracing::warn!(%listener, peer = ?peer_addr, reason = "handshake_failed", error = %e, cause = ?std::error::Error::source(&e), "TLS handshake refused or failed; connection closed");
+            }
             None
         }
     }

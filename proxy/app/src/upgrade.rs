@@ -64,7 +64,12 @@ pub(crate) async fn forward(
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(reset)?;
+    // Both the connection (until a non-101 answer's body is read) and the tunnel (after a
+    // switch) hold the breaker's permits: they are released when both are done.
+    let permits = Arc::new((request_permit, connection_permit));
+    let conn_permits = Arc::clone(&permits);
     tokio::spawn(async move {
+        let _permits = conn_permits;
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "upstream upgrade connection failed");
         }
@@ -97,7 +102,7 @@ pub(crate) async fn forward(
     tokio::spawn(tunnel(
         downstream,
         upstream,
-        (pick.guard, request_permit, connection_permit),
+        (pick.guard, permits),
         cluster.name.clone(),
     ));
     Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b, None), None)))
@@ -109,7 +114,7 @@ pub(crate) async fn forward(
 async fn tunnel(
     downstream: OnUpgrade,
     upstream: UpstreamUpgrade,
-    guard: (InFlight, RequestPermit, Permit),
+    guard: (InFlight, Arc<(RequestPermit, Permit)>),
     cluster: String,
 ) {
     let joined = tokio::try_join!(

@@ -47,7 +47,8 @@ impl SdsEndpoint {
 impl FromStr for SdsEndpoint {
     type Err = String;
 
-    /// `host:port` or `http://host:port` (a trailing `/` is allowed); the error is the reason.
+    /// `host:port` or `http://host:port` (a trailing `/` is allowed) on the loopback
+    /// interface; the error is the reason.
     fn from_str(addr: &str) -> Result<Self, String> {
         let authority = match addr.strip_prefix(HTTP_SCHEME) {
             Some(rest) => rest,
@@ -74,8 +75,21 @@ impl FromStr for SdsEndpoint {
         let uri: Uri = format!("{HTTP_SCHEME}{authority}")
             .parse()
             .map_err(|e| format!("bad address: {e}"))?;
-        if uri.host().is_none_or(str::is_empty) {
+        let host = uri.host().unwrap_or_default();
+        if host.is_empty() {
             return Err("the address has no host".to_owned());
+        }
+        // Private keys travel in the clear: only over the loopback interface, where the SDS
+        // server is a process of this host (an agent beside the gateway).
+        let ip = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(format!(
+                "{host} is not a loopback address: plaintext gRPC would carry private keys across the network; run the SDS server beside the gateway"
+            ));
         }
         Ok(Self(uri))
     }
@@ -131,11 +145,11 @@ mod tests {
         let cases = [
             ("sds=127.0.0.1:8500", "sds", "http://127.0.0.1:8500"),
             (
-                "sds-cluster=http://sds.local:9000",
+                "sds-cluster=http://localhost:9000",
                 "sds-cluster",
-                "http://sds.local:9000",
+                "http://localhost:9000",
             ),
-            ("sds=http://sds.local:9000/", "sds", "http://sds.local:9000"),
+            ("sds=http://127.0.0.2:9000/", "sds", "http://127.0.0.2:9000"),
             ("a_b.c=[::1]:10", "a_b.c", "http://[::1]:10"),
         ];
         for (input, name, addr) in cases {
@@ -165,6 +179,8 @@ mod tests {
             ("sds=user@host:8080", "without a path or user"),
             ("sds=host:port", r#"bad port "port""#),
             ("sds=host:99999", "bad port"),
+            ("sds=sds.local:9000", "not a loopback address"),
+            ("sds=10.0.0.5:9000", "not a loopback address"),
             ("sds=ho st:1", "bad address"),
         ];
         for (input, want) in cases {

@@ -87,14 +87,23 @@ pub struct SniCertificates {
 }
 
 impl SniCertificates {
+    /// Envoy's order: an exact name first, then a wildcard (one label deep, so at most one
+    /// wildcard pattern can match), then the default.
     fn pick(&self, sni: Option<&str>) -> Option<&Arc<dyn ResolvesServerCert>> {
-        sni.and_then(|sni| {
+        let named = |wildcard: bool| {
+            let sni = sni?;
             self.by_server_name
                 .iter()
-                .find(|(names, _)| names.iter().any(|n| name_matches(n, sni)))
+                .find(|(names, _)| {
+                    names
+                        .iter()
+                        .any(|n| n.starts_with("*.") == wildcard && name_matches(n, sni))
+                })
                 .map(|(_, certs)| certs)
-        })
-        .or(self.default.as_ref())
+        };
+        named(false)
+            .or_else(|| named(true))
+            .or(self.default.as_ref())
     }
 }
 
@@ -143,7 +152,50 @@ fn provider(names: &[String]) -> Result<CryptoProvider, TlsError> {
 
 #[cfg(test)]
 mod tests {
-    use super::name_matches;
+    use std::sync::Arc;
+
+    use rustls::server::{ClientHello, ResolvesServerCert};
+    use rustls::sign::CertifiedKey;
+
+    use super::{SniCertificates, name_matches};
+
+    /// A resolver telling which entry was picked (by pointer), resolving nothing.
+    #[derive(Debug)]
+    struct Tag;
+
+    impl ResolvesServerCert for Tag {
+        fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+            None
+        }
+    }
+
+    /// An exact name wins over a wildcard, whichever comes first; other names get the default.
+    #[test]
+    fn exact_names_before_wildcards() {
+        let (wild, exact, default): (
+            Arc<dyn ResolvesServerCert>,
+            Arc<dyn ResolvesServerCert>,
+            Arc<dyn ResolvesServerCert>,
+        ) = (Arc::new(Tag), Arc::new(Tag), Arc::new(Tag));
+        for flipped in [false, true] {
+            let mut entries = vec![
+                (vec!["*.example.com".to_owned()], Arc::clone(&wild)),
+                (vec!["api.example.com".to_owned()], Arc::clone(&exact)),
+            ];
+            if flipped {
+                entries.reverse();
+            }
+            let certs = SniCertificates {
+                default: Some(Arc::clone(&default)),
+                by_server_name: entries,
+            };
+            let picked = |sni| certs.pick(sni).map(Arc::as_ptr);
+            assert_eq!(picked(Some("api.example.com")), Some(Arc::as_ptr(&exact)));
+            assert_eq!(picked(Some("www.example.com")), Some(Arc::as_ptr(&wild)));
+            assert_eq!(picked(Some("example.org")), Some(Arc::as_ptr(&default)));
+            assert_eq!(picked(None), Some(Arc::as_ptr(&default)));
+        }
+    }
 
     #[test]
     fn server_names_match_exactly_or_one_label_under_a_wildcard() {

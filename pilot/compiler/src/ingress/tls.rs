@@ -114,6 +114,16 @@ pub(crate) fn served_tls(
     if certificate.is_none() && by_server_name.is_empty() {
         return Ok(None);
     }
+    if certificate.is_none() {
+        // Consul serves these in plaintext on the listener's default chain; a listener here
+        // speaks TLS or not, so they have no certificate.
+        for svc in l.services.iter().filter(|s| s.sds.is_none()) {
+            notes.push(format!(
+                "listener on port {port}: service {:?} has no certificate of its own and the listener none: its clients' handshakes fail",
+                svc.name
+            ));
+        }
+    }
     let params = merged(&gw.tls.params, own.map(|t| &t.params));
     let max = match params.max_version {
         None | Some(TlsVersion::Auto) | Some(TlsVersion::V1_3) => TlsProtocol::TlSv13,
