@@ -228,3 +228,77 @@ async fn failing_upgrades_eject_the_endpoint() {
     );
     proxy.shutdown().await;
 }
+
+/// An upgrade answered without switching (here 200 with a body still coming) holds its place
+/// in the breaker until that body ended.
+#[tokio::test]
+async fn a_refused_upgrade_holds_its_permit_until_its_body_ends() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = TcpListener::bind(LOOPBACK0).await.unwrap();
+    let addr = upstream.local_addr().unwrap();
+    let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello")
+            .await
+            .unwrap();
+        let _ = finished.await;
+        s.write_all(b"world").await.unwrap();
+        // Later upgrades are answered at once.
+        while let Ok((mut s, _)) = upstream.accept().await {
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        }
+    });
+    let mut config = http_config(
+        UpstreamProtocol::Http1,
+        LbPolicy::RoundRobin,
+        vec![endpoint(addr)],
+        None,
+    );
+    config
+        .clusters
+        .get_mut("svc")
+        .unwrap()
+        .circuit_breakers
+        .max_requests = 1;
+    let (proxy, _) = proxy_with(config).await;
+    let addr = proxy.listener_addr("out").unwrap();
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first
+        .write_all(b"GET /ws HTTP/1.1\r\nhost: svc\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let resp = raw_upgrade(addr, "websocket").await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(
+        resp.contains("x-rigging-error: upstream_overflow"),
+        "{resp}"
+    );
+
+    finish.send(()).unwrap();
+    let mut rest = String::from_utf8_lossy(&buf[..n]).into_owned();
+    while !rest.ends_with("helloworld") {
+        let n = first.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the body ended: {rest}");
+        rest.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let mut answered = String::new();
+    for _ in 0..50 {
+        answered = raw_upgrade(addr, "websocket").await;
+        if answered.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    proxy.shutdown().await;
+}
