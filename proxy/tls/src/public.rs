@@ -109,8 +109,7 @@ impl SniCertificates {
 
 impl ResolvesServerCert for SniCertificates {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let sni = hello.server_name().map(str::to_owned);
-        self.pick(sni.as_deref())?.resolve(hello)
+        self.pick(hello.server_name())?.resolve(hello)
     }
 }
 

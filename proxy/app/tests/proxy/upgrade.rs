@@ -122,12 +122,8 @@ async fn ws_echo() -> (
     (addr, accepted)
 }
 
-/// The circuit breaker counts a tunnel as a request and a connection for its whole life: with
-/// `max_requests = 1` a second WebSocket is refused 503 at once while the first is open, and
-/// accepted once it closed.
-#[tokio::test]
-async fn the_breaker_limits_open_tunnels() {
-    let (upstream, accepted) = ws_echo().await;
+/// A proxy to `upstream` whose breaker admits one request at a time (`max_requests = 1`).
+async fn one_request_at_a_time(upstream: std::net::SocketAddr) -> rigging_proxy_app::ProxyHandle {
     let mut config = http_config(
         UpstreamProtocol::Http1,
         LbPolicy::RoundRobin,
@@ -140,7 +136,16 @@ async fn the_breaker_limits_open_tunnels() {
         .unwrap()
         .circuit_breakers
         .max_requests = 1;
-    let (proxy, _) = proxy_with(config).await;
+    proxy_with(config).await.0
+}
+
+/// The circuit breaker counts a tunnel as a request and a connection for its whole life: with
+/// `max_requests = 1` a second WebSocket is refused 503 at once while the first is open, and
+/// accepted once it closed.
+#[tokio::test]
+async fn the_breaker_limits_open_tunnels() {
+    let (upstream, accepted) = ws_echo().await;
+    let proxy = one_request_at_a_time(upstream).await;
     let addr = proxy.listener_addr("out").unwrap();
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut first, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
@@ -254,19 +259,7 @@ async fn a_refused_upgrade_holds_its_permit_until_its_body_ends() {
                 .await;
         }
     });
-    let mut config = http_config(
-        UpstreamProtocol::Http1,
-        LbPolicy::RoundRobin,
-        vec![endpoint(addr)],
-        None,
-    );
-    config
-        .clusters
-        .get_mut("svc")
-        .unwrap()
-        .circuit_breakers
-        .max_requests = 1;
-    let (proxy, _) = proxy_with(config).await;
+    let proxy = one_request_at_a_time(addr).await;
     let addr = proxy.listener_addr("out").unwrap();
     let mut first = TcpStream::connect(addr).await.unwrap();
     first
