@@ -82,23 +82,7 @@ pub async fn start_secured_edge(
         Ok(())
     })
     .await?;
-    let listen = loopback(app).to_string();
-    stack.spawn(
-        "api-1-app",
-        &[
-            "example-app",
-            "--kind",
-            "http",
-            "--service",
-            "api",
-            "--app-version",
-            "v1",
-            "--instance",
-            "api-1",
-            "--listen",
-            &listen,
-        ],
-    )?;
+    stack.spawn_http_app("api-1", "api", loopback(app))?;
     let pilot = format!("http://{}", stack.xds);
     let admins = [
         ("api-1", loopback(free_port()), "api"),

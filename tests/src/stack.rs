@@ -101,6 +101,31 @@ impl RigStack {
         Ok(())
     }
 
+    /// Starts `rig example-app --kind http` as instance `instance` (version `v1`) of `service`
+    /// on `listen`, as the process `<instance>-app`.
+    pub fn spawn_http_app(
+        &mut self,
+        instance: &str,
+        service: &str,
+        listen: SocketAddr,
+    ) -> anyhow::Result<()> {
+        let listen = listen.to_string();
+        let args = [
+            "example-app",
+            "--kind",
+            "http",
+            "--service",
+            service,
+            "--app-version",
+            "v1",
+            "--instance",
+            instance,
+            "--listen",
+            &listen,
+        ];
+        self.spawn(&format!("{instance}-app"), &args)
+    }
+
     /// SIGKILLs the process `name` (a proxy is no longer awaited by [`RigStack::wait_synced`]);
     /// its log is kept. False if no running process has that name.
     pub fn kill(&mut self, name: &str) -> bool {

@@ -30,23 +30,7 @@ async fn one_service_in_a_file_and_in_consul_gets_traffic_on_both() -> anyhow::R
     let mut stack = RigStack::new("rigging-registries-").await?;
     let (file_app, consul_app) = (free_port(), free_port());
     for (id, port) in [("api-file-1", file_app), ("api-consul-1", consul_app)] {
-        let listen = loopback(port).to_string();
-        stack.spawn(
-            &format!("{id}-app"),
-            &[
-                "example-app",
-                "--kind",
-                "http",
-                "--service",
-                "api",
-                "--app-version",
-                "v1",
-                "--instance",
-                id,
-                "--listen",
-                &listen,
-            ],
-        )?;
+        stack.spawn_http_app(id, "api", loopback(port))?;
     }
     let consul = FakeConsul::start().await;
     consul.register(instance(

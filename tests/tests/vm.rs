@@ -28,23 +28,7 @@ async fn a_vm_sidecar_from_a_service_definition_registers_serves_and_deregisters
 -> anyhow::Result<()> {
     let mut stack = RigStack::new("rigging-vm-").await?;
     let api_port = free_port();
-    let api_listen = loopback(api_port).to_string();
-    stack.spawn(
-        "api-1-app",
-        &[
-            "example-app",
-            "--kind",
-            "http",
-            "--service",
-            "api",
-            "--app-version",
-            "v1",
-            "--instance",
-            "api-1",
-            "--listen",
-            &api_listen,
-        ],
-    )?;
+    stack.spawn_http_app("api-1", "api", loopback(api_port))?;
     let consul = FakeConsul::start().await;
     consul.register(instance(
         "node-1",
