@@ -84,7 +84,10 @@ pub(crate) fn handle(
         }
     }
     // `forward`'s future mapped, not awaited inside another one: no second copy of the request.
-    forward(Arc::clone(&ctx), peer, req).map(move |result| {
+    // Boxed where it is made: the connections move the service's future on (HTTP/1.1 boxes it
+    // in the exchange, HTTP/2 spawns it as a task), and each move of a future of some
+    // kilobytes is a copy of all of it; a box moves as a pointer.
+    Box::pin(forward(Arc::clone(&ctx), peer, req)).map(move |result| {
         Ok(match result {
             Ok(resp) => resp,
             Err(e) => error_response(&ctx, &e),
@@ -136,19 +139,23 @@ async fn forward(
         idle.touch();
     }
     mirror::send(&mirrors, &outgoing, action.timeout, &ctx.metrics);
-    let sent = retry::send(
-        &cluster,
-        outgoing,
-        action.retry.as_ref(),
-        action.timeout,
-        hashed.hash,
-        &ctx.metrics,
-    );
-    // Awaited in place without an idle timeout; the rarer race with the idle timer is boxed
-    // so that it does not double the size of every request's future.
+    let send = |outgoing| {
+        retry::send(
+            &cluster,
+            outgoing,
+            action.retry.as_ref(),
+            action.timeout,
+            hashed.hash,
+            &ctx.metrics,
+        )
+    };
+    // Made where it is awaited, not kept in a local first: a future of some kilobytes moved
+    // from a local into the await is a copy of all of it. Awaited in place without an idle
+    // timeout; the rarer race with the idle timer is boxed so that it does not double the
+    // size of every request's future.
     let up = match idle.as_deref() {
-        None => sent.await?,
-        Some(timer) => Box::pin(within_idle_timeout(timer, &cluster, sent)).await?,
+        None => send(outgoing).await?,
+        Some(timer) => Box::pin(within_idle_timeout(timer, &cluster, send(outgoing))).await?,
     };
     let mut resp = up.resp;
     let headers = resp.headers_mut();
@@ -282,7 +289,9 @@ async fn send(
         let connect = matches!(e, PoolError::Connect(_));
         (connect, BoxError::from(e))
     };
-    let sent = async {
+    // Pinned where it is made, and the timeout given only a pointer to it: moved into the
+    // timeout, this future (the upstream exchange's whole state) would be copied twice.
+    let mut sent = std::pin::pin!(async {
         match &endpoint.client {
             UpstreamClient::Http1(pool) if multiplexed => pool
                 .send_driven(req)
@@ -300,9 +309,9 @@ async fn send(
                 .map(|resp| resp.map(|b| UpstreamBody::hyper(b, None)))
                 .map_err(|e| (e.is_connect(), BoxError::from(e))),
         }
-    };
+    });
     let result = match timeout {
-        Some(t) => tokio::time::timeout(t, sent).await.map_err(|_| {
+        Some(t) => tokio::time::timeout(t, sent.as_mut()).await.map_err(|_| {
             ForwardError::new(
                 ErrorKind::UpstreamTimeout,
                 format!(

@@ -146,21 +146,14 @@ impl Http1Pool {
 
     /// Takes back a connection whose exchange is complete.
     pub(crate) fn put(&self, conn: ClientConn<Counted>) {
-        push(
-            &self.idle,
-            Idle {
-                conn,
-                since: Instant::now(),
-            },
-            |i| i.since,
-        );
+        let now = Instant::now();
+        push(&self.idle, Idle { conn, since: now }, now, |i| i.since);
     }
 }
 
-/// Adds `item` to an idle queue, dropping first the entries that expired and, at
+/// Adds `item` to an idle queue at `now`, dropping first the entries that expired and, at
 /// [`MAX_IDLE`], the oldest.
-fn push<T>(queue: &Mutex<VecDeque<T>>, item: T, since: impl Fn(&T) -> Instant) {
-    let now = Instant::now();
+fn push<T>(queue: &Mutex<VecDeque<T>>, item: T, now: Instant, since: impl Fn(&T) -> Instant) {
     let mut idle = lock(queue);
     while idle
         .front()

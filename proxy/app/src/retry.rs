@@ -186,7 +186,11 @@ pub(crate) async fn send(
     loop {
         let pick = pick(cluster, hash, previous).ok_or_else(|| no_healthy_upstream(cluster))?;
         let active = cluster.retry_budget().request();
-        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // The first attempt has the whole timeout: no second reading of the clock.
+        let remaining = match retries {
+            0 => timeout,
+            _ => deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        };
         let result = send_once(cluster, &pick, outgoing.next(), remaining).await;
         let verdict = match &result {
             Ok(resp) => Attempt::Response {
@@ -197,8 +201,7 @@ pub(crate) async fn send(
         };
         let due = retries < max_retries && policy.is_some_and(|p| should_retry(p, &verdict));
         let wait = backoff(retries + 1);
-        let in_time = deadline.is_none_or(|d| Instant::now() + wait < d);
-        if !(due && in_time) {
+        if !(due && deadline.is_none_or(|d| Instant::now() + wait < d)) {
             return result.map(|r| Upstreamed::new(r, pick.guard, active, permit));
         }
         match cluster.retry_budget().try_retry() {

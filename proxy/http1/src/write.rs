@@ -13,6 +13,9 @@ use tokio::io::AsyncWrite;
 const CHUNK_END: &[u8] = b"\r\n";
 const LAST_CHUNK_END: &[u8] = b"\r\n0\r\n\r\n";
 const EMPTY_CHUNKED_END: &[u8] = b"0\r\n\r\n";
+/// The largest body frame copied next to the bytes staged before it (see `WriteBuf::queue`):
+/// copying a kilobyte costs less than a second buffer in the write.
+const INLINE_FRAME_MAX: usize = 1024;
 
 /// Bytes waiting for the socket, written in order: `staging`, then `data`, then `suffix`.
 #[derive(Debug, Default)]
@@ -75,6 +78,33 @@ impl WriteBuf {
         self.data.is_empty() && self.suffix.is_empty()
     }
 
+    /// Queues a body frame and what follows it. A small frame behind staged bytes (a head, a
+    /// chunk line) is copied next to them, so the whole goes out as one buffer (`send`, not
+    /// `sendmsg`, on a plain socket); a larger one is queued as is, without a copy.
+    fn queue(&mut self, data: Bytes, suffix: &'static [u8]) {
+        let pending = self.staging.len() - self.written;
+        if pending > 0 && data.len() <= INLINE_FRAME_MAX && self.can_stage() {
+            self.staging.extend_from_slice(&data);
+            self.staging.extend_from_slice(suffix);
+        } else {
+            self.data = data;
+            self.suffix = suffix;
+        }
+    }
+
+    /// The queued buffers that are not empty, in order.
+    fn slices(&self) -> ([IoSlice<'_>; 3], usize) {
+        let mut out = [IoSlice::new(&[]); 3];
+        let mut n = 0;
+        for s in [&self.staging[self.written..], &self.data[..], self.suffix] {
+            if !s.is_empty() {
+                out[n] = IoSlice::new(s);
+                n += 1;
+            }
+        }
+        (out, n)
+    }
+
     /// Writes everything queued, with one vectored write per readiness when the stream takes
     /// them.
     pub(crate) fn poll_write<W: AsyncWrite + Unpin>(
@@ -84,14 +114,8 @@ impl WriteBuf {
     ) -> Poll<io::Result<()>> {
         while !self.is_empty() {
             let n = if io.is_write_vectored() {
-                let staged = &self.staging[self.written..];
-                let slices = [
-                    IoSlice::new(staged),
-                    IoSlice::new(&self.data),
-                    IoSlice::new(self.suffix),
-                ];
-                let first = slices.iter().position(|s| !s.is_empty()).unwrap_or(0);
-                ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[first..]))?
+                let (slices, n) = self.slices();
+                ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n]))?
             } else {
                 let next: &[u8] = if self.written < self.staging.len() {
                     &self.staging[self.written..]
@@ -151,6 +175,7 @@ impl Encoder {
             }
             return Ok(());
         }
+        let mut suffix: &'static [u8] = &[];
         match self {
             Self::Empty => return Ok(()),
             Self::Length(remaining) => {
@@ -169,7 +194,7 @@ impl Encoder {
                 };
                 let mut line = [0u8; 18];
                 staging.extend_from_slice(hex_line(data.len(), &mut line));
-                w.suffix = if last {
+                suffix = if last {
                     *ended = true;
                     LAST_CHUNK_END
                 } else {
@@ -178,7 +203,7 @@ impl Encoder {
             }
             Self::Close => {}
         }
-        w.data = data;
+        w.queue(data, suffix);
         if last {
             return self.finish(w);
         }
@@ -274,7 +299,9 @@ mod tests {
         w.staging().unwrap().extend_from_slice(b"HEAD\r\n\r\n");
         enc.data(Bytes::from_static(b"hello"), false, &mut w)
             .unwrap();
-        assert!(!w.can_stage());
+        // A small frame behind the head is copied next to it: one buffer to write.
+        assert!(w.can_stage());
+        assert_eq!(w.slices().1, 1);
         drain(&mut w, &mut out);
         enc.data(Bytes::from(vec![b'x'; 26]), false, &mut w)
             .unwrap();
@@ -322,6 +349,34 @@ mod tests {
             Err(LengthError::TooLong)
         );
         assert_eq!(&w.data[..], b"cd", "the body is cut at its length");
+    }
+
+    #[test]
+    fn small_frames_join_the_head_and_large_ones_are_not_copied() {
+        let mut w = WriteBuf::default();
+        w.staging().unwrap().extend_from_slice(b"HEAD\r\n\r\n");
+        let mut enc = Encoder::Length(6);
+        enc.data(Bytes::from_static(b"small!"), true, &mut w)
+            .unwrap();
+        assert_eq!((w.slices().1, w.data.len()), (1, 0));
+
+        let large = Bytes::from(vec![b'x'; INLINE_FRAME_MAX + 1]);
+        let mut w = WriteBuf::default();
+        w.staging().unwrap().extend_from_slice(b"HEAD\r\n\r\n");
+        let mut enc = Encoder::Length(large.len() as u64);
+        enc.data(large.clone(), true, &mut w).unwrap();
+        assert_eq!(w.slices().1, 2);
+        assert_eq!(w.data.as_ptr(), large.as_ptr(), "queued without a copy");
+        let mut out = Vec::new();
+        drain(&mut w, &mut out);
+        assert_eq!(out.len(), b"HEAD\r\n\r\n".len() + large.len());
+
+        // Nothing staged before it: the frame is queued as is.
+        let mut w = WriteBuf::default();
+        let mut enc = Encoder::Close;
+        enc.data(Bytes::from_static(b"tail"), false, &mut w)
+            .unwrap();
+        assert_eq!((w.slices().1, &w.data[..]), (1, &b"tail"[..]));
     }
 
     #[test]

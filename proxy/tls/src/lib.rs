@@ -9,6 +9,7 @@
 mod mesh;
 mod origination;
 mod public;
+mod send;
 mod sniff;
 mod stream;
 mod xfcc;

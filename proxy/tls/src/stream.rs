@@ -10,6 +10,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{client, server};
 
+use crate::send::poll_send;
+
 /// One connection of the proxy, whatever secures it. The TLS variants are boxed: their state
 /// is large and plain connections should not pay for it.
 #[derive(Debug)]
@@ -75,7 +77,7 @@ impl AsyncWrite for MeshStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Plain(s) => poll_send(s, cx, &[IoSlice::new(buf)]),
             Self::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Self::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
@@ -87,7 +89,7 @@ impl AsyncWrite for MeshStream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Plain(s) => poll_send(s, cx, bufs),
             Self::Client(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Self::Server(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }

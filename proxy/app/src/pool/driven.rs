@@ -102,11 +102,8 @@ impl Http1Pool {
         if sender.is_closed() {
             return;
         }
-        let idle = Idle {
-            sender,
-            since: Instant::now(),
-        };
-        push(&self.driven, idle, |i| i.since);
+        let now = Instant::now();
+        push(&self.driven, Idle { sender, since: now }, now, |i| i.since);
     }
 }
 
