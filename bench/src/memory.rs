@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::future::try_join_all;
 
 use crate::contenders::{Contender, Kind, Setup};
-use crate::latency::Outcome;
+use crate::latency::{Outcome, note_errors};
 use crate::loadgen::{self, Conn, LoadArgs};
 use crate::procs::CPU_CLIENT;
 use crate::report::{self, Chart, Section};
@@ -108,15 +108,8 @@ async fn under_load(
             _ = tick.tick() => peak = peak.max(c.rss_kib()?.unwrap_or(0)),
         }
     };
-    if result.errors > 0 {
-        failures.push(format!(
-            "{} at {} rps: {} errors: {}",
-            c.kind.name(),
-            p.rate,
-            result.errors,
-            result.first_error.unwrap_or_default()
-        ));
-    }
+    let who = format!("{} at {} rps", c.kind.name(), p.rate);
+    note_errors(failures, who, result.errors, result.first_error.as_deref());
     Ok(peak)
 }
 

@@ -249,6 +249,7 @@ mod tests {
             kind,
             protocol,
             rps,
+            runs: vec![rps],
             errors: 0,
             cpu_pct: Some(cpu),
         }

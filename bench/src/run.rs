@@ -111,6 +111,7 @@ fn shrink(o: &mut RunOpts) {
     o.throughput_connections = SMOKE_CONNECTIONS;
     o.h2_connections = 2;
     o.h2_streams = 2;
+    o.rounds = 1;
     o.memory_rate = SMOKE_RATE;
     o.idle_connections = SMOKE_IDLE_CONNECTIONS;
     o.proxies = vec![SMOKE_PROXIES];
@@ -197,6 +198,7 @@ async fn one(w: Which, opts: &RunOpts, tools: &Tools) -> anyhow::Result<Outcome>
         duration: secs(opts.duration),
         warmup: secs(opts.warmup),
         connections: opts.latency_connections,
+        rounds: opts.rounds.max(1),
     };
     let throughput_params = ThroughputParams {
         duration: secs(opts.duration),
@@ -204,6 +206,7 @@ async fn one(w: Which, opts: &RunOpts, tools: &Tools) -> anyhow::Result<Outcome>
         connections: opts.throughput_connections,
         h2_connections: opts.h2_connections,
         h2_streams: opts.h2_streams,
+        rounds: opts.rounds.max(1),
     };
     let mut outcome = match w {
         Which::Latency => {

@@ -6,7 +6,7 @@ mod external;
 use std::time::{Duration, Instant};
 
 use crate::contenders::{Contender, Framing, Kind, Setup};
-use crate::latency::Outcome;
+use crate::latency::{Outcome, note_errors};
 use crate::loadgen::{self, LoadArgs};
 use crate::procs::CPU_CLIENT;
 use crate::report::{self, Chart, Section};
@@ -25,6 +25,8 @@ pub struct ThroughputParams {
     /// h2load: connections and concurrent streams per connection.
     pub h2_connections: usize,
     pub h2_streams: usize,
+    /// Rounds of runs, every contender once per round, in turn.
+    pub rounds: usize,
 }
 
 /// One contender's figure.
@@ -33,10 +35,35 @@ pub struct Measured {
     pub kind: Kind,
     /// `HTTP/1.1` or `h2c`.
     pub protocol: &'static str,
+    /// The median over the rounds.
     pub rps: f64,
+    /// Every round's figure, in order.
+    pub runs: Vec<f64>,
     pub errors: u64,
-    /// Share of one core the proxy used during the run (100 % = saturated).
+    /// Share of one core the proxy used during the median round (100 % = saturated).
     pub cpu_pct: Option<f64>,
+}
+
+impl Measured {
+    /// One contender's rounds (each with its CPU share) as one figure: the median round's.
+    fn of_rounds(
+        kind: Kind,
+        protocol: &'static str,
+        rounds: &[(f64, Option<f64>)],
+        errors: u64,
+    ) -> Self {
+        let mut sorted: Vec<&(f64, Option<f64>)> = rounds.iter().collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (rps, cpu_pct) = sorted.get(sorted.len() / 2).map_or((0.0, None), |m| **m);
+        Self {
+            kind,
+            protocol,
+            rps,
+            runs: rounds.iter().map(|r| r.0).collect(),
+            errors,
+            cpu_pct,
+        }
+    }
 }
 
 pub async fn run(
@@ -46,11 +73,22 @@ pub async fn run(
     framing: &Framing,
 ) -> anyhow::Result<Outcome> {
     let mut out = Outcome::default();
-    let mut h1 = Vec::new();
-    for c in &mut setup.contenders {
-        let m = h1_one(c, tools, p, setup.dir.path(), &mut out.failures).await?;
-        h1.push(m);
+    let mut rounds = vec![Vec::new(); setup.contenders.len()];
+    let mut errors = vec![0; setup.contenders.len()];
+    for round in 1..=p.rounds {
+        for (i, c) in setup.contenders.iter_mut().enumerate() {
+            tracing::info!(contender = c.kind.name(), round, "throughput HTTP/1.1");
+            let (rps, errs, cpu) = h1_one(c, tools, p, setup.dir.path(), &mut out.failures).await?;
+            rounds[i].push((rps, cpu));
+            errors[i] += errs;
+        }
     }
+    let h1: Vec<Measured> = setup
+        .contenders
+        .iter()
+        .zip(rounds.iter().zip(&errors))
+        .map(|(c, (r, &e))| Measured::of_rounds(c.kind, HTTP1, r, e))
+        .collect();
     let (tool, how) = match &tools.wrk {
         Some(_) => ("wrk", format!("wrk -t1 -c{}", p.connections)),
         None => (
@@ -66,6 +104,15 @@ pub async fn run(
             p.duration, p.warmup, framing.pinning
         ),
     );
+    if p.rounds > 1 {
+        s.notes.push(format!(
+            "{} rounds, the contenders in turn in each; requests/s is the median round's (its \
+             CPU too), and the runs column lists every round in thousands of requests/s. Runs \
+             of one contender a minute apart vary by up to ±10 % on this shared virtual \
+             machine, so a single run decides nothing.",
+            p.rounds
+        ));
+    }
     let mut chart = Chart {
         title: format!("Requests per second, {} (higher is better)", framing.scope),
         y_label: "requests/s".into(),
@@ -96,21 +143,9 @@ pub async fn run(
             .await?;
             let cpu = cpu_pct(c, cpu0, t0);
             c.check_alive()?;
-            if r.errors > 0 {
-                out.failures.push(format!(
-                    "{} over h2c: {} errors: {}",
-                    c.kind.name(),
-                    r.errors,
-                    r.first_error.unwrap_or_default()
-                ));
-            }
-            h2.push(Measured {
-                kind: c.kind,
-                protocol: H2C,
-                rps: r.rps,
-                errors: r.errors,
-                cpu_pct: cpu,
-            });
+            let who = format!("{} over h2c", c.kind.name());
+            note_errors(&mut out.failures, who, r.errors, r.first_error.as_deref());
+            h2.push(Measured::of_rounds(c.kind, H2C, &[(r.rps, cpu)], r.errors));
         }
         for (name, vals) in &mut chart.series {
             vals.push(
@@ -144,14 +179,14 @@ pub async fn run(
     Ok(out)
 }
 
+/// One HTTP/1.1 run: requests per second, errors, and the proxy's CPU share.
 async fn h1_one(
     c: &mut Contender,
     tools: &Tools,
     p: &ThroughputParams,
     logdir: &std::path::Path,
     failures: &mut Vec<String>,
-) -> anyhow::Result<Measured> {
-    tracing::info!(contender = c.kind.name(), "throughput HTTP/1.1");
+) -> anyhow::Result<(f64, u64, Option<f64>)> {
     let (rps, errors, first, cpu) = match &tools.wrk {
         Some(wrk) => {
             // wrk has no warm-up of its own: a first short run, not counted. wrk counts whole
@@ -179,20 +214,8 @@ async fn h1_one(
         }
     };
     c.check_alive()?;
-    if errors > 0 {
-        failures.push(format!(
-            "{}: {errors} errors: {}",
-            c.kind.name(),
-            first.unwrap_or_default()
-        ));
-    }
-    Ok(Measured {
-        kind: c.kind,
-        protocol: HTTP1,
-        rps,
-        errors,
-        cpu_pct: cpu,
-    })
+    note_errors(failures, c.kind.name().to_owned(), errors, first.as_deref());
+    Ok((rps, errors, cpu))
 }
 
 fn cpu_pct(c: &Contender, before: Option<f64>, since: Instant) -> Option<f64> {
@@ -210,6 +233,7 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
             "proxy CPU",
             "requests per proxy CPU-second",
             "errors",
+            "runs (k req/s)",
         ],
     );
     let direct = ms.iter().find(|m| m.kind == Kind::Direct).map(|m| m.rps);
@@ -223,6 +247,11 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
                 .filter(|c| *c > 0.0)
                 .map_or("–".into(), |c| format!("{:.0}", m.rps * 100.0 / c)),
             m.errors.to_string(),
+            m.runs
+                .iter()
+                .map(|r| format!("{:.1}", r / 1000.0))
+                .collect::<Vec<_>>()
+                .join(", "),
         ]);
     }
     s.notes.push(note.into());
@@ -270,4 +299,25 @@ fn targets(ms: &[Measured], framing: &Framing) -> Section {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_are_compared_by_their_median_with_its_cpu() {
+        let rounds = [
+            (41_000.0, Some(95.0)),
+            (47_000.0, Some(96.0)),
+            (39_000.0, Some(90.0)),
+            (44_000.0, Some(94.0)),
+            (45_000.0, Some(93.0)),
+        ];
+        let m = Measured::of_rounds(Kind::Rig, HTTP1, &rounds, 2);
+        assert_eq!((m.rps, m.cpu_pct, m.errors), (44_000.0, Some(94.0), 2));
+        assert_eq!(m.runs, [41_000.0, 47_000.0, 39_000.0, 44_000.0, 45_000.0]);
+        let one = Measured::of_rounds(Kind::Haproxy, H2C, &[(50_000.0, None)], 0);
+        assert_eq!((one.rps, one.cpu_pct), (50_000.0, None));
+    }
 }

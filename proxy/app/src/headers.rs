@@ -13,6 +13,14 @@ const HOP_BY_HOP: [HeaderName; 4] = [
 /// Removes hop-by-hop headers, including those the `Connection` header names. With
 /// `upgrading`, `Upgrade` and `Connection: upgrade` stay so the next hop switches protocols.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
+    // Most messages carry none of them: one pass over the few names present costs less than a
+    // lookup of each name the function removes (twice per proxied request).
+    let concerned = |name: &HeaderName| {
+        name == header::CONNECTION || name == header::TE || HOP_BY_HOP.contains(name)
+    };
+    if !upgrading && !headers.keys().any(concerned) {
+        return;
+    }
     if let Some(connection) = headers.remove(header::CONNECTION) {
         // Headers named in `Connection` are hop-by-hop too; rare, so parsing costs nothing on
         // the common path.
@@ -101,6 +109,22 @@ mod tests {
         let mut h = map(&[("te", "gzip")]);
         strip_hop_by_hop(&mut h, false);
         assert!(h.is_empty());
+
+        // Each alone is found by the pass that decides whether there is anything to strip.
+        for name in [
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            let mut h = map(&[("x-kept", "yes"), (name, "x")]);
+            strip_hop_by_hop(&mut h, false);
+            assert_eq!(h, map(&[("x-kept", "yes")]), "{name}");
+        }
+        let plain = map(&[("host", "api"), ("x-kept", "yes")]);
+        let mut h = plain.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, plain);
     }
 
     #[test]
