@@ -1,7 +1,7 @@
 //! Child processes: started on loopback, pinned to a CPU, killed when their guard drops.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,10 +119,14 @@ impl Drop for Guard {
     }
 }
 
-/// A port free on 127.0.0.1 right now.
+/// A port free on 127.0.0.1 right now, below the kernel's ephemeral range: a port from
+/// `bind(0)` could be taken by an outgoing connection (a proxy's to Pilot or its upstream)
+/// before the process it is meant for binds it, and the proxy then refuses its listener.
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
-    let l = TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
-    Ok(l.local_addr()?)
+    Ok(SocketAddr::from((
+        [127, 0, 0, 1],
+        rigging_mesh_test_util::free_port(),
+    )))
 }
 
 /// Whether pinning to `cpu` makes sense: `taskset` exists and the machine has two CPUs or more.

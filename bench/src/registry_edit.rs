@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::controlplane::rig::{Http, Proc, RigUp, free_addr, write_atomically};
+use crate::controlplane::rig::{Http, Proc, RigUp, write_atomically};
 use crate::controlplane::stats::{Summary, ms, ms_f64, ms_opt};
+use crate::procs::free_addr;
 use crate::report::{Chart, Section};
 
 /// The target of issue 3.

@@ -1,7 +1,7 @@
 //! The `rig` processes the control-plane benchmarks start, and the small keep-alive HTTP/1.1
 //! client that reads Pilot's debug port and sends traffic through a proxy.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+
+use crate::procs::free_addr;
 
 /// How often readiness is polled while a process starts.
 const READY_POLL: Duration = Duration::from_millis(20);
@@ -153,12 +155,6 @@ impl RigUp {
         proc.wait_ready(debug, "/ready", startup).await?;
         Ok(Self { proc, xds, debug })
     }
-}
-
-/// A loopback address whose port was free a moment ago (the usual bind-0-and-close race).
-pub(crate) fn free_addr() -> anyhow::Result<SocketAddr> {
-    let l = TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
-    Ok(l.local_addr()?)
 }
 
 /// Replaces `path` atomically (write beside it, then rename), as editors save.

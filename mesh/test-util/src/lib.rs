@@ -7,7 +7,10 @@ mod fake_http;
 pub mod fake_kube;
 pub mod fake_nomad;
 pub mod fake_sds;
+mod port;
 pub mod tls;
+
+pub use port::free_port;
 
 use rigging_mesh_model::{
     Catalog, Endpoint, Health, Locality, Protocol, Proxy, ProxyId, Service, ServiceName, Upstream,
