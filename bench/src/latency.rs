@@ -231,11 +231,8 @@ pub async fn run(
 /// One contender's rounds at one rate as one result: each percentile the median of the rounds'
 /// values, the highest maximum, the requests and errors summed.
 fn median_of_rounds(rounds: &[LoadResult]) -> LoadResult {
-    let median = |f: fn(&LoadResult) -> f64| {
-        let mut v: Vec<f64> = rounds.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or_default()
-    };
+    let median =
+        |f: fn(&LoadResult) -> f64| report::median_by(rounds, f).map(f).unwrap_or_default();
     LoadResult {
         requests: rounds.iter().map(|r| r.requests).sum(),
         errors: rounds.iter().map(|r| r.errors).sum(),

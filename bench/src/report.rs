@@ -131,3 +131,32 @@ pub fn at_least(value: f64, limit: f64, unit: &str) -> String {
         format!("**missed** by {:.1} {unit}", limit - value)
     }
 }
+
+/// The item whose `key` is the median of `items` (of an even count, the upper middle one), so
+/// that a round's other figures stay with it; `None` when there are none.
+pub fn median_by<T>(items: &[T], key: impl Fn(&T) -> f64) -> Option<&T> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    sorted.get(sorted.len() / 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_item_is_the_middle_one_by_key_and_keeps_its_other_fields() {
+        let rounds = [
+            (30.0, 'a'),
+            (10.0, 'b'),
+            (20.0, 'c'),
+            (50.0, 'd'),
+            (40.0, 'e'),
+        ];
+        assert_eq!(median_by(&rounds, |r| r.0), Some(&(30.0, 'a')));
+        assert_eq!(median_by(&rounds[..4], |r| r.0), Some(&(30.0, 'a')));
+        assert_eq!(median_by(&rounds[..1], |r| r.0), Some(&(30.0, 'a')));
+        assert_eq!(median_by(&[] as &[(f64, char)], |r| r.0), None);
+        assert_eq!(median_by(&[f64::NAN, 1.0, 2.0], |v| *v), Some(&2.0));
+    }
+}

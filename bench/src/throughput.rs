@@ -52,9 +52,7 @@ impl Measured {
         rounds: &[(f64, Option<f64>)],
         errors: u64,
     ) -> Self {
-        let mut sorted: Vec<&(f64, Option<f64>)> = rounds.iter().collect();
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (rps, cpu_pct) = sorted.get(sorted.len() / 2).map_or((0.0, None), |m| **m);
+        let (rps, cpu_pct) = report::median_by(rounds, |r| r.0).map_or((0.0, None), |m| *m);
         Self {
             kind,
             protocol,
