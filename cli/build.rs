@@ -67,8 +67,8 @@ fn linker_script() -> Result<PathBuf, String> {
 }
 
 /// The script for a list of patterns (one per line, `#` comments): each names the input
-/// sections `.text.<pattern>` (rustc puts every function in its own section, named after it). `INSERT BEFORE`
-/// keeps lld's default layout for everything else.
+/// sections `.text.<pattern>` (rustc puts every function in its own section, named after it).
+/// `INSERT BEFORE` keeps lld's default layout for everything else.
 fn render(text: &str) -> Result<String, String> {
     let mut script = String::from("SECTIONS {\n  .text.hot : {\n");
     for (n, line) in text.lines().enumerate() {
