@@ -145,17 +145,24 @@ pub fn version(program: Option<&Path>, arg: &str) -> String {
     }
 }
 
-/// rig's version and the commit of the source tree it was built in (the folder above its
-/// `target/`, else this workspace), `-dirty` when that tree has uncommitted changes.
+/// rig's version, the commit of the source tree it was built in (the folder above its
+/// `target/`, else this workspace; `-dirty` when that tree has uncommitted changes) and the
+/// binary's path in that tree (`target/release/rig`, or `target/pgo/release/rig` as built by
+/// `scripts/release-pgo`).
 pub fn rig_version(rig: &Path) -> String {
     let from_rig = version(Some(rig), "--version");
+    let rig = &rig.canonicalize().unwrap_or_else(|_| rig.to_path_buf());
     let tree = rig
         .ancestors()
         .find(|d| d.file_name().is_some_and(|n| n == "target"))
         .and_then(Path::parent)
         .unwrap_or_else(|| workspace_root());
     match git_commit(tree) {
-        Some(c) => format!("{from_rig}, commit {c} (built in {})", tree.display()),
+        Some(c) => format!(
+            "{from_rig}, commit {c} (built in {}), {}",
+            tree.display(),
+            rig.strip_prefix(tree).unwrap_or(rig).display()
+        ),
         None => from_rig,
     }
 }
