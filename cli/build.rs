@@ -86,8 +86,12 @@ fn render(text: &str) -> Result<String, String> {
             ));
         }
         // Infallible: writing into a String. LLVM puts cold functions (`#[cold]`, as many of
-        // the standard library's slow paths are) in `.text.unlikely.<name>`.
-        let _ = writeln!(script, "    *(.text.{pattern} .text.unlikely.{pattern})");
+        // the standard library's slow paths are) in `.text.unlikely.<name>`, and, in a build
+        // with a profile (scripts/release-pgo), the profile's hot ones in `.text.hot.<name>`.
+        let _ = writeln!(
+            script,
+            "    *(.text.{pattern} .text.unlikely.{pattern} .text.hot.{pattern})"
+        );
     }
     script.push_str("  }\n} INSERT BEFORE .text;\n");
     Ok(script)
