@@ -1,5 +1,6 @@
 //! Link-time layout of the release `rig` binary; `link/README.md` says why, and how
-//! `link/hot-functions.txt` is made.
+//! `link/hot-functions.txt` (and `link/hot-functions-pgo.txt`, for a build with a profile) is
+//! made.
 //!
 //! Two linker options, for release builds where the linker is known to take them (x86_64
 //! GNU/Linux, where rustc links with its own lld unless told otherwise):
@@ -17,18 +18,27 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 const HOT_FUNCTIONS: &str = "link/hot-functions.txt";
+/// The list for a build with a profile (`-C profile-use`, scripts/release-pgo), which inlines
+/// differently.
+const HOT_FUNCTIONS_PGO: &str = "link/hot-functions-pgo.txt";
 
 fn main() {
     println!("cargo:rerun-if-changed={HOT_FUNCTIONS}");
+    println!("cargo:rerun-if-changed={HOT_FUNCTIONS_PGO}");
     println!("cargo:rerun-if-env-changed=RIG_LINK_LAYOUT");
-    // The list is checked in every build, so that a broken one fails the tests too.
-    let script = match linker_script() {
-        Ok(script) => script,
-        Err(e) => {
-            eprintln!("error: {HOT_FUNCTIONS}: {e}");
-            std::process::exit(1);
+    let pgo = env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|flags| flags.contains("profile-use"));
+    // Both lists are checked in every build, so that a broken one fails the tests too.
+    let mut scripts = Vec::new();
+    for list in [HOT_FUNCTIONS, HOT_FUNCTIONS_PGO] {
+        match linker_script(list) {
+            Ok(path) => scripts.push(path),
+            Err(e) => {
+                eprintln!("error: {list}: {e}");
+                std::process::exit(1);
+            }
         }
-    };
+    }
+    let script = &scripts[usize::from(pgo)];
     if wanted() {
         for arg in [
             format!("-Wl,--script={}", script.display()),
@@ -54,14 +64,15 @@ fn wanted() -> bool {
         && rustflags.contains("symbol-mangling-version=v0")
 }
 
-/// Writes the linker script into OUT_DIR and returns its path.
-fn linker_script() -> Result<PathBuf, String> {
+/// Writes the linker script for one list into OUT_DIR and returns its path.
+fn linker_script(list: &str) -> Result<PathBuf, String> {
     let dir = env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?;
     let out = env::var("OUT_DIR").map_err(|e| e.to_string())?;
-    let text =
-        std::fs::read_to_string(Path::new(&dir).join(HOT_FUNCTIONS)).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(Path::new(&dir).join(list)).map_err(|e| e.to_string())?;
     let script = render(&text)?;
-    let path = Path::new(&out).join("hot-functions.ld");
+    let name = Path::new(list).with_extension("ld");
+    let name = name.file_name().ok_or("the list has no file name")?;
+    let path = Path::new(&out).join(name);
     std::fs::write(&path, script).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
