@@ -280,23 +280,61 @@ fn targets(ms: &[Measured], framing: &Framing) -> Section {
             "verdict",
         ],
     );
-    let rps = |k: Kind| ms.iter().find(|m| m.kind == k).map(|m| m.rps);
-    let Some(rig) = rps(framing.ours) else {
+    let find = |k: Kind| ms.iter().find(|m| m.kind == k);
+    let Some(ours) = find(framing.ours) else {
         return t;
     };
+    let rig = ours.rps;
     for &k in &framing.throughput_versus {
-        match rps(k) {
-            Some(theirs) => t.rows.push(vec![
-                k.name().into(),
-                format!("{rig:.0}"),
-                format!("{theirs:.0}"),
-                format!("{:.2}", rig / theirs),
-                report::at_least(rig, theirs, "req/s"),
-            ]),
+        match find(k) {
+            Some(theirs) => {
+                t.rows.push(vec![
+                    k.name().into(),
+                    format!("{rig:.0}"),
+                    format!("{:.0}", theirs.rps),
+                    format!("{:.2}", rig / theirs.rps),
+                    report::at_least(rig, theirs.rps, "req/s"),
+                ]);
+                t.notes.extend(unsaturated(ours, theirs));
+            }
             None => t.notes.push(format!("{}: not available.", k.name())),
         }
     }
     t
+}
+
+/// Below this share of its core a proxy was not the limit of a closed-loop run (a saturated
+/// one reads 94–96 % under the real-time throttling, see the machine notes).
+const SATURATED_PCT: f64 = 90.0;
+
+/// A caveat when either proxy of a comparison had CPU to spare: then the load generator or the
+/// round trips bounded both, and requests per second compare more than the proxies.
+fn unsaturated(ours: &Measured, theirs: &Measured) -> Option<String> {
+    let idle: Vec<String> = [ours, theirs]
+        .iter()
+        .filter_map(|m| {
+            let pct = m.cpu_pct?;
+            (pct < SATURATED_PCT).then(|| format!("{} {pct:.0} %", m.kind.name()))
+        })
+        .collect();
+    if idle.is_empty() {
+        return None;
+    }
+    let per_cpu = |m: &Measured| {
+        m.cpu_pct
+            .filter(|&pct| pct > 0.0)
+            .map_or("–".into(), |pct| format!("{:.0}", m.rps * 100.0 / pct))
+    };
+    Some(format!(
+        "{} against {}: not every proxy was saturated ({}), so something else (the client side \
+         on CPU 0, or the round trips of too few connections) bounded the run; requests per \
+         proxy CPU-second compare the proxies then: {} against {}.",
+        ours.kind.name(),
+        theirs.kind.name(),
+        idle.join(", "),
+        per_cpu(ours),
+        per_cpu(theirs)
+    ))
 }
 
 #[cfg(test)]
@@ -317,5 +355,22 @@ mod tests {
         assert_eq!(m.runs, [41_000.0, 47_000.0, 39_000.0, 44_000.0, 45_000.0]);
         let one = Measured::of_rounds(Kind::Haproxy, H2C, &[(50_000.0, None)], 0);
         assert_eq!((one.rps, one.cpu_pct), (50_000.0, None));
+    }
+
+    #[test]
+    fn a_comparison_with_an_unsaturated_proxy_says_so() {
+        let rig = Measured::of_rounds(Kind::Rig, HTTP1, &[(75_000.0, Some(86.0))], 0);
+        let haproxy = Measured::of_rounds(Kind::Haproxy, HTTP1, &[(75_500.0, Some(94.0))], 0);
+        assert_eq!(unsaturated(&haproxy, &haproxy), None);
+        let note = unsaturated(&rig, &haproxy).unwrap_or_default();
+        assert!(note.contains("rig 86 %"), "{note}");
+        assert!(!note.contains("haproxy 94"), "{note}");
+        assert!(note.contains("87209 against 80319"), "{note}");
+        let unknown = Measured::of_rounds(Kind::Nginx, HTTP1, &[(70_000.0, None)], 0);
+        assert!(
+            unsaturated(&rig, &unknown)
+                .unwrap_or_default()
+                .contains("against –")
+        );
     }
 }
