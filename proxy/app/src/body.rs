@@ -1,5 +1,5 @@
 //! Bodies crossing the proxy: the downstream request body (read by the proxy's HTTP/1.1 server
-//! or hyper's HTTP/2 server), the request body sent upstream (streamed, or buffered so that it
+//! or `rigging-proxy-h2`), the request body sent upstream (streamed, or buffered so that it
 //! can be sent again), and the response body sent downstream (an upstream body streamed
 //! through, or the proxy's own).
 
@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use rigging_proxy_balance::InFlight;
 use rigging_proxy_resilience::{ActiveRequest, RetryPermit};
 use tokio::time::Sleep;
@@ -27,7 +26,7 @@ pub(crate) use upstream::UpstreamBody;
 #[derive(Debug)]
 pub(crate) enum DownstreamBody {
     Http1(rigging_proxy_http1::Body),
-    Http2(Incoming),
+    Http2(rigging_proxy_h2::Body),
 }
 
 /// A request body on its way upstream: the downstream body streamed through (sent once), or the

@@ -255,9 +255,7 @@ fn rewrite_path<B>(req: &mut Request<B>, rewrite: &PrefixRewrite) -> Result<(), 
 }
 
 /// One attempt: rewrites `req` for `endpoint` of `cluster` and sends it, waiting at most
-/// `timeout` for the response headers. A request that came over HTTP/2 goes to an HTTP/1.1
-/// endpoint on a driven connection (see `pool::driven`), one that came over HTTP/1.1 on a lean
-/// one.
+/// `timeout` for the response headers.
 ///
 /// Not an `async fn`: the request is prepared at once and `send`'s future returned as is, so
 /// that no extra layer wraps it (every layer's whole size is copied at each `.await` above).
@@ -267,9 +265,8 @@ pub(crate) fn attempt<'a>(
     mut req: Request<RequestBody>,
     timeout: Option<Duration>,
 ) -> impl Future<Output = Result<Response<UpstreamBody>, ForwardError>> + 'a {
-    let multiplexed = req.version() == Version::HTTP_2;
     match prepare(&mut req, &endpoint.authority, cluster.protocol) {
-        Ok(()) => Either::Left(send(cluster, endpoint, req, timeout, multiplexed)),
+        Ok(()) => Either::Left(send(cluster, endpoint, req, timeout)),
         Err(e) => Either::Right(std::future::ready(Err(e))),
     }
 }
@@ -281,7 +278,6 @@ async fn send(
     endpoint: &Upstream,
     req: Request<RequestBody>,
     timeout: Option<Duration>,
-    multiplexed: bool,
 ) -> Result<Response<UpstreamBody>, ForwardError> {
     let pool_failure = |e: PoolError| {
         if let PoolError::Connect(c) = &e
@@ -296,11 +292,6 @@ async fn send(
     // timeout, this future (the upstream exchange's whole state) would be copied twice.
     let mut sent = std::pin::pin!(async {
         match &endpoint.client {
-            UpstreamClient::Http1(pool) if multiplexed => pool
-                .send_driven(req)
-                .await
-                .map(|(resp, lease)| resp.map(|b| UpstreamBody::hyper(b, Some(lease))))
-                .map_err(pool_failure),
             UpstreamClient::Http1(pool) => pool
                 .send(req)
                 .await
@@ -309,7 +300,7 @@ async fn send(
             UpstreamClient::Http2(client) => client
                 .request(req)
                 .await
-                .map(|resp| resp.map(|b| UpstreamBody::hyper(b, None)))
+                .map(|resp| resp.map(UpstreamBody::hyper))
                 .map_err(|e| (e.is_connect(), BoxError::from(e))),
         }
     });

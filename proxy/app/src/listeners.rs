@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use ::http::HeaderValue;
 use arc_swap::ArcSwap;
-use hyper_util::rt::TokioExecutor;
 use rigging_proxy_config::{InboundTlsMode, Listener, ListenerKind, TlsClients};
 use rigging_proxy_sds::SdsCertificate;
 use rigging_proxy_tls::{
@@ -37,9 +36,9 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// Pause after a failed accept (out of file descriptors, mostly) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The HTTP/2 server shared by every HTTP listener, for the connections that open with the h2c
-/// preface; HTTP/1.1 on the same port is served by `rigging-proxy-http1`.
-pub(crate) type HttpServer = hyper::server::conn::http2::Builder<TokioExecutor>;
+/// How every HTTP listener serves the connections that open with the HTTP/2 preface
+/// (`rigging-proxy-h2`); HTTP/1.1 on the same port is served by `rigging-proxy-http1`.
+pub(crate) type HttpServer = rigging_proxy_h2::Config;
 
 /// A listener that is accepting connections.
 #[derive(Debug)]

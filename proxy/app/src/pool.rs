@@ -1,15 +1,14 @@
 //! HTTP/1.1 connections to one endpoint, reused last-in first-out.
 //!
-//! Requests that arrived over HTTP/1.1 go on `rigging-proxy-http1` client connections: the
-//! request's own task writes it and reads the response (no connection task, no channels), and
-//! an idle connection holds its socket and nothing else. Requests that arrived over HTTP/2 go on
-//! hyper's connections, each with its own task ([`driven`] says why). A request takes the most
-//! recently used idle connection of its kind (its buffers are warm), and its response body gives
-//! the connection back when the exchange is complete.
+//! Requests go on `rigging-proxy-http1` client connections: the request's own task (its
+//! HTTP/1.1 connection's, or its HTTP/2 connection's, which serves all its streams) writes it
+//! and reads the response (no connection task, no channels), and an idle connection holds its
+//! socket and nothing else. A request takes the most recently used idle connection (its buffers
+//! are warm), and its response body gives the connection back when the exchange is complete.
 //!
 //! The cluster's circuit breaker bounds the pool: a new connection takes a `max_connections`
-//! permit for its whole life (a lean connection carries it in its stream, see [`counted`]; a
-//! driven one in its task). The pool never makes a request wait for a busy connection (it
+//! permit for its whole life, carried in its stream (see [`counted`]). The pool never makes a
+//! request wait for a busy connection (it
 //! opens a new one instead), so the requests Envoy calls pending are those waiting for a new
 //! connection to be established: each holds a `max_pending_requests` permit while it connects.
 //! A request beyond either limit fails at once with [`PoolError::Overflow`].
@@ -27,13 +26,10 @@ use crate::body::RequestBody;
 use crate::cluster::{ConnectError, EndpointConnector, Limits};
 
 mod counted;
-mod driven;
 
 use counted::Counted;
 
-pub(crate) use driven::Lease;
-
-/// Idle connections kept per endpoint (of each kind): enough for a burst of concurrency to come
+/// Idle connections kept per endpoint: enough for a burst of concurrency to come
 /// back to warm connections, bounded so a spike does not pin file descriptors until the idle
 /// timeout.
 const MAX_IDLE: usize = 256;
@@ -55,8 +51,6 @@ pub(crate) enum PoolError {
     Connect(#[source] ConnectError),
     #[error("upstream connection failed")]
     Http(#[source] ClientError),
-    #[error("upstream connection failed")]
-    Driven(#[source] hyper::Error),
     /// The circuit breaker refused a new connection or one more request waiting for one.
     #[error(transparent)]
     Overflow(Overflow),
@@ -68,7 +62,6 @@ pub(crate) struct Http1Pool {
     connector: EndpointConnector,
     limits: Limits,
     idle: Mutex<VecDeque<Idle>>,
-    driven: Mutex<VecDeque<driven::Idle>>,
 }
 
 #[derive(Debug)]
@@ -83,7 +76,6 @@ impl Http1Pool {
             connector,
             limits,
             idle: Mutex::new(VecDeque::new()),
-            driven: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -137,34 +129,29 @@ impl Http1Pool {
     /// the closed on the way.
     fn take_idle(&self) -> Option<ClientConn<Counted>> {
         loop {
-            let Idle { mut conn, since } = lock(&self.idle).pop_back()?;
+            let Idle { mut conn, since } = self.lock().pop_back()?;
             if since.elapsed() < IDLE_TIMEOUT && conn.is_reusable() {
                 return Some(conn);
             }
         }
     }
 
-    /// Takes back a connection whose exchange is complete.
+    /// Takes back a connection whose exchange is complete, dropping first the idle connections
+    /// that expired and, at [`MAX_IDLE`], the oldest.
     pub(crate) fn put(&self, conn: ClientConn<Counted>) {
         let now = Instant::now();
-        push(&self.idle, Idle { conn, since: now }, now, |i| i.since);
+        let mut idle = self.lock();
+        while idle
+            .front()
+            .is_some_and(|i| now.duration_since(i.since) >= IDLE_TIMEOUT || idle.len() >= MAX_IDLE)
+        {
+            idle.pop_front();
+        }
+        idle.push_back(Idle { conn, since: now });
     }
-}
 
-/// Adds `item` to an idle queue at `now`, dropping first the entries that expired and, at
-/// [`MAX_IDLE`], the oldest.
-fn push<T>(queue: &Mutex<VecDeque<T>>, item: T, now: Instant, since: impl Fn(&T) -> Instant) {
-    let mut idle = lock(queue);
-    while idle
-        .front()
-        .is_some_and(|i| now.duration_since(since(i)) >= IDLE_TIMEOUT || idle.len() >= MAX_IDLE)
-    {
-        idle.pop_front();
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Idle>> {
+        // The queue holds no invariant a panic could break; keep using it.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
-    idle.push_back(item);
-}
-
-fn lock<T>(queue: &Mutex<VecDeque<T>>) -> MutexGuard<'_, VecDeque<T>> {
-    // The queue holds no invariant a panic could break; keep using it.
-    queue.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -4,7 +4,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rigging_pilot_client::{ConfigSink, PilotTls};
 use rigging_proxy_config::ProxyConfig;
 use rigging_proxy_sds::Sds;
@@ -179,14 +178,13 @@ impl ProxyHandle {
     }
 }
 
-/// hyper's HTTP/2 server, for the connections that open with the HTTP/2 preface. HTTP/1.1 is
-/// served by `rigging-proxy-http1`, which has no request-head timer either (as Envoy's
-/// `request_headers_timeout`, off by default): idle connections are the application's to close.
+/// The HTTP/2 server's settings, for the connections that open with the HTTP/2 preface. As
+/// HTTP/1.1's server, it has no request-head timer (as Envoy's `request_headers_timeout`, off by
+/// default): idle connections are the application's to close.
 fn http_server() -> HttpServer {
-    let mut server = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    server
-        .timer(TokioTimer::new())
-        .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW);
-    server
+    HttpServer {
+        initial_stream_window: H2_STREAM_WINDOW,
+        initial_connection_window: H2_CONNECTION_WINDOW,
+        ..HttpServer::default()
+    }
 }

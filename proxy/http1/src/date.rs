@@ -39,6 +39,14 @@ pub(crate) fn extend(dst: &mut Vec<u8>) {
     });
 }
 
+/// The current date as a header value, for the responses of another server (HTTP/2).
+pub fn header_value() -> http::HeaderValue {
+    let mut text = Vec::with_capacity(DATE_LEN);
+    extend(&mut text);
+    // IMF-fixdate is visible ASCII.
+    http::HeaderValue::from_bytes(&text).unwrap_or_else(|_| http::HeaderValue::from_static(""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +60,12 @@ mod tests {
         let mut again = Vec::new();
         extend(&mut again);
         assert_eq!(again.len(), DATE_LEN);
+    }
+
+    #[test]
+    fn the_header_value_is_the_same_date() {
+        let value = header_value();
+        let text = value.to_str().unwrap();
+        assert!(httpdate::parse_http_date(text).is_ok(), "{text}");
     }
 }

@@ -25,6 +25,7 @@ mod write;
 
 pub use body::{Body, BodyError};
 pub use conn::{Error, Outcome, serve};
+pub use date::header_value as date_header;
 pub use head::HeadError;
 pub use io::{Io, Rewind};
 pub use upgrade::{OnUpgrade, UpgradeError, Upgraded};

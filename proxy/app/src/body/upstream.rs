@@ -12,23 +12,20 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::error::BoxError;
-use crate::pool::{Http1Pool, Lease, PooledBody};
+use crate::pool::{Http1Pool, PooledBody};
 
 /// An upstream response body.
 #[derive(Debug)]
 pub(crate) enum UpstreamBody {
-    /// From a pooled `rigging-proxy-http1` connection (a request that came over HTTP/1.1): the
-    /// body owns the connection, and puts it back into `pool` at its end.
+    /// From a pooled `rigging-proxy-http1` connection (an HTTP/1.1 endpoint): the body owns
+    /// the connection, and puts it back into `pool` at its end.
     Pooled {
         inner: PooledBody,
         pool: Arc<Http1Pool>,
     },
-    /// From hyper's client: an HTTP/2 upstream (no lease), or an HTTP/1.1 connection driven by
-    /// its own task (a request that came over HTTP/2), whose `lease` goes back at the end.
-    Hyper {
-        inner: Incoming,
-        lease: Option<Lease>,
-    },
+    /// From hyper's client: a stream of an HTTP/2 endpoint's connection, or an upgraded
+    /// request's response. It holds no connection of a pool.
+    Hyper(Incoming),
 }
 
 impl UpstreamBody {
@@ -38,10 +35,8 @@ impl UpstreamBody {
         body
     }
 
-    pub fn hyper(inner: Incoming, lease: Option<Lease>) -> Self {
-        let mut body = Self::Hyper { inner, lease };
-        body.release_if_done();
-        body
+    pub fn hyper(inner: Incoming) -> Self {
+        Self::Hyper(inner)
     }
 
     /// Whether the body holds an HTTP/1.1 connection that reading it to its end would give back
@@ -49,7 +44,7 @@ impl UpstreamBody {
     pub fn holds_connection(&self) -> bool {
         match self {
             Self::Pooled { .. } => true,
-            Self::Hyper { lease, .. } => lease.is_some(),
+            Self::Hyper(_) => false,
         }
     }
 
@@ -70,11 +65,7 @@ impl UpstreamBody {
                     pool.put(conn);
                 }
             }
-            Self::Hyper { lease, .. } => {
-                if let Some(l) = lease.take() {
-                    l.release();
-                }
-            }
+            Self::Hyper(_) => {}
         }
     }
 }
@@ -90,19 +81,14 @@ impl Body for UpstreamBody {
         let this = self.get_mut();
         let polled = match this {
             Self::Pooled { inner, .. } => Pin::new(inner).poll_frame(cx).map_err(BoxError::from),
-            Self::Hyper { inner, .. } => Pin::new(inner).poll_frame(cx).map_err(BoxError::from),
+            Self::Hyper(inner) => Pin::new(inner).poll_frame(cx).map_err(BoxError::from),
         };
         match &polled {
             Poll::Ready(None) => this.release(),
             Poll::Ready(Some(Ok(_))) => this.release_if_done(),
             // A broken body leaves the connection in an unknown state: it closes (a pooled
-            // one refuses `take_conn` from now on; a lease is dropped).
-            Poll::Ready(Some(Err(_))) => {
-                if let Self::Hyper { lease, .. } = this {
-                    *lease = None;
-                }
-            }
-            Poll::Pending => {}
+            // one refuses `take_conn` from now on).
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
         }
         polled
     }
@@ -110,14 +96,14 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Pooled { inner, .. } => inner.is_end_stream(),
-            Self::Hyper { inner, .. } => inner.is_end_stream(),
+            Self::Hyper(inner) => inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Pooled { inner, .. } => inner.size_hint(),
-            Self::Hyper { inner, .. } => inner.size_hint(),
+            Self::Hyper(inner) => inner.size_hint(),
         }
     }
 }

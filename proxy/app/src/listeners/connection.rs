@@ -1,12 +1,11 @@
 //! An HTTP listener's connection: HTTP/1.1 served by `rigging-proxy-http1`, HTTP/2 (h2c, or
-//! after the TLS handshake) by hyper, both handing requests to [`http::handle`].
+//! after the TLS handshake) by `rigging-proxy-h2`, both handing requests to [`http::handle`].
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ::http::{HeaderValue, Request};
-use hyper_util::rt::TokioIo;
 use rigging_proxy_http1::{Outcome, Rewind};
 use rigging_proxy_tls::MeshStream;
 use tokio::net::TcpStream;
@@ -18,7 +17,7 @@ use crate::http::{self, HttpContext};
 use crate::metrics::ListenerMetrics;
 
 /// One connection of an HTTP listener: HTTP/1.1 with `rigging-proxy-http1`, or, when it opens
-/// with the h2c preface, HTTP/2 with hyper.
+/// with the HTTP/2 preface, HTTP/2 with `rigging-proxy-h2`.
 ///
 /// An idle keep-alive connection costs little more than this future, so it holds each value
 /// once: a plain function returning an `async` block (an `async fn` keeps its arguments twice),
@@ -77,23 +76,16 @@ async fn serve_h2(
     drain: &Draining,
     already_drained: bool,
 ) {
-    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+    let service = hyper::service::service_fn(move |req: Request<rigging_proxy_h2::Body>| {
         let req = req.map(DownstreamBody::Http2);
         http::handle(Arc::clone(ctx), caller.clone(), Some(peer), req)
     });
-    let conn = server.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    if already_drained {
-        conn.as_mut().graceful_shutdown();
-    }
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = drain.fired() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let shutdown = async {
+        if !already_drained {
+            drain.fired().await;
         }
     };
-    if let Err(e) = result {
+    if let Err(e) = rigging_proxy_h2::serve(io, server, service, shutdown).await {
         tracing::debug!(listener = %ctx.listener, error = %e, "http/2 connection ended with an error");
     }
 }

@@ -137,7 +137,8 @@ async fn h2c_requests_reuse_upstream_connections_too() {
 
 #[tokio::test]
 async fn retried_responses_give_their_connection_back() {
-    // HTTP/1.1 requests retry on the lean connections, h2c ones on the driven ones.
+    // HTTP/1.1 requests retry from their connection's task, h2c ones from their HTTP/2
+    // connection's, which serves every stream.
     for client in [h1_client(), h2c_client()] {
         let (addr, accepted) = failing_first(false, 2).await;
         let mut config = http_config(

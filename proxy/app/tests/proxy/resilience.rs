@@ -377,13 +377,13 @@ async fn max_requests_overflow_is_answered_503_at_once() {
 
 #[tokio::test]
 async fn max_connections_refuses_a_second_http1_connection() {
-    // Requests that came over HTTP/1.1 go on the lean pooled connections...
+    // Requests that came over HTTP/1.1...
     refuses_a_second_upstream_connection(h1_client()).await;
 }
 
 #[tokio::test]
-async fn max_connections_bounds_the_driven_connections_of_h2c_requests() {
-    // ... those that came over HTTP/2 on hyper's driven ones: the same limit holds.
+async fn max_connections_bounds_the_connections_of_h2c_streams() {
+    // ... and streams of one HTTP/2 connection, served by one task: the same limit holds.
     refuses_a_second_upstream_connection(h2c_client()).await;
 }
 
