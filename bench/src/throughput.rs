@@ -124,27 +124,39 @@ pub async fn run(
     let targets = targets(&h1, framing);
     let mut h2_figures = Vec::new();
     if let Some(h2load) = &tools.h2load {
-        let mut h2 = Vec::new();
-        for c in &mut setup.contenders {
-            let Some(addr) = c.h2c_addr else { continue };
-            tracing::info!(contender = c.kind.name(), "throughput h2c");
-            let cpu0 = c.cpu_secs();
-            let t0 = Instant::now();
-            let r = external::h2load(
-                h2load,
-                addr,
-                p.h2_connections,
-                p.h2_streams,
-                p.duration,
-                p.warmup,
-            )
-            .await?;
-            let cpu = cpu_pct(c, cpu0, t0);
-            c.check_alive()?;
-            let who = format!("{} over h2c", c.kind.name());
-            note_errors(&mut out.failures, who, r.errors, r.first_error.as_deref());
-            h2.push(Measured::of_rounds(c.kind, H2C, &[(r.rps, cpu)], r.errors));
+        // In rounds too, the contenders in turn: h2c runs vary as much as HTTP/1.1's.
+        let mut rounds = vec![Vec::new(); setup.contenders.len()];
+        let mut errors = vec![0; setup.contenders.len()];
+        for round in 1..=p.rounds {
+            for (i, c) in setup.contenders.iter_mut().enumerate() {
+                let Some(addr) = c.h2c_addr else { continue };
+                tracing::info!(contender = c.kind.name(), round, "throughput h2c");
+                let cpu0 = c.cpu_secs();
+                let t0 = Instant::now();
+                let r = external::h2load(
+                    h2load,
+                    addr,
+                    p.h2_connections,
+                    p.h2_streams,
+                    p.duration,
+                    p.warmup,
+                )
+                .await?;
+                let cpu = cpu_pct(c, cpu0, t0);
+                c.check_alive()?;
+                let who = format!("{} over h2c", c.kind.name());
+                note_errors(&mut out.failures, who, r.errors, r.first_error.as_deref());
+                rounds[i].push((r.rps, cpu));
+                errors[i] += r.errors;
+            }
         }
+        let h2: Vec<Measured> = setup
+            .contenders
+            .iter()
+            .zip(rounds.iter().zip(&errors))
+            .filter(|(_, (r, _))| !r.is_empty())
+            .map(|(c, (r, &e))| Measured::of_rounds(c.kind, H2C, r, e))
+            .collect();
         for (name, vals) in &mut chart.series {
             vals.push(
                 h2.iter()
@@ -161,6 +173,12 @@ pub async fn run(
                 p.h2_connections, p.h2_streams, p.duration, p.warmup, framing.h2c_path
             ),
         );
+        if p.rounds > 1 {
+            t.notes.push(format!(
+                "{} rounds, as for HTTP/1.1; requests/s is the median round's.",
+                p.rounds
+            ));
+        }
         t.notes
             .extend(framing.h2c_notes.iter().map(|n| (*n).to_owned()));
         sections.push(t);
