@@ -141,7 +141,13 @@ async fn concurrent_streams_carry_big_bodies_both_ways() {
             assert!(body == big(seed), "stream {seed}: body differs");
         }
     });
-    futures::future::join_all(exchanges).await;
+    // A window never given back would stall the streams: fail, not hang.
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        futures::future::join_all(exchanges),
+    )
+    .await
+    .expect("the streams stalled");
 }
 
 #[tokio::test]
