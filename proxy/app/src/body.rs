@@ -35,8 +35,10 @@ pub(crate) enum DownstreamBody {
 pub(crate) enum RequestBody {
     /// With the route's idle timer, told of every frame.
     Streamed(DownstreamBody, Option<Arc<IdleTimer>>),
-    /// The buffered data, then the trailers; each `None` once sent.
-    Buffered(Option<Bytes>, Option<HeaderMap>),
+    /// The buffered data, then the trailers; each `None` once sent. The trailers are boxed:
+    /// a `HeaderMap` inline would more than double the size of every request, which moves
+    /// from layer to layer on its way upstream.
+    Buffered(Option<Bytes>, Option<Box<HeaderMap>>),
 }
 
 /// A request body read whole, to be sent again (retries, mirrors): data and trailers.
@@ -87,7 +89,7 @@ impl RequestBody {
     pub fn buffered(body: &BufferedBody) -> Self {
         Self::Buffered(
             (!body.data.is_empty()).then(|| body.data.clone()),
-            body.trailers.clone(),
+            body.trailers.clone().map(Box::new),
         )
     }
 }
@@ -141,7 +143,7 @@ impl Body for RequestBody {
                 bytes
                     .take()
                     .map(Frame::data)
-                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .or_else(|| trailers.take().map(|t| Frame::trailers(*t)))
                     .map(Ok),
             ),
         }

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
@@ -56,6 +56,7 @@ impl Draining {
         Fired {
             draining: self,
             notified: self.0.notify.notified(),
+            registered: None,
         }
     }
 }
@@ -68,6 +69,9 @@ pin_project! {
         draining: &'a Draining,
         #[pin]
         notified: Notified<'a>,
+        // The waker the registration holds: while the next poll's waker wakes the same task,
+        // the registration stands and an atomic load is the whole check.
+        registered: Option<Waker>,
     }
 }
 
@@ -76,13 +80,32 @@ impl Future for Fired<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
+        // A connection polls this at every step of every request: locking the `Notify`'s
+        // waiter list each time (as `Notified::poll` does) cost more than the rest of the
+        // check. A fire sets the flag before waking the registered waker, so with that waker
+        // still current the flag says it all.
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return if this.draining.is_fired() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
         loop {
             // Registered before the check, so a fire in between is not missed.
             this.notified.as_mut().enable();
             if this.draining.is_fired() {
                 return Poll::Ready(());
             }
-            ready!(this.notified.as_mut().poll(cx));
+            if this.notified.as_mut().poll(cx).is_pending() {
+                *this.registered = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            *this.registered = None;
             // Woken: a fire (seen by the check above, next turn) or a spurious notification;
             // wait again on a fresh registration.
             this.notified.set(this.draining.0.notify.notified());
@@ -115,5 +138,48 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), draining.fired())
             .await
             .unwrap();
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_fire_wakes_the_waker_of_the_last_poll() {
+        let (drain, draining) = Drain::new();
+        let mut fired = std::pin::pin!(draining.fired());
+        let first = Arc::new(Count(0.into()));
+        let second = Arc::new(Count(0.into()));
+        let waker = Waker::from(Arc::clone(&first));
+        // Polled twice by the same task (the fast path the second time), then by another.
+        for _ in 0..2 {
+            assert!(
+                fired
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
+        let waker = Waker::from(Arc::clone(&second));
+        assert!(
+            fired
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drain.fire();
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert!(
+            fired
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+        );
     }
 }

@@ -16,6 +16,7 @@ use http::{Request, Response, Uri, Version};
 use prometheus_client::metrics::counter::Counter;
 use rigging_proxy_config::UpstreamProtocol;
 use rigging_proxy_tls::XFCC;
+use tokio::time::Instant;
 
 use crate::body::{DownstreamBody, Held, RequestBody, ResponseBody, UpstreamBody};
 use crate::cluster::{ClusterState, Upstream, UpstreamClient};
@@ -254,8 +255,26 @@ fn rewrite_path<B>(req: &mut Request<B>, rewrite: &PrefixRewrite) -> Result<(), 
     Ok(())
 }
 
-/// One attempt: rewrites `req` for `endpoint` of `cluster` and sends it, waiting at most
-/// `timeout` for the response headers.
+/// When an attempt stops waiting for the response headers, and the timeout that set it (for
+/// the error). Made from a clock reading the caller already has: the request's one reading
+/// serves its deadline, its first attempt's timer and its latency metric.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub at: Instant,
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn after(start: Instant, timeout: Duration) -> Self {
+        Self {
+            at: start + timeout,
+            timeout,
+        }
+    }
+}
+
+/// One attempt: rewrites `req` for `endpoint` of `cluster` and sends it, waiting for the
+/// response headers until `deadline`.
 ///
 /// Not an `async fn`: the request is prepared at once and `send`'s future returned as is, so
 /// that no extra layer wraps it (every layer's whole size is copied at each `.await` above).
@@ -263,23 +282,27 @@ pub(crate) fn attempt<'a>(
     cluster: &'a ClusterState,
     endpoint: &'a Upstream,
     mut req: Request<RequestBody>,
-    timeout: Option<Duration>,
+    deadline: Option<Deadline>,
 ) -> impl Future<Output = Result<Response<UpstreamBody>, ForwardError>> + 'a {
     match prepare(&mut req, &endpoint.authority, cluster.protocol) {
-        Ok(()) => Either::Left(send(cluster, endpoint, req, timeout)),
+        Ok(()) => Either::Left(send(cluster, endpoint, req, deadline)),
         Err(e) => Either::Right(std::future::ready(Err(e))),
     }
 }
 
-/// Sends the request through the endpoint's pool, waiting at most `timeout` for the response
-/// headers. HTTP/1.1 response bodies give their connection back to the pool when they end.
-async fn send(
-    cluster: &ClusterState,
-    endpoint: &Upstream,
+/// Sends the request through the endpoint's pool, waiting for the response headers until
+/// `deadline`. HTTP/1.1 response bodies give their connection back to the pool when they end.
+///
+/// The exchange is started here and the `async` block only awaits it (it is `Unpin`, so by
+/// reference): made inside the block, the block would hold the request as well as the
+/// exchange holding it, and each layer above copies the whole of it when it moves.
+fn send<'a>(
+    cluster: &'a ClusterState,
+    endpoint: &'a Upstream,
     req: Request<RequestBody>,
-    timeout: Option<Duration>,
-) -> Result<Response<UpstreamBody>, ForwardError> {
-    let pool_failure = |e: PoolError| {
+    deadline: Option<Deadline>,
+) -> impl Future<Output = Result<Response<UpstreamBody>, ForwardError>> + 'a {
+    let pool_failure = move |e: PoolError| {
         if let PoolError::Connect(c) = &e
             && c.is_tls()
         {
@@ -288,50 +311,48 @@ async fn send(
         let connect = matches!(e, PoolError::Connect(_));
         (connect, BoxError::from(e))
     };
-    // Pinned where it is made, and the timeout given only a pointer to it: moved into the
-    // timeout, this future (the upstream exchange's whole state) would be copied twice.
-    let mut sent = std::pin::pin!(async {
-        match &endpoint.client {
-            UpstreamClient::Http1(pool) => pool
-                .send(req)
-                .await
-                .map(|resp| resp.map(|b| UpstreamBody::pooled(b, Arc::clone(pool))))
-                .map_err(pool_failure),
-            UpstreamClient::Http2(client) => client
-                .request(req)
-                .await
-                .map(|resp| resp.map(UpstreamBody::hyper))
-                .map_err(|e| (e.is_connect(), BoxError::from(e))),
-        }
-    });
-    let result = match timeout {
-        Some(t) => tokio::time::timeout(t, sent.as_mut()).await.map_err(|_| {
-            ForwardError::new(
-                ErrorKind::UpstreamTimeout,
-                format!(
-                    "cluster {:?}: endpoint {} sent no response headers within {t:?}",
-                    cluster.name, endpoint.addr
-                ),
-            )
-        })?,
-        None => sent.await,
+    let mut sent = match &endpoint.client {
+        UpstreamClient::Http1(pool) => Either::Left(pool.send(req).map(move |r| {
+            r.map(|resp| resp.map(|b| UpstreamBody::pooled(b, Arc::clone(pool))))
+                .map_err(pool_failure)
+        })),
+        UpstreamClient::Http2(client) => Either::Right(client.request(req).map(|r| {
+            r.map(|resp| resp.map(UpstreamBody::hyper))
+                .map_err(|e| (e.is_connect(), BoxError::from(e)))
+        })),
     };
-    result.map_err(|(connect, e)| {
-        // The pool's circuit breaker refused a connection: 503 at once, not an upstream failure.
-        if let Some(PoolError::Overflow(o)) = e.downcast_ref::<PoolError>() {
-            return ForwardError::overflow(&cluster.name, *o);
-        }
-        let kind = if connect {
-            cluster.metrics.connect_failures.inc();
-            ErrorKind::ConnectFailed
-        } else if is_refused_stream(&*e) {
-            ErrorKind::UpstreamRefusedStream
-        } else {
-            ErrorKind::UpstreamReset
+    async move {
+        let result = match deadline {
+            Some(d) => tokio::time::timeout_at(d.at, &mut sent)
+                .await
+                .map_err(|_| {
+                    ForwardError::new(
+                        ErrorKind::UpstreamTimeout,
+                        format!(
+                            "cluster {:?}: endpoint {} sent no response headers within {:?}",
+                            cluster.name, endpoint.addr, d.timeout
+                        ),
+                    )
+                })?,
+            None => (&mut sent).await,
         };
-        let detail = format!("cluster {:?}: endpoint {}", cluster.name, endpoint.addr);
-        ForwardError::new(kind, detail).with_cause(e)
-    })
+        result.map_err(|(connect, e)| {
+            // The pool's circuit breaker refused a connection: 503 at once, not an upstream failure.
+            if let Some(PoolError::Overflow(o)) = e.downcast_ref::<PoolError>() {
+                return ForwardError::overflow(&cluster.name, *o);
+            }
+            let kind = if connect {
+                cluster.metrics.connect_failures.inc();
+                ErrorKind::ConnectFailed
+            } else if is_refused_stream(&*e) {
+                ErrorKind::UpstreamRefusedStream
+            } else {
+                ErrorKind::UpstreamReset
+            };
+            let detail = format!("cluster {:?}: endpoint {}", cluster.name, endpoint.addr);
+            ForwardError::new(kind, detail).with_cause(e)
+        })
+    }
 }
 
 /// Finds the action of the request's route. The snapshot guard is dropped before returning: the

@@ -9,11 +9,12 @@ use http::HeaderValue;
 use http::header;
 use http::uri::{Authority, Uri};
 use http_body_util::BodyExt as _;
+use tokio::time::Instant;
 
 use crate::body::{BufferedBody, RequestBody};
 use crate::cluster::ClusterState;
 use crate::fault::roll;
-use crate::http::{ActionMetrics, attempt};
+use crate::http::{ActionMetrics, Deadline, attempt};
 use crate::retry::{Head, MAX_BUFFERED_BODY, Outgoing};
 use crate::routing::{Mirror, strip_port};
 
@@ -74,7 +75,8 @@ fn spawn(
             return;
         };
         let req = head.request(RequestBody::buffered(&body));
-        match attempt(&cluster, pick.endpoint, req, timeout).await {
+        let deadline = timeout.map(|t| Deadline::after(Instant::now(), t));
+        match attempt(&cluster, pick.endpoint, req, deadline).await {
             Ok(resp) => {
                 let status = resp.status();
                 // Read to the end, at which the body gives its HTTP/1.1 connection back.

@@ -15,16 +15,19 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use http::{Request, Response};
-use rigging_proxy_http1::client::{ClientBody, ClientConn, ClientError, SendError};
+use rigging_proxy_http1::client::{ClientBody, ClientConn, ClientError, SendError, Sending};
 use rigging_proxy_resilience::{Limit, Overflow, Permit};
 
 use crate::body::RequestBody;
 use crate::cluster::{ConnectError, EndpointConnector, Limits};
 
+mod coarse;
 mod counted;
 
 use counted::Counted;
@@ -56,6 +59,52 @@ pub(crate) enum PoolError {
     Overflow(Overflow),
 }
 
+/// [`Http1Pool::send`]'s future.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the large variant is every request's; boxing it would cost an allocation each"
+)]
+pub(crate) enum PoolSend {
+    /// On an idle connection taken from the pool.
+    Reused {
+        sending: Sending<Counted, RequestBody>,
+        pool: Arc<Http1Pool>,
+    },
+    /// Connecting, or sending again after an idle connection turned out closed.
+    Slow(Pin<Box<dyn Future<Output = Result<Response<PooledBody>, PoolError>> + Send>>),
+}
+
+impl Future for PoolSend {
+    type Output = Result<Response<PooledBody>, PoolError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let retry = match this {
+            Self::Slow(fut) => return fut.as_mut().poll(cx),
+            Self::Reused { sending, pool } => match ready!(Pin::new(sending).poll(cx)) {
+                Ok(resp) => return Poll::Ready(Ok(resp)),
+                // Closed while idle, before any of the request went out: another connection.
+                Err(SendError {
+                    unsent: Some(unsent),
+                    ..
+                }) => Arc::clone(pool).send_slow(unsent),
+                Err(e) => return Poll::Ready(Err(PoolError::Http(e.error))),
+            },
+        };
+        *this = Self::Slow(Box::pin(retry));
+        Pin::new(this).poll(cx)
+    }
+}
+
+impl std::fmt::Debug for PoolSend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Reused { .. } => "PoolSend::Reused",
+            Self::Slow(_) => "PoolSend::Slow",
+        })
+    }
+}
+
 /// The HTTP/1.1 connections of one endpoint.
 #[derive(Debug)]
 pub(crate) struct Http1Pool {
@@ -67,7 +116,8 @@ pub(crate) struct Http1Pool {
 #[derive(Debug)]
 struct Idle {
     conn: ClientConn<Counted>,
-    since: Instant,
+    /// When it was given back, on the [`coarse`] clock.
+    since: Duration,
 }
 
 impl Http1Pool {
@@ -83,29 +133,39 @@ impl Http1Pool {
     /// that a pooled connection could not take (closed meanwhile) is sent again on another: it
     /// was never written, so this is safe for any method.
     ///
-    /// Returns an `async` block rather than being an `async fn`, which would keep its arguments
-    /// twice in every request's future.
-    pub(crate) fn send(
-        self: &Arc<Self>,
+    /// An idle connection is taken at once and the request's head encoded for it: the future
+    /// is then the exchange itself, holding the request once. Connecting, and sending again
+    /// after a connection found closed, are an `async fn` in a box: rare with a warm pool, and
+    /// large (a TCP connect, maybe a TLS handshake), they would otherwise grow every request's
+    /// future, which moves at each layer above.
+    pub(crate) fn send(self: &Arc<Self>, req: Request<RequestBody>) -> PoolSend {
+        match self.take_idle() {
+            Some(conn) => PoolSend::Reused {
+                sending: conn.send(req, CLIENT_CONFIG),
+                pool: Arc::clone(self),
+            },
+            None => PoolSend::Slow(Box::pin(Arc::clone(self).send_slow(req))),
+        }
+    }
+
+    /// The slow path of [`send`](Self::send): the idle connections still there, then a new
+    /// one.
+    async fn send_slow(
+        self: Arc<Self>,
         mut req: Request<RequestBody>,
-    ) -> impl Future<Output = Result<Response<PooledBody>, PoolError>> + Send + use<> {
-        let pool = Arc::clone(self);
-        async move {
-            loop {
-                let (conn, fresh) = match pool.take_idle() {
-                    Some(c) => (c, false),
-                    // Boxed: a connect (TCP, maybe a TLS handshake) is large and, with a warm
-                    // pool, rare; inline it would grow every request's future.
-                    None => (Box::pin(pool.connect()).await?, true),
-                };
-                match conn.send(req, CLIENT_CONFIG).await {
-                    Ok(resp) => return Ok(resp),
-                    Err(SendError {
-                        unsent: Some(unsent),
-                        ..
-                    }) if !fresh => req = unsent,
-                    Err(e) => return Err(PoolError::Http(e.error)),
-                }
+    ) -> Result<Response<PooledBody>, PoolError> {
+        loop {
+            let (conn, fresh) = match self.take_idle() {
+                Some(c) => (c, false),
+                None => (self.connect().await?, true),
+            };
+            match conn.send(req, CLIENT_CONFIG).await {
+                Ok(resp) => return Ok(resp),
+                Err(SendError {
+                    unsent: Some(unsent),
+                    ..
+                }) if !fresh => req = unsent,
+                Err(e) => return Err(PoolError::Http(e.error)),
             }
         }
     }
@@ -128,9 +188,10 @@ impl Http1Pool {
     /// The most recently used idle connection that is still open, dropping the expired and
     /// the closed on the way.
     fn take_idle(&self) -> Option<ClientConn<Counted>> {
+        let now = coarse::now();
         loop {
             let Idle { mut conn, since } = self.lock().pop_back()?;
-            if since.elapsed() < IDLE_TIMEOUT && conn.is_reusable() {
+            if now.saturating_sub(since) < IDLE_TIMEOUT && conn.is_reusable() {
                 return Some(conn);
             }
         }
@@ -139,11 +200,11 @@ impl Http1Pool {
     /// Takes back a connection whose exchange is complete, dropping first the idle connections
     /// that expired and, at [`MAX_IDLE`], the oldest.
     pub(crate) fn put(&self, conn: ClientConn<Counted>) {
-        let now = Instant::now();
+        let now = coarse::now();
         let mut idle = self.lock();
         while idle
             .front()
-            .is_some_and(|i| now.duration_since(i.since) >= IDLE_TIMEOUT || idle.len() >= MAX_IDLE)
+            .is_some_and(|i| now.saturating_sub(i.since) >= IDLE_TIMEOUT || idle.len() >= MAX_IDLE)
         {
             idle.pop_front();
         }

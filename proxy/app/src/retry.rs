@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::body::{BufferedBody, DownstreamBody, RequestBody, UpstreamBody};
 use crate::cluster::{ClusterState, Pick, Upstream};
 use crate::error::{ErrorKind, ErrorSource, ForwardError};
-use crate::http::{ActionMetrics, attempt, no_healthy_upstream};
+use crate::http::{ActionMetrics, Deadline, attempt, no_healthy_upstream};
 use crate::idle::IdleTimer;
 
 /// The largest request body buffered so that a retry or a mirror can send it again. A larger
@@ -174,7 +174,9 @@ pub(crate) async fn send(
     hash: Option<u64>,
     metrics: &ActionMetrics,
 ) -> Result<Upstreamed, ForwardError> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // The request's one clock reading: its deadline, its first attempt's timer and latency.
+    let start = Instant::now();
+    let deadline = timeout.map(|t| start + t);
     if policy.is_some() && !outgoing.is_replayable() {
         tracing::debug!(cluster = %cluster.name, limit = MAX_BUFFERED_BODY, "request body too large or of unknown length to buffer: sent once, without retries");
     }
@@ -187,11 +189,15 @@ pub(crate) async fn send(
         let pick = pick(cluster, hash, previous).ok_or_else(|| no_healthy_upstream(cluster))?;
         let active = cluster.retry_budget().request();
         // The first attempt has the whole timeout: no second reading of the clock.
-        let remaining = match retries {
-            0 => timeout,
-            _ => deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        let begun = match retries {
+            0 => start,
+            _ => Instant::now(),
         };
-        let result = send_once(cluster, &pick, outgoing.next(), remaining).await;
+        let limit = deadline.map(|at| Deadline {
+            at,
+            timeout: at.saturating_duration_since(begun),
+        });
+        let result = send_once(cluster, &pick, outgoing.next(), begun, limit).await;
         let verdict = match &result {
             Ok(resp) => Attempt::Response {
                 status: resp.status(),
@@ -249,7 +255,8 @@ async fn send_once(
     cluster: &ClusterState,
     pick: &Pick<'_, Upstream>,
     req: Option<Request<RequestBody>>,
-    timeout: Option<Duration>,
+    start: Instant,
+    deadline: Option<Deadline>,
 ) -> Result<Response<UpstreamBody>, ForwardError> {
     // A streamed body is sent once, and only a replayable one is retried: always `Some`.
     let req = req.ok_or_else(|| {
@@ -258,8 +265,7 @@ async fn send_once(
             "the streamed request body was already sent",
         )
     })?;
-    let start = Instant::now();
-    let result = attempt(cluster, pick.endpoint, req, timeout).await;
+    let result = attempt(cluster, pick.endpoint, req, deadline).await;
     let status = result
         .as_ref()
         .map_or_else(|e| e.status(), Response::status);

@@ -192,6 +192,14 @@ where
                     return Poll::Ready(Ok(this.respond(head)));
                 }
             }
+            if this.rbuf.is_empty() {
+                // The response is usually not there yet when the request has just gone out:
+                // wait for it before taking a buffer, or the buffer would be taken and given
+                // back for nothing (an allocation per request).
+                if let Err(e) = ready!(io.poll_read_ready(cx)) {
+                    return Poll::Ready(Err(fail(ClientError::Io(e))));
+                }
+            }
             match ready!(this.rbuf.poll_fill(io, cx)) {
                 Ok(0) => return Poll::Ready(Err(fail(ClientError::Closed))),
                 Ok(_) => {}
