@@ -337,7 +337,8 @@ fn send<'a>(
             None => (&mut sent).await,
         };
         result.map_err(|(connect, e)| {
-            // The pool's circuit breaker refused a connection: 503 at once, not an upstream failure.
+            // The pool's circuit breaker refused a connection: 503 at once, not an upstream
+            // failure.
             if let Some(PoolError::Overflow(o)) = e.downcast_ref::<PoolError>() {
                 return ForwardError::overflow(&cluster.name, *o);
             }
