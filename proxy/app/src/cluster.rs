@@ -1,18 +1,12 @@
 //! A cluster at runtime: its balancer over endpoints by priority, its outlier detection,
 //! circuit breaker and retry budget, its pooled HTTP clients, its metrics.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
 use http::uri::Authority;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rigging_proxy_balance::{Balancer, Endpoint as Balanced, Options, Policy, PolicyError};
 use rigging_proxy_config::{Cluster, ClusterTls, Endpoint, LbPolicy, UpstreamProtocol};
 use rigging_proxy_resilience::{Limit, Outcome, Overflow, Permit, RetryBudget};
@@ -24,10 +18,9 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::body::RequestBody;
 use crate::error::ForwardError;
 use crate::metrics::ClusterMetrics;
-use crate::pool::Http1Pool;
+use crate::pool::{Http1Pool, Http2Pool};
 
 mod limits;
 mod outlier;
@@ -36,10 +29,6 @@ pub(crate) use limits::Limits;
 pub(crate) use outlier::Outlier;
 pub(crate) use rigging_proxy_balance::Pick;
 
-/// How long an idle pooled upstream connection is kept: long enough to carry bursts, shorter
-/// than the usual 60 s+ server idle timeouts so the proxy closes first and never reuses a
-/// connection the upstream is closing.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// HTTP/2 flow-control windows towards upstreams: larger than the 64 KiB default so one stream
 /// can fill a fast local link without waiting for window updates.
 const H2_STREAM_WINDOW: u32 = 1024 * 1024;
@@ -47,10 +36,6 @@ const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 
 /// A request's place within the cluster's `max_requests`, held until its response ends.
 pub(crate) type RequestPermit = Permit;
-
-/// The pooled HTTP/2 client of one endpoint; request bodies are the downstream bodies, passed
-/// through.
-pub(crate) type Http2Client = Client<EndpointConnector, RequestBody>;
 
 /// Why a cluster's configuration cannot be put to work.
 #[derive(Debug, thiserror::Error)]
@@ -86,12 +71,12 @@ impl std::fmt::Debug for UpstreamTlsConnector {
     }
 }
 
-/// How requests reach one endpoint: our own LIFO pool for HTTP/1.1, hyper_util's client
-/// (one multiplexed connection) for HTTP/2.
+/// How requests reach one endpoint: a LIFO pool of connections for HTTP/1.1, one multiplexed
+/// connection for HTTP/2.
 #[derive(Debug, Clone)]
 pub(crate) enum UpstreamClient {
     Http1(Arc<Http1Pool>),
-    Http2(Box<Http2Client>),
+    Http2(Arc<Http2Pool>),
 }
 
 /// One endpoint as the forwarding code needs it: its authority precomputed so a request URI is
@@ -421,21 +406,6 @@ impl ConnectError {
     }
 }
 
-impl tower::Service<Uri> for EndpointConnector {
-    type Response = TokioIo<MeshStream>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<MeshStream>, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { this.connect().await.map(TokioIo::new) })
-    }
-}
-
 fn server_name(sni: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(sni.to_owned()).map_err(|_| TlsError::BadSni(sni.to_owned()))
 }
@@ -453,15 +423,12 @@ fn http_client(
     if def.protocol != UpstreamProtocol::Http2 {
         return UpstreamClient::Http1(Http1Pool::new(connector, limits.clone()));
     }
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .http2_only(true)
-        .http2_initial_stream_window_size(H2_STREAM_WINDOW)
-        .http2_initial_connection_window_size(H2_CONNECTION_WINDOW);
-    UpstreamClient::Http2(Box::new(builder.build(connector)))
+    let config = rigging_proxy_h2::client::ClientConfig {
+        initial_stream_window: H2_STREAM_WINDOW,
+        initial_connection_window: H2_CONNECTION_WINDOW,
+        ..rigging_proxy_h2::client::ClientConfig::default()
+    };
+    UpstreamClient::Http2(Http2Pool::new(connector, config))
 }
 
 fn authority(addr: SocketAddr) -> Authority {

@@ -1,4 +1,4 @@
-//! HTTP/1.1 connections to one endpoint, reused last-in first-out.
+//! HTTP/1.1 connections to one endpoint, reused last-in first-out (HTTP/2: [`Http2Pool`]).
 //!
 //! Requests go on `rigging-proxy-http1` client connections: the request's own task (its
 //! HTTP/1.1 connection's, or its HTTP/2 connection's, which serves all its streams) writes it
@@ -29,8 +29,10 @@ use crate::cluster::{ConnectError, EndpointConnector, Limits};
 
 mod coarse;
 mod counted;
+mod http2;
 
 use counted::Counted;
+pub(crate) use http2::Http2Pool;
 
 /// Idle connections kept per endpoint: enough for a burst of concurrency to come
 /// back to warm connections, bounded so a spike does not pin file descriptors until the idle
@@ -54,6 +56,10 @@ pub(crate) enum PoolError {
     Connect(#[source] ConnectError),
     #[error("upstream connection failed")]
     Http(#[source] ClientError),
+    #[error("http/2 handshake with the endpoint failed")]
+    Handshake(#[source] rigging_proxy_h2::Error),
+    #[error("http/2 stream failed")]
+    Http2(#[source] h2::Error),
     /// The circuit breaker refused a new connection or one more request waiting for one.
     #[error(transparent)]
     Overflow(Overflow),

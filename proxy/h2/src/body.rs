@@ -1,4 +1,5 @@
-//! A request body read from its HTTP/2 stream.
+//! A message body read from its HTTP/2 stream: a request's on the server side, a response's on
+//! the client side.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -8,12 +9,16 @@ use http::HeaderMap;
 use http::header::CONTENT_LENGTH;
 use http_body::{Frame, SizeHint};
 
-/// The body of a request served by [`serve`](crate::serve): its DATA frames, then its
-/// trailers. Each chunk's bytes are given back to the client's flow-control window as soon as
-/// the chunk is taken, so the client sends at the pace the body is read.
+/// The body of a request served by [`serve`](crate::serve), or of a response to a request sent
+/// by a [`client::Sender`](crate::client::Sender): its DATA frames, then its trailers. Each
+/// chunk's bytes are given back to the peer's flow-control window as soon as the chunk is
+/// taken, so the peer sends at the pace the body is read.
 #[derive(Debug)]
 pub struct Body {
     recv: h2::RecvStream,
+    /// A response's: the task still sending its request's body, stopped when the response's
+    /// body is dropped.
+    _pipe: Option<PipeGuard>,
     /// Bytes still to come of a body with a `content-length` (`h2` resets a stream whose
     /// DATA frames do not add up to it).
     remaining: Option<u64>,
@@ -28,9 +33,26 @@ impl Body {
             .and_then(|v| v.trim().parse().ok());
         Self {
             recv,
+            _pipe: None,
             remaining,
             data_done: false,
         }
+    }
+
+    pub(crate) fn with_pipe(mut self, pipe: Option<PipeGuard>) -> Self {
+        self._pipe = pipe;
+        self
+    }
+}
+
+/// Aborts the task sending a request's body when dropped: nobody waits for that exchange any
+/// more, and the stream is reset.
+#[derive(Debug)]
+pub(crate) struct PipeGuard(pub(crate) tokio::task::AbortHandle);
+
+impl Drop for PipeGuard {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,4 +1,5 @@
-//! The proxy's HTTP/2 server: every stream of a connection is served by the connection's task.
+//! The proxy's HTTP/2 server, where every stream of a connection is served by the connection's
+//! task, and its HTTP/2 client ([`client`]), where a request's task opens its stream itself.
 //!
 //! hyper's HTTP/2 server spawns a task per stream. A proxied response then travels through
 //! three tasks: the upstream connection's (which read it), the stream's (which hands it to the
@@ -16,6 +17,7 @@
 //! request, and request bodies give their flow-control window back as they are read.
 
 mod body;
+pub mod client;
 mod stream;
 
 use std::future::{Future, poll_fn};

@@ -73,6 +73,17 @@ where
 /// The response head as HTTP/2 allows it: no connection-specific fields, a `Date`, and the
 /// body's length when it is known.
 fn prepare<B: http_body::Body>(headers: &mut HeaderMap, body: &B) {
+    strip_connection_specific(headers);
+    headers.remove(header::TE);
+    headers
+        .entry(header::DATE)
+        .or_insert_with(rigging_proxy_http1::date_header);
+    set_content_length(headers, body);
+}
+
+/// Removes the header fields HTTP/2 forbids (but `te`, which a request may carry as
+/// `te: trailers`): `connection` and the fields it names, and [`CONNECTION_SPECIFIC`].
+pub(crate) fn strip_connection_specific(headers: &mut HeaderMap) {
     if let Some(listed) = headers.remove(header::CONNECTION)
         && let Ok(names) = listed.to_str()
     {
@@ -83,10 +94,10 @@ fn prepare<B: http_body::Body>(headers: &mut HeaderMap, body: &B) {
     for name in &CONNECTION_SPECIFIC {
         headers.remove(name);
     }
-    headers.remove(header::TE);
-    headers
-        .entry(header::DATE)
-        .or_insert_with(rigging_proxy_http1::date_header);
+}
+
+/// Gives a message whose body has a known length, and is not empty, its `content-length`.
+pub(crate) fn set_content_length<B: http_body::Body>(headers: &mut HeaderMap, body: &B) {
     if !body.is_end_stream()
         && let Some(len) = body.size_hint().exact()
     {
@@ -96,10 +107,10 @@ fn prepare<B: http_body::Body>(headers: &mut HeaderMap, body: &B) {
     }
 }
 
-/// Sends `body` on `tx`: each chunk once the client's window has room for some of it (`h2`
+/// Sends `body` on `tx`: each chunk once the peer's window has room for some of it (`h2`
 /// splits it into frames as the window opens), then the trailers or the end of the stream.
 /// A failing body resets the stream, so the client does not take a truncated body for whole.
-async fn pipe<B>(body: B, mut tx: SendStream<Bytes>) -> Result<(), BoxError>
+pub(crate) async fn pipe<B>(body: B, mut tx: SendStream<Bytes>) -> Result<(), BoxError>
 where
     B: http_body::Body<Data = Bytes, Error = BoxError>,
 {
@@ -143,7 +154,7 @@ where
 }
 
 /// Waits until the stream may send at least one byte: a body is not buffered faster than the
-/// client takes it.
+/// peer takes it.
 async fn wait_for_window(tx: &mut SendStream<Bytes>) -> Result<(), BoxError> {
     tx.reserve_capacity(1);
     while tx.capacity() == 0 {

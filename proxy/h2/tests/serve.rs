@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,83 +13,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Frame;
-use http_body_util::{BodyExt as _, Full, StreamBody};
+use http_body_util::{BodyExt as _, StreamBody};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rigging_proxy_h2::{Body, BoxError, Config};
-use tokio::net::{TcpListener, TcpStream};
+use rigging_proxy_h2::{Body, BoxError};
+use tokio::net::TcpStream;
 use tokio::sync::{Notify, oneshot};
 
-/// The services' error: a concrete type (a boxed `dyn Error` as a service's error makes the
-/// connection's future not provably `Send`, a known limit of the compiler; the proxy's service
-/// never fails).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Failed(String);
+mod support;
 
-impl From<h2::Error> for Failed {
-    fn from(e: h2::Error) -> Self {
-        Self(e.to_string())
-    }
-}
-
-type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
-type Handler = Arc<
-    dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Result<Response<BoxBody>, Failed>> + Send>>
-        + Send
-        + Sync,
->;
-
-/// A server on loopback serving every connection with `handler`; `shutdown` starts the
-/// graceful shutdown of its connections, and `ended` reports how each connection ended.
-struct Server {
-    addr: SocketAddr,
-    shutdown: Arc<Notify>,
-    ended: tokio::sync::mpsc::UnboundedReceiver<Result<(), String>>,
-}
-
-async fn server(handler: Handler) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = Arc::new(Notify::new());
-    let (tx, ended) = tokio::sync::mpsc::unbounded_channel();
-    let stop = Arc::clone(&shutdown);
-    tokio::spawn(async move {
-        loop {
-            let (io, _) = listener.accept().await.unwrap();
-            let handler = Arc::clone(&handler);
-            let stop = Arc::clone(&stop);
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handler(req));
-                let result = rigging_proxy_h2::serve(io, &Config::default(), service, async move {
-                    stop.notified().await;
-                })
-                .await;
-                let _ = tx.send(result.map_err(|e| e.to_string()));
-            });
-        }
-    });
-    Server {
-        addr,
-        shutdown,
-        ended,
-    }
-}
-
-fn handler<F, Fut>(f: F) -> Handler
-where
-    F: Fn(Request<Body>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Response<BoxBody>, Failed>> + Send + 'static,
-{
-    Arc::new(move |req| Box::pin(f(req)))
-}
-
-fn full(data: impl Into<Bytes>) -> BoxBody {
-    Full::new(data.into())
-        .map_err(|e: Infallible| match e {})
-        .boxed_unsync()
-}
+use support::*;
 
 async fn hyper_client(addr: SocketAddr) -> SendRequest<BoxBody> {
     let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
@@ -112,12 +44,6 @@ fn get(path: &str) -> Request<BoxBody> {
     Request::get(format!("http://test{path}"))
         .body(full(Bytes::new()))
         .unwrap()
-}
-
-/// A body bigger than the protocol's default windows (64 KiB), so that both directions wait
-/// for `WINDOW_UPDATE`s.
-fn big(seed: u8) -> Bytes {
-    (0..300 * 1024).map(|i| (i % 251) as u8 ^ seed).collect()
 }
 
 #[tokio::test]
@@ -237,14 +163,6 @@ async fn a_date_the_service_set_is_kept() {
 }
 
 /// Sets its flag when dropped.
-struct DropFlag(Arc<AtomicBool>);
-
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test]
 async fn a_stream_the_client_resets_cancels_its_request() {
     let dropped = Arc::new(AtomicBool::new(false));

@@ -23,8 +23,9 @@ pub(crate) enum UpstreamBody {
         inner: PooledBody,
         pool: Arc<Http1Pool>,
     },
-    /// From hyper's client: a stream of an HTTP/2 endpoint's connection, or an upgraded
-    /// request's response. It holds no connection of a pool.
+    /// A stream of an HTTP/2 endpoint's connection: it holds no connection of its own.
+    Http2(rigging_proxy_h2::Body),
+    /// From hyper's client: an upgraded request's response. It holds no connection of a pool.
     Hyper(Incoming),
 }
 
@@ -44,7 +45,7 @@ impl UpstreamBody {
     pub fn holds_connection(&self) -> bool {
         match self {
             Self::Pooled { .. } => true,
-            Self::Hyper(_) => false,
+            Self::Http2(_) | Self::Hyper(_) => false,
         }
     }
 
@@ -65,7 +66,7 @@ impl UpstreamBody {
                     pool.put(conn);
                 }
             }
-            Self::Hyper(_) => {}
+            Self::Http2(_) | Self::Hyper(_) => {}
         }
     }
 }
@@ -81,6 +82,7 @@ impl Body for UpstreamBody {
         let this = self.get_mut();
         let polled = match this {
             Self::Pooled { inner, .. } => Pin::new(inner).poll_frame(cx).map_err(BoxError::from),
+            Self::Http2(inner) => Pin::new(inner).poll_frame(cx).map_err(BoxError::from),
             Self::Hyper(inner) => Pin::new(inner).poll_frame(cx).map_err(BoxError::from),
         };
         match &polled {
@@ -96,6 +98,7 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Pooled { inner, .. } => inner.is_end_stream(),
+            Self::Http2(inner) => inner.is_end_stream(),
             Self::Hyper(inner) => inner.is_end_stream(),
         }
     }
@@ -103,6 +106,7 @@ impl Body for UpstreamBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Pooled { inner, .. } => inner.size_hint(),
+            Self::Http2(inner) => inner.size_hint(),
             Self::Hyper(inner) => inner.size_hint(),
         }
     }

@@ -85,7 +85,7 @@ fn send<'a>(
         {
             cluster.metrics.tls_failures.inc();
         }
-        let connect = matches!(e, PoolError::Connect(_));
+        let connect = matches!(e, PoolError::Connect(_) | PoolError::Handshake(_));
         (connect, BoxError::from(e))
     };
     let mut sent = match &endpoint.client {
@@ -93,9 +93,9 @@ fn send<'a>(
             r.map(|resp| resp.map(|b| UpstreamBody::pooled(b, Arc::clone(pool))))
                 .map_err(pool_failure)
         })),
-        UpstreamClient::Http2(client) => Either::Right(client.request(req).map(|r| {
-            r.map(|resp| resp.map(UpstreamBody::hyper))
-                .map_err(|e| (e.is_connect(), BoxError::from(e)))
+        UpstreamClient::Http2(pool) => Either::Right(pool.send(req).map(move |r| {
+            r.map(|resp| resp.map(UpstreamBody::Http2))
+                .map_err(pool_failure)
         })),
     };
     async move {

@@ -164,3 +164,88 @@ async fn retried_responses_give_their_connection_back() {
         proxy.shutdown().await;
     }
 }
+
+/// An HTTP/2 upstream (`h2`'s server) that counts its connections and answers every stream
+/// `ok`; with `goaway`, each connection says GOAWAY after its first response and closes.
+async fn counting_h2_upstream(goaway: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(LOOPBACK0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(s).await else {
+                    return;
+                };
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    let resp = http::Response::new(());
+                    if let Ok(mut body) = respond.send_response(resp, false) {
+                        let _ = body.send_data(bytes::Bytes::from_static(b"ok"), true);
+                    }
+                    if goaway {
+                        conn.graceful_shutdown();
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn http2_upstreams_take_every_request_on_one_connection() {
+    let (addr, accepted) = counting_h2_upstream(false).await;
+    let config = http_config(
+        UpstreamProtocol::Http2,
+        LbPolicy::RoundRobin,
+        vec![endpoint(addr)],
+        None,
+    );
+    let (proxy, url) = proxy_with(config).await;
+    for client in [h1_client(), h2c_client()] {
+        for _ in 0..5 {
+            let (resp, body) = get(&client, format!("{url}/")).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert_eq!(body, "ok");
+        }
+        let burst = (0..16).map(|_| get(&client, format!("{url}/")));
+        for (resp, body) in futures::future::join_all(burst).await {
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert_eq!(body, "ok");
+        }
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "sequential and concurrent requests share one multiplexed connection"
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_http2_connection_the_upstream_closes_is_replaced() {
+    let (addr, accepted) = counting_h2_upstream(true).await;
+    let config = http_config(
+        UpstreamProtocol::Http2,
+        LbPolicy::RoundRobin,
+        vec![endpoint(addr)],
+        None,
+    );
+    let (proxy, url) = proxy_with(config).await;
+    let client = h1_client();
+    for i in 0..10 {
+        let (resp, body) = get(&client, format!("{url}/")).await;
+        assert_eq!(resp.status(), StatusCode::OK, "request {i}");
+        assert_eq!(body, "ok");
+        // Let the GOAWAY reach the proxy, or not: both must work.
+        tokio::task::yield_now().await;
+    }
+    let opened = accepted.load(Ordering::SeqCst);
+    assert!(
+        opened >= 2,
+        "a connection that went away must be replaced ({opened} opened)"
+    );
+    proxy.shutdown().await;
+}
