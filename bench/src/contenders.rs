@@ -173,6 +173,17 @@ impl Contender {
         Ok(Some(total))
     }
 
+    /// Moves the processes carrying the traffic (nginx's workers too, every thread) to `cpu`.
+    pub fn repin(&self, cpu: usize) -> anyhow::Result<()> {
+        for g in &self.guards {
+            procs::repin(g.pid(), cpu)?;
+            for child in procs::children(g.pid()) {
+                procs::repin(child, cpu)?;
+            }
+        }
+        Ok(())
+    }
+
     /// CPU seconds used so far by the processes carrying the traffic (both hops of a two-hop
     /// contender, nginx's workers too); `None` for direct.
     pub fn cpu_secs(&self) -> Option<f64> {

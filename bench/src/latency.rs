@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::contenders::{Framing, Kind, Setup};
 use crate::loadgen::{self, LoadArgs, LoadResult};
-use crate::procs::CPU_CLIENT;
+use crate::procs::{self, CPU_CLIENT, CPU_PROXY};
 use crate::report::{self, Chart, Section};
 
 /// What to measure.
@@ -17,6 +17,9 @@ pub struct LatencyParams {
     pub connections: usize,
     /// Rounds at each rate, every contender once per round, in turn.
     pub rounds: usize,
+    /// Then everything again with every proxy on the client's CPU (where there are two CPUs
+    /// to pin to).
+    pub client_cpu_too: bool,
 }
 
 /// The sections of a scenario and the contenders that failed (errors under load), with the
@@ -55,14 +58,106 @@ fn quantiles(r: &LoadResult) -> [f64; 4] {
     [r.p50_us, r.p90_us, r.p99_us, r.p999_us]
 }
 
+/// Where the proxies run during one pass over the rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// As the scenario pinned them: the proxy on its own CPU, the client and upstream on the
+    /// other. Each request then wakes a CPU four times (client → proxy → upstream → proxy →
+    /// client), and at low rates every CPU is idle in between.
+    OwnCpu,
+    /// Every proxy moved onto the client's and upstream's CPU for the pass: nothing crosses
+    /// CPUs, so what is added is the proxy's own work and its context switches.
+    ClientCpu,
+}
+
+impl Placement {
+    fn label(self) -> &'static str {
+        match self {
+            Self::OwnCpu => "own CPU",
+            Self::ClientCpu => "client's CPU",
+        }
+    }
+
+    fn title_suffix(self) -> &'static str {
+        match self {
+            Self::OwnCpu => "",
+            Self::ClientCpu => ", the proxy on the client's CPU",
+        }
+    }
+}
+
 pub async fn run(
     setup: &mut Setup,
     p: &LatencyParams,
     framing: &Framing,
 ) -> anyhow::Result<Outcome> {
     let mut out = Outcome::default();
+    let (ours_added, theirs_added) = (
+        format!("{} added", framing.ours.name()),
+        format!("{} added", framing.latency_versus.name()),
+    );
+    let mut targets = Section::new(
+        framing.latency_target,
+        &[
+            "placement",
+            "rate",
+            "quantile",
+            &ours_added,
+            &theirs_added,
+            "verdict",
+        ],
+    );
+    let mut placements = vec![Placement::OwnCpu];
+    if p.client_cpu_too && procs::can_pin(CPU_PROXY) {
+        placements.push(Placement::ClientCpu);
+    }
+    for placement in placements {
+        if placement == Placement::ClientCpu {
+            for c in &setup.contenders {
+                c.repin(CPU_CLIENT)?;
+            }
+        }
+        run_placement(setup, p, framing, placement, &mut out, &mut targets).await?;
+        if placement == Placement::ClientCpu {
+            for c in &setup.contenders {
+                c.repin(CPU_PROXY)?;
+            }
+            targets.notes.push(
+                "The client's-CPU rows measured every proxy moved onto the CPU of the load \
+                 generator and the upstream: no wakeup crosses CPUs, so the added latency is \
+                 the proxy's own work and context switches. With the proxy on its own CPU, \
+                 each request wakes an idle CPU four times; on a virtual machine that halts \
+                 idle vCPUs at once, those wakeups are most of what one hop adds at these \
+                 rates, the same for every proxy."
+                    .into(),
+            );
+        }
+    }
+    if targets.rows.is_empty() {
+        targets.notes.push(format!(
+            "{} not available: no comparison.",
+            framing.latency_versus.name()
+        ));
+    }
+    out.sections.push(targets);
+    Ok(out)
+}
+
+/// Every rate with the contenders where `placement` puts them: a table per rate, a chart on
+/// the first, the targets' rows.
+async fn run_placement(
+    setup: &mut Setup,
+    p: &LatencyParams,
+    framing: &Framing,
+    placement: Placement,
+    out: &mut Outcome,
+    targets: &mut Section,
+) -> anyhow::Result<()> {
     let mut chart = Chart {
-        title: "Latency added over direct (lower is better)".into(),
+        title: format!(
+            "Latency added over direct{} (lower is better)",
+            placement.title_suffix()
+        ),
         y_label: "added latency (µs)".into(),
         ..Chart::default()
     };
@@ -76,14 +171,7 @@ pub async fn run(
         .iter()
         .map(|k| (k.name().to_owned(), Vec::new()))
         .collect();
-    let (ours_added, theirs_added) = (
-        format!("{} added", framing.ours.name()),
-        format!("{} added", framing.latency_versus.name()),
-    );
-    let mut targets = Section::new(
-        framing.latency_target,
-        &["rate", "quantile", &ours_added, &theirs_added, "verdict"],
-    );
+    let first_section = out.sections.len();
     for (step, &rate) in p.rates.iter().enumerate() {
         let n = setup.contenders.len();
         let mut rounds: Vec<(Kind, Vec<LoadResult>)> = setup
@@ -123,7 +211,7 @@ pub async fn run(
             .map(|(_, r)| quantiles(r))
             .unwrap_or_default();
         let mut s = Section::new(
-            format!("Latency at {rate} requests/s"),
+            format!("Latency at {rate} requests/s{}", placement.title_suffix()),
             &[
                 "contender",
                 "p50",
@@ -188,6 +276,7 @@ pub async fn run(
         if let (Some(rig), Some(ha)) = (added_of(framing.ours), added_of(framing.latency_versus)) {
             for i in [0, 2] {
                 targets.rows.push(vec![
+                    placement.label().into(),
                     format!("{rate}"),
                     QUANTILES[i].into(),
                     report::us(rig[i]),
@@ -212,20 +301,17 @@ pub async fn run(
             ));
         }
         out.sections.push(s);
-        out.steps.push(Step { rate, results });
-    }
-    if targets.rows.is_empty() {
-        targets.notes.push(format!(
-            "{} not available: no comparison.",
-            framing.latency_versus.name()
-        ));
+        // What other scenarios derive from (mtls's cost per hop) is the scenario's own
+        // placement.
+        if placement == Placement::OwnCpu {
+            out.steps.push(Step { rate, results });
+        }
     }
     chart.series = series;
-    if let Some(first) = out.sections.first_mut() {
+    if let Some(first) = out.sections.get_mut(first_section) {
         first.chart = Some(chart);
     }
-    out.sections.push(targets);
-    Ok(out)
+    Ok(())
 }
 
 /// One contender's rounds at one rate as one result: each percentile the median of the rounds'

@@ -135,6 +135,27 @@ pub fn can_pin(cpu: usize) -> bool {
     n >= 2 && cpu < n && which("taskset").is_some()
 }
 
+/// Moves every thread of `pid` to `cpu` (`taskset -p` on each): a placement changed between
+/// runs. A thread that ends meanwhile (a runtime's idle helper) is not an error.
+pub fn repin(pid: u32, cpu: usize) -> anyhow::Result<()> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("list the threads of {pid}"))?;
+    for tid in tasks.filter_map(|e| e.ok()?.file_name().into_string().ok()) {
+        let status = Command::new("taskset")
+            .args(["-p", "-c", &cpu.to_string(), &tid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("run taskset")?;
+        let gone = !Path::new(&format!("/proc/{pid}/task/{tid}")).exists();
+        anyhow::ensure!(
+            status.success() || gone,
+            "taskset -p -c {cpu} {tid} (a thread of {pid}): {status}"
+        );
+    }
+    Ok(())
+}
+
 /// The path of `program` on `PATH`.
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -195,4 +216,47 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     let rest: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Cpus_allowed_list` of every thread of `pid`.
+    fn allowed(pid: u32) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|e| {
+                let tid = e.ok()?.file_name().into_string().ok()?;
+                let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status"));
+                status
+                    .ok()?
+                    .lines()
+                    .find_map(|l| Some(l.strip_prefix("Cpus_allowed_list:")?.trim().to_owned()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repin_moves_every_thread() {
+        if which("taskset").is_none() {
+            eprintln!("skipped: no taskset");
+            return;
+        }
+        // This test process has several threads (the harness's): all must move.
+        let me = std::process::id();
+        let before = allowed(me);
+        repin(me, 0).unwrap();
+        let after = allowed(me);
+        assert!(after.len() > 1, "{after:?}");
+        assert!(after.iter().all(|a| a == "0"), "{after:?}");
+        // Put the test process back where it may run.
+        let all = before.first().cloned().unwrap_or_default();
+        let restored = Command::new("taskset")
+            .args(["-a", "-p", "-c", &all, &me.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(restored.success());
+    }
 }

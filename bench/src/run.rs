@@ -199,6 +199,8 @@ async fn one(w: Which, opts: &RunOpts, tools: &Tools) -> anyhow::Result<Outcome>
         warmup: secs(opts.warmup),
         connections: opts.latency_connections,
         rounds: opts.rounds.max(1),
+        // Two hops already share one CPU: the one-hop scenario only.
+        client_cpu_too: matches!(w, Which::Latency),
     };
     let throughput_params = ThroughputParams {
         duration: secs(opts.duration),
