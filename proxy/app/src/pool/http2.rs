@@ -85,15 +85,13 @@ impl Http2Pool {
     /// The usual case, a connection with room for one more stream, sends at once and awaits
     /// `h2`'s response future as is; the others are boxed (rare, and larger).
     pub(crate) fn send(self: &Arc<Self>, req: Request<RequestBody>) -> Http2Send {
-        if let Some(Current { mut sender, .. }) = self.shared.get()
-            && matches!(sender.try_ready(), Ok(true))
-        {
-            self.shared.sent.fetch_add(1, Ordering::Relaxed);
-            return match sender.send(req) {
-                Ok(response) => Http2Send::Sent(response),
-                Err(e) => Http2Send::Slow(Box::pin(std::future::ready(Err(PoolError::Http2(e))))),
-            };
-        }
+        let req = match self.shared.try_send(req) {
+            Ok(Ok(response)) => return Http2Send::Sent(response),
+            Ok(Err(e)) => {
+                return Http2Send::Slow(Box::pin(std::future::ready(Err(PoolError::Http2(e)))));
+            }
+            Err(req) => req,
+        };
         let pool = Arc::clone(self);
         Http2Send::Slow(Box::pin(async move { pool.send_slow(req).await }))
     }
@@ -141,6 +139,28 @@ impl Http2Pool {
 impl Shared {
     fn get(&self) -> Option<Current> {
         lock(&self.current).clone()
+    }
+
+    /// Opens a stream for `req` on the current connection if it has room right now, with the
+    /// slot's own sender (a clone and its drop would each lock the connection's state); gives
+    /// the request back when there is no connection or it would have to wait.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the request comes back by value; boxing it would cost every request an allocation"
+    )]
+    fn try_send(
+        &self,
+        req: Request<RequestBody>,
+    ) -> Result<Result<ResponseFuture, h2::Error>, Request<RequestBody>> {
+        let mut current = lock(&self.current);
+        let Some(Current { sender, .. }) = current.as_mut() else {
+            return Err(req);
+        };
+        if !matches!(sender.try_ready(), Ok(true)) {
+            return Err(req);
+        }
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(sender.send(req))
     }
 
     /// Sends no more requests on connection `id` (if it is still the current one).
