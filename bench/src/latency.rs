@@ -8,6 +8,10 @@ use crate::loadgen::{self, LoadArgs, LoadResult};
 use crate::procs::{self, CPU_CLIENT, CPU_PROXY};
 use crate::report::{self, Chart, Section};
 
+mod paired;
+
+use paired::Paired;
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct LatencyParams {
@@ -104,6 +108,7 @@ pub async fn run(
             "quantile",
             &ours_added,
             &theirs_added,
+            "same-round difference: median (range)",
             "verdict",
         ],
     );
@@ -133,7 +138,18 @@ pub async fn run(
             );
         }
     }
-    if targets.rows.is_empty() {
+    if !targets.rows.is_empty() {
+        targets.notes.push(format!(
+            "The verdict compares the two proxies round by round: in each round {ours} and {theirs} \
+             ran seconds apart, while between rounds the machine drifts by as much as they \
+             differ. The same-round difference is {ours}'s percentile minus {theirs}'s in one \
+             round (direct cancels out); its median over the rounds must be at most zero. The \
+             added columns are each contender's own median over the rounds, so their \
+             difference can disagree with the paired one when rounds drift.",
+            ours = framing.ours.name(),
+            theirs = framing.latency_versus.name(),
+        ));
+    } else {
         targets.notes.push(format!(
             "{} not available: no comparison.",
             framing.latency_versus.name()
@@ -200,6 +216,20 @@ async fn run_placement(
                 rounds[at].1.push(r);
             }
         }
+        // The targets' p50 and p99, ours minus theirs within each round.
+        let rounds_of = |kind| {
+            rounds
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, rs)| rs.as_slice())
+        };
+        let paired = [0, 2].map(|i| {
+            Paired::new(
+                rounds_of(framing.ours)?,
+                rounds_of(framing.latency_versus)?,
+                |r| quantiles(r)[i],
+            )
+        });
         let mut results: Vec<(Kind, LoadResult)> = rounds
             .into_iter()
             .map(|(kind, rs)| (kind, median_of_rounds(&rs)))
@@ -274,14 +304,19 @@ async fn run_placement(
             targets.notes.push(warning);
         }
         if let (Some(rig), Some(ha)) = (added_of(framing.ours), added_of(framing.latency_versus)) {
-            for i in [0, 2] {
+            for (i, pair) in [0, 2].into_iter().zip(&paired) {
+                let (difference, verdict) = match pair {
+                    Some(p) => (p.describe(), p.verdict()),
+                    None => ("–".into(), report::at_most(rig[i], ha[i], "µs")),
+                };
                 targets.rows.push(vec![
                     placement.label().into(),
                     format!("{rate}"),
                     QUANTILES[i].into(),
                     report::us(rig[i]),
                     report::us(ha[i]),
-                    report::at_most(rig[i], ha[i], "µs"),
+                    difference,
+                    verdict,
                 ]);
             }
         }
