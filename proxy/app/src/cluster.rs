@@ -421,7 +421,11 @@ fn http_client(
 ) -> UpstreamClient {
     let connector = EndpointConnector::new(addr, def.connect_timeout, tls);
     if def.protocol != UpstreamProtocol::Http2 {
-        return UpstreamClient::Http1(Http1Pool::new(connector, limits.clone()));
+        return UpstreamClient::Http1(Http1Pool::new(
+            connector,
+            limits.clone(),
+            crate::pool::IDLE_TIMEOUT,
+        ));
     }
     let config = rigging_proxy_h2::client::ClientConfig {
         initial_stream_window: H2_STREAM_WINDOW,

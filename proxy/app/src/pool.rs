@@ -16,7 +16,8 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ use crate::cluster::{ConnectError, EndpointConnector, Limits};
 mod coarse;
 mod counted;
 mod http2;
+#[cfg(test)]
+mod tests;
 
 use counted::Counted;
 pub(crate) use http2::Http2Pool;
@@ -40,7 +43,7 @@ pub(crate) use http2::Http2Pool;
 const MAX_IDLE: usize = 256;
 /// How long an idle connection is kept: shorter than the usual 60 s+ server idle timeouts, so
 /// the proxy closes first and does not send on a connection the upstream is closing.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Limits on what an upstream sends back: the same as on what clients send.
 const CLIENT_CONFIG: rigging_proxy_http1::Config = rigging_proxy_http1::Config {
     max_head_bytes: rigging_proxy_http1::DEFAULT_MAX_HEAD_BYTES,
@@ -116,7 +119,12 @@ impl std::fmt::Debug for PoolSend {
 pub(crate) struct Http1Pool {
     connector: EndpointConnector,
     limits: Limits,
+    /// Oldest first: connections are given back at the end, with the time.
     idle: Mutex<VecDeque<Idle>>,
+    idle_timeout: Duration,
+    /// Whether a [`sweep`](Self::sweep) task is running (one per pool, while any connection is
+    /// idle).
+    sweeping: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -127,11 +135,18 @@ struct Idle {
 }
 
 impl Http1Pool {
-    pub(crate) fn new(connector: EndpointConnector, limits: Limits) -> Arc<Self> {
+    /// A pool that closes a connection idle for `idle_timeout` ([`IDLE_TIMEOUT`] in the proxy).
+    pub(crate) fn new(
+        connector: EndpointConnector,
+        limits: Limits,
+        idle_timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             connector,
             limits,
             idle: Mutex::new(VecDeque::new()),
+            idle_timeout,
+            sweeping: AtomicBool::new(false),
         })
     }
 
@@ -197,24 +212,67 @@ impl Http1Pool {
         let now = coarse::now();
         loop {
             let Idle { mut conn, since } = self.lock().pop_back()?;
-            if now.saturating_sub(since) < IDLE_TIMEOUT && conn.is_reusable() {
+            if now.saturating_sub(since) < self.idle_timeout && conn.is_reusable() {
                 return Some(conn);
             }
         }
     }
 
     /// Takes back a connection whose exchange is complete, dropping first the idle connections
-    /// that expired and, at [`MAX_IDLE`], the oldest.
-    pub(crate) fn put(&self, conn: ClientConn<Counted>) {
+    /// that expired and, at [`MAX_IDLE`], the oldest; starts the pool's sweep if none runs.
+    pub(crate) fn put(self: &Arc<Self>, conn: ClientConn<Counted>) {
         let now = coarse::now();
-        let mut idle = self.lock();
-        while idle
-            .front()
-            .is_some_and(|i| now.saturating_sub(i.since) >= IDLE_TIMEOUT || idle.len() >= MAX_IDLE)
         {
-            idle.pop_front();
+            let mut idle = self.lock();
+            while idle.front().is_some_and(|i| {
+                now.saturating_sub(i.since) >= self.idle_timeout || idle.len() >= MAX_IDLE
+            }) {
+                idle.pop_front();
+            }
+            idle.push_back(Idle { conn, since: now });
         }
-        idle.push_back(Idle { conn, since: now });
+        // After the push, outside the lock: a sweep that found the queue empty cleared the
+        // flag under the lock, so either it saw this connection or this sees the flag clear.
+        // Read first: while a sweep runs (most of the time) a request writes nothing shared.
+        if !self.sweeping.load(Ordering::Acquire) && !self.sweeping.swap(true, Ordering::AcqRel) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn(Self::sweep(Arc::downgrade(self)))),
+                Err(_) => self.sweeping.store(false, Ordering::Release),
+            }
+        }
+    }
+
+    /// Closes the connections idle for the pool's idle timeout when they reach it, not when the
+    /// pool is next used (an endpoint that gets no more requests would otherwise keep them
+    /// open, and the upstream's socket with them). Sleeps until the oldest expires; ends when
+    /// no connection is idle, or with the pool.
+    async fn sweep(pool: Weak<Self>) {
+        loop {
+            let wait = {
+                let Some(pool) = pool.upgrade() else {
+                    return;
+                };
+                let now = coarse::now();
+                let mut expired = Vec::new();
+                let mut idle = pool.lock();
+                while idle
+                    .front()
+                    .is_some_and(|i| now.saturating_sub(i.since) >= pool.idle_timeout)
+                {
+                    expired.extend(idle.pop_front());
+                }
+                let Some(oldest) = idle.front() else {
+                    pool.sweeping.store(false, Ordering::Release);
+                    return;
+                };
+                let wait = pool.idle_timeout - now.saturating_sub(oldest.since);
+                drop(idle);
+                // Closed outside the lock.
+                drop(expired);
+                wait
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, VecDeque<Idle>> {

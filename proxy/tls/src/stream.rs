@@ -4,7 +4,6 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use hyper_util::client::legacy::connect::{Connected, Connection};
 use rigging_mesh_spiffe::{SpiffeId, peer_spiffe_id};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -117,13 +116,5 @@ impl AsyncWrite for MeshStream {
             Self::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Self::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
-    }
-}
-
-/// What hyper_util's pooled client learns of a new connection: nothing beyond defaults (the
-/// client is built HTTP/2-only or HTTP/1-only per cluster, whatever ALPN says).
-impl Connection for MeshStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
     }
 }

@@ -175,7 +175,7 @@ fn prepare(
             parts.scheme = None;
             parts.authority = None;
         }
-        // hyper_util's HTTP/2 client takes `:scheme` and `:authority` from the URI.
+        // The HTTP/2 client (`h2`) takes `:scheme` and `:authority` from the URI.
         UpstreamProtocol::Http2 => {
             parts.scheme = Some(Scheme::HTTP);
             parts.authority = Some(authority);
