@@ -145,10 +145,11 @@ pub fn version(program: Option<&Path>, arg: &str) -> String {
     }
 }
 
-/// rig's version, the commit of the source tree it was built in (the folder above its
-/// `target/`, else this workspace; `-dirty` when that tree has uncommitted changes) and the
-/// binary's path in that tree (`target/release/rig`, or `target/pgo/release/rig` as built by
-/// `scripts/release-pgo`).
+/// rig's version, the binary's path and build time, and the commit of the source tree it was
+/// built in (the folder above its `target/`, else this workspace; `-dirty` when that tree has
+/// uncommitted changes). The tree's commit is what the tree is at now, not necessarily what the
+/// binary was built from (a profiled build takes twenty minutes and is reused across commits):
+/// a binary older than that commit says so.
 pub fn rig_version(rig: &Path) -> String {
     let from_rig = version(Some(rig), "--version");
     let rig = &rig.canonicalize().unwrap_or_else(|_| rig.to_path_buf());
@@ -157,14 +158,71 @@ pub fn rig_version(rig: &Path) -> String {
         .find(|d| d.file_name().is_some_and(|n| n == "target"))
         .and_then(Path::parent)
         .unwrap_or_else(|| workspace_root());
-    match git_commit(tree) {
-        Some(c) => format!(
-            "{from_rig}, commit {c} (built in {}), {}",
-            tree.display(),
-            rig.strip_prefix(tree).unwrap_or(rig).display()
-        ),
-        None => from_rig,
+    let built = std::fs::metadata(rig)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    let commit = git_commit(tree).map(|c| (c, git_commit_time(tree)));
+    describe_build(
+        &from_rig,
+        rig.strip_prefix(tree).unwrap_or(rig),
+        built,
+        tree,
+        commit,
+    )
+}
+
+/// The sentence of [`rig_version`]; times in seconds since the epoch.
+fn describe_build(
+    from_rig: &str,
+    path: &Path,
+    built: Option<u64>,
+    tree: &Path,
+    commit: Option<(String, Option<u64>)>,
+) -> String {
+    let mut s = format!("{from_rig}, {}", path.display());
+    if let Some(b) = built {
+        s.push_str(&format!(" built {}", utc(b)));
     }
+    if let Some((c, at)) = commit {
+        s.push_str(&format!("; source tree {} at commit {c}", tree.display()));
+        if let (Some(b), Some(at)) = (built, at)
+            && b < at
+        {
+            s.push_str(&format!(
+                " of {}: the binary is older than that commit and may not contain it",
+                utc(at)
+            ));
+        }
+    }
+    s
+}
+
+/// `2026-11-28 13:35 UTC` for seconds since the epoch.
+fn utc(secs: u64) -> String {
+    match i64::try_from(secs).map(time::OffsetDateTime::from_unix_timestamp) {
+        Ok(Ok(t)) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        _ => format!("@{secs}"),
+    }
+}
+
+/// The committer time of `dir`'s HEAD, in seconds since the epoch.
+fn git_commit_time(dir: &Path) -> Option<u64> {
+    let out = Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 /// `git describe` of `dir` (read only): the full commit, `-dirty` with uncommitted changes.
@@ -178,4 +236,38 @@ pub fn git_commit(dir: &Path) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[cfg(test)]
+mod build_tests {
+    use std::path::Path;
+
+    use super::{describe_build, utc};
+
+    #[test]
+    fn a_binary_older_than_the_tree_commit_says_so() {
+        let (built, committed) = (1_764_336_959, 1_764_344_116);
+        let older = describe_build(
+            "rig 0.1.0",
+            Path::new("target/pgo/release/rig"),
+            Some(built),
+            Path::new("/w"),
+            Some(("abc".into(), Some(committed))),
+        );
+        assert_eq!(
+            older,
+            "rig 0.1.0, target/pgo/release/rig built 2025-11-28 13:35 UTC; source tree /w at \
+             commit abc of 2025-11-28 15:35 UTC: the binary is older than that commit and may \
+             not contain it"
+        );
+        let newer = describe_build(
+            "rig 0.1.0",
+            Path::new("target/release/rig"),
+            Some(committed + 60),
+            Path::new("/w"),
+            Some(("abc".into(), Some(committed))),
+        );
+        assert!(!newer.contains("older"), "{newer}");
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+    }
 }
