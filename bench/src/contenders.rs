@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::grpc;
 use crate::loadgen::{Conn, h2c_get};
 use crate::procs::{self, CPU_CLIENT, CPU_PROXY, Guard};
 use crate::tools::Tools;
@@ -45,6 +46,8 @@ pub struct Contender {
     pub addr: SocketAddr,
     /// h2c (prior knowledge) entry point, where the contender has one.
     pub h2c_addr: Option<SocketAddr>,
+    /// gRPC (over h2c) entry point, where the scenario measures gRPC.
+    pub grpc_addr: Option<SocketAddr>,
     /// The processes carrying the traffic (none for direct): one proxy, or both hops.
     guards: Vec<Guard>,
 }
@@ -78,6 +81,9 @@ pub struct Framing {
     /// The h2c table's path after the client, and its caveats.
     pub h2c_path: &'static str,
     pub h2c_notes: &'static [&'static str],
+    /// The same for the gRPC table (scenarios whose contenders have gRPC entry points).
+    pub grpc_path: &'static str,
+    pub grpc_notes: &'static [&'static str],
 }
 
 impl Framing {
@@ -92,6 +98,8 @@ impl Framing {
             pinning: "on CPU 0 with the upstream; the proxy alone on CPU 1.",
             h2c_path: "HTTP/1.1 to the upstream.",
             h2c_notes: &["nginx is not measured over h2c: nginx 1.22 serves HTTP/2 only over TLS."],
+            grpc_path: "gRPC is measured in the two-hop scenario (mtls).",
+            grpc_notes: &[],
         }
     }
 }
@@ -142,8 +150,15 @@ impl Contender {
             kind,
             addr,
             h2c_addr,
+            grpc_addr: None,
             guards,
         }
+    }
+
+    /// The same, with a gRPC entry point.
+    pub fn with_grpc(mut self, addr: SocketAddr) -> Self {
+        self.grpc_addr = Some(addr);
+        self
     }
 
     /// Resident memory in KiB of the processes carrying the traffic (nginx: master and
@@ -208,8 +223,8 @@ impl Contender {
         self.guards.iter_mut().try_for_each(Guard::check_alive)
     }
 
-    /// One request through it (and one over h2c where it has an h2c entry point), retried
-    /// until it answers 200 (rig needs its endpoints first).
+    /// One request through it (and one over h2c, one gRPC call, where it has those entry
+    /// points), retried until it answers 200 (rig needs its endpoints first).
     pub async fn wait_serving(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + procs::START_TIMEOUT;
         loop {
@@ -217,8 +232,11 @@ impl Contender {
             let attempt = async {
                 let mut c = Conn::connect(self.addr).await?;
                 c.get().await?;
-                match self.h2c_addr {
-                    Some(h2c) => h2c_get(h2c).await,
+                if let Some(h2c) = self.h2c_addr {
+                    h2c_get(h2c).await?;
+                }
+                match self.grpc_addr {
+                    Some(addr) => grpc::call(addr).await,
                     None => Ok(()),
                 }
             };

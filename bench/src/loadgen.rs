@@ -14,7 +14,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-pub use client::{Conn, h2c_get};
+pub use client::{Conn, h2c_connect, h2c_get};
 
 /// `rig-bench loadgen`: one measurement against one target, its result as JSON on stdout.
 #[derive(Debug, Clone, clap::Args)]

@@ -2,6 +2,7 @@
 
 mod contenders;
 mod controlplane;
+mod grpc;
 mod latency;
 mod loadgen;
 mod memory;
@@ -71,7 +72,7 @@ enum Command {
     /// A registry file edit until a real proxy routes to the new endpoint.
     RegistryEdit(RunOpts),
     /// Two hops (client → proxy → proxy → upstream): rig with and without mTLS between its
-    /// proxies, HAProxy and nginx with mTLS; latency at fixed rates, throughput, h2c.
+    /// proxies, HAProxy and nginx with mTLS; latency at fixed rates, throughput, h2c, gRPC.
     Mtls(RunOpts),
     /// Every scenario above, in turn.
     All(RunOpts),

@@ -10,7 +10,7 @@ pub use setup::start;
 use crate::contenders::{Framing, Kind, Setup};
 use crate::latency::{self, LatencyParams, Outcome, Step};
 use crate::report::Section;
-use crate::throughput::{self, H2C, HTTP1, Measured, ThroughputParams};
+use crate::throughput::{self, GRPC, H2C, HTTP1, Measured, ThroughputParams};
 use crate::tools::Tools;
 
 /// `(mTLS contender, its plaintext twin)`: the difference between them is what mTLS costs.
@@ -34,6 +34,17 @@ pub fn framing() -> Framing {
         h2c_notes: &[
             "nginx-mtls is not measured over h2c: nginx proxies only HTTP/1.x to its \
                       upstreams, so its two hops cannot speak h2 to each other.",
+        ],
+        grpc_path: "for rig, a third service of each mesh declared with protocol grpc (its \
+                    own inbound sidecar, as a user declares a gRPC service); HAProxy proxies \
+                    gRPC as any HTTP/2 (mode http), so its gRPC entry point is its h2c one; \
+                    nginx through a server of its own in each of its two processes, with its \
+                    grpc module (grpc_pass); h2 between the hops (over mTLS, ALPN h2, for the \
+                    mTLS contenders) and h2c to the upstream.",
+        grpc_notes: &[
+            "nginx's gRPC proxy sends one request at a time on each HTTP/2 connection to the \
+             next hop (it does not multiplex streams; up to 64 such connections are kept \
+             alive), where rig and HAProxy multiplex calls on shared HTTP/2 connections.",
         ],
     }
 }
@@ -77,7 +88,7 @@ fn topology() -> Section {
         [
             "rig-plaintext",
             "rig proxy (outbound listener)",
-            "HTTP/1.1 keep-alive (h2 for the HTTP/2 service), plaintext",
+            "HTTP/1.1 keep-alive (h2 for the HTTP/2 and gRPC services), plaintext",
             "rig proxy (inbound sidecar)",
         ],
         [
@@ -90,7 +101,7 @@ fn topology() -> Section {
         [
             "haproxy-plaintext",
             "HAProxy, 1 thread",
-            "HTTP/1.1 keep-alive (h2 for h2c), plaintext",
+            "HTTP/1.1 keep-alive (h2 for h2c and gRPC), plaintext",
             "HAProxy, 1 thread",
         ],
         [
@@ -103,7 +114,8 @@ fn topology() -> Section {
         [
             "nginx-mtls",
             "nginx, 1 worker",
-            "TLS 1.3 (OpenSSL), the same certificates, keep-alive pool of 64",
+            "TLS 1.3 (OpenSSL), the same certificates, keep-alive pool of 64 (gRPC: h2, ALPN \
+             h2, one call per connection at a time)",
             "nginx, 1 worker, ssl_verify_client on, x-forwarded-client-cert added",
         ],
     ];
@@ -127,8 +139,9 @@ fn topology() -> Section {
          TLS handshakes happen at warm-up, and the figures are the cost of encrypting, \
          decrypting and forwarding requests."
             .into(),
-        "gRPC unary is not measured: no gRPC load generator (ghz or similar) is installed or \
-         packaged for this machine; the h2c figures are the closest (gRPC rides on h2)."
+        "gRPC unary calls are made by h2load (a POST of one length-prefixed message with \
+         gRPC's headers), answered by the upstream with a message and grpc-status 0 in the \
+         trailers; rig's gRPC path is a service declared with protocol grpc."
             .into(),
     ];
     s
@@ -166,7 +179,7 @@ fn mtls_cost(steps: &[Step], throughput: &[Measured]) -> Section {
             s.rows.push(row);
         }
     }
-    for protocol in [HTTP1, H2C] {
+    for protocol in [HTTP1, H2C, GRPC] {
         let find = |k: Kind| {
             throughput
                 .iter()
@@ -208,7 +221,7 @@ fn mtls_cost(steps: &[Step], throughput: &[Measured]) -> Section {
 fn cpu_per_request(throughput: &[Measured]) -> Section {
     let mut s = Section::new(
         "Proxy CPU per request (both hops, from the throughput runs)",
-        &["contender", HTTP1, H2C],
+        &["contender", HTTP1, H2C, GRPC],
     );
     for kind in Kind::ALL {
         let find = |protocol: &str| {
@@ -222,7 +235,7 @@ fn cpu_per_request(throughput: &[Measured]) -> Section {
             continue;
         }
         s.rows
-            .push(vec![kind.name().into(), find(HTTP1), find(H2C)]);
+            .push(vec![kind.name().into(), find(HTTP1), find(H2C), find(GRPC)]);
     }
     s.notes.push(
         "User + system CPU time of every process of the contender (both proxies; nginx's \

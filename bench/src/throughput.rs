@@ -1,7 +1,9 @@
 //! Throughput: requests per second through each contender pinned to one core, closed loop
-//! (wrk when installed, else our own generator), and over h2c with h2load when installed.
+//! (wrk when installed, else our own generator), and over h2c and gRPC with h2load when
+//! installed.
 
 mod external;
+mod h2;
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,7 @@ use crate::tools::Tools;
 /// The protocols of [`Measured`].
 pub const HTTP1: &str = "HTTP/1.1";
 pub const H2C: &str = "h2c";
+pub const GRPC: &str = "gRPC";
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -33,7 +36,7 @@ pub struct ThroughputParams {
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub kind: Kind,
-    /// `HTTP/1.1` or `h2c`.
+    /// [`HTTP1`], [`H2C`] or [`GRPC`].
     pub protocol: &'static str,
     /// The median over the rounds.
     pub rps: f64,
@@ -124,68 +127,27 @@ pub async fn run(
     let targets = targets(&h1, framing);
     let mut h2_figures = Vec::new();
     if let Some(h2load) = &tools.h2load {
-        // In rounds too, the contenders in turn: h2c runs vary as much as HTTP/1.1's.
-        let mut rounds = vec![Vec::new(); setup.contenders.len()];
-        let mut errors = vec![0; setup.contenders.len()];
-        for round in 1..=p.rounds {
-            for (i, c) in setup.contenders.iter_mut().enumerate() {
-                let Some(addr) = c.h2c_addr else { continue };
-                tracing::info!(contender = c.kind.name(), round, "throughput h2c");
-                let cpu0 = c.cpu_secs();
-                let t0 = Instant::now();
-                let r = external::h2load(
-                    h2load,
-                    addr,
-                    p.h2_connections,
-                    p.h2_streams,
-                    p.duration,
-                    p.warmup,
-                )
-                .await?;
-                let cpu = cpu_pct(c, cpu0, t0);
-                c.check_alive()?;
-                let who = format!("{} over h2c", c.kind.name());
-                note_errors(&mut out.failures, who, r.errors, r.first_error.as_deref());
-                rounds[i].push((r.rps, cpu));
-                errors[i] += r.errors;
+        for protocol in [H2C, GRPC] {
+            let Some((measured, t)) =
+                h2::run(setup, h2load, p, framing, protocol, &mut out.failures).await?
+            else {
+                continue;
+            };
+            for (name, vals) in &mut chart.series {
+                vals.push(
+                    measured
+                        .iter()
+                        .find(|m| m.kind.name() == name)
+                        .map_or(0.0, |m| m.rps),
+                );
             }
+            chart.groups.push(protocol.into());
+            sections.push(t);
+            h2_figures.extend(measured);
         }
-        let h2: Vec<Measured> = setup
-            .contenders
-            .iter()
-            .zip(rounds.iter().zip(&errors))
-            .filter(|(_, (r, _))| !r.is_empty())
-            .map(|(c, (r, &e))| Measured::of_rounds(c.kind, H2C, r, e))
-            .collect();
-        for (name, vals) in &mut chart.series {
-            vals.push(
-                h2.iter()
-                    .find(|m| m.kind.name() == name)
-                    .map_or(0.0, |m| m.rps),
-            );
-        }
-        chart.groups.push("h2c".into());
-        let mut t = table(
-            &format!("Throughput, h2c (HTTP/2 without TLS), {}", framing.scope),
-            &h2,
-            &format!(
-                "h2load -t1 -c{} -m{} for {:?}, after {:?} of warm-up; {}",
-                p.h2_connections, p.h2_streams, p.duration, p.warmup, framing.h2c_path
-            ),
-        );
-        if p.rounds > 1 {
-            t.notes.push(format!(
-                "{} rounds, as for HTTP/1.1; requests/s is the median round's.",
-                p.rounds
-            ));
-        }
-        t.notes
-            .extend(framing.h2c_notes.iter().map(|n| (*n).to_owned()));
-        sections.push(t);
-        h2_figures = h2;
     } else {
         s.notes
-            .push("h2load not installed: h2c not measured.".into());
+            .push("h2load not installed: h2c and gRPC not measured.".into());
     }
     s.chart = Some(chart);
     sections.insert(0, s);

@@ -1,16 +1,19 @@
-//! The upstream: a small fast HTTP/1.1 and h2c server on hyper, answering a fixed body.
+//! The upstream: a small fast HTTP/1.1 and h2c server on hyper, answering a fixed body, and
+//! gRPC unary calls with a fixed message.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Either, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+
+use crate::grpc;
 
 /// The answer to every request: small, so the benchmark measures the proxies, not the copying.
 pub const BODY: &[u8] = b"hello from rig-bench\n";
@@ -47,8 +50,17 @@ async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let svc = service_fn(|_req: Request<hyper::body::Incoming>| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
+            let svc = service_fn(|req: Request<hyper::body::Incoming>| async move {
+                if !grpc::is_grpc(&req) {
+                    let body = Full::new(Bytes::from_static(BODY));
+                    return Ok::<_, Infallible>(Response::new(Either::Left(body)));
+                }
+                // A gRPC server reads the call's message before it answers.
+                let body = match req.into_body().collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(_) => Bytes::new(),
+                };
+                Ok(grpc::answer(&body).map(Either::Right))
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)

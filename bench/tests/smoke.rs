@@ -53,6 +53,12 @@ fn smoke_runs_every_scenario_and_writes_reports() {
             "{scenario}.svg not written"
         );
     }
+    // gRPC through every two-hop contender, unless h2load (its load generator) is missing.
+    let mtls = std::fs::read_to_string(out.path().join("mtls.md")).unwrap_or_default();
+    assert!(
+        mtls.contains("## Throughput, gRPC unary calls") || mtls.contains("h2load not installed"),
+        "mtls.md has no gRPC table"
+    );
     if rig_was_built {
         assert!(elapsed < BUDGET, "smoke took {elapsed:?}, over {BUDGET:?}");
     }

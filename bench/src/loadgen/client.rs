@@ -54,14 +54,7 @@ impl Conn {
 /// One `GET /` over h2c (HTTP/2 with prior knowledge) on a new connection: a readiness check
 /// of an h2c entry point; the h2c load itself is h2load's.
 pub async fn h2c_get(target: SocketAddr) -> anyhow::Result<()> {
-    let stream = TcpStream::connect(target)
-        .await
-        .with_context(|| format!("connect {target}"))?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = h2c_connect(target).await?;
     let req = Request::get(format!("http://{target}/")).body(Empty::<Bytes>::new())?;
     let resp = sender.send_request(req).await?;
     let status = resp.status();
@@ -72,4 +65,22 @@ pub async fn h2c_get(target: SocketAddr) -> anyhow::Result<()> {
         String::from_utf8_lossy(&body)
     );
     Ok(())
+}
+
+/// A new h2c (prior knowledge) connection to `target`, driven by a task of its own.
+pub async fn h2c_connect<B>(target: SocketAddr) -> anyhow::Result<http2::SendRequest<B>>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(target)
+        .await
+        .with_context(|| format!("connect {target}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }

@@ -30,14 +30,16 @@ const PLAINTEXT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const HAPROXY_XFCC: &str = "    http-request set-header x-forwarded-client-cert \
                             \"Hash=%[ssl_c_sha1,hex];Subject=\\\"%[ssl_c_s_dn]\\\"\"";
 
-/// The ports of one two-hop chain: the client's entry points (HTTP/1.1 and h2c) and the
-/// inbound hop's (HTTP/1.1 and h2 paths).
+/// The ports of one two-hop chain: the client's entry points (HTTP/1.1, h2c, gRPC) and the
+/// inbound hop's (HTTP/1.1, h2 and gRPC paths; HAProxy uses its h2 path for gRPC).
 #[derive(Debug, Clone, Copy)]
 struct Ports {
     listen: SocketAddr,
     listen_h2: SocketAddr,
+    listen_grpc: SocketAddr,
     inbound: SocketAddr,
     inbound_h2: SocketAddr,
+    inbound_grpc: SocketAddr,
 }
 
 impl Ports {
@@ -45,8 +47,10 @@ impl Ports {
         Ok(Self {
             listen: procs::free_addr()?,
             listen_h2: procs::free_addr()?,
+            listen_grpc: procs::free_addr()?,
             inbound: procs::free_addr()?,
             inbound_h2: procs::free_addr()?,
+            inbound_grpc: procs::free_addr()?,
         })
     }
 }
@@ -59,7 +63,7 @@ pub async fn start(tools: &Tools) -> anyhow::Result<Setup> {
         .tempdir()?;
     let (upstream, up) = contenders::start_upstream(dir.path())?;
     let mut setup = Setup {
-        contenders: vec![Contender::new(Kind::Direct, up, Some(up), Vec::new())],
+        contenders: vec![Contender::new(Kind::Direct, up, Some(up), Vec::new()).with_grpc(up)],
         unavailable: Vec::new(),
         support: vec![upstream],
         dir,
@@ -111,7 +115,7 @@ pub async fn start(tools: &Tools) -> anyhow::Result<Setup> {
 }
 
 /// One mesh: `rig up` (with Citadel unless plaintext) on the two-hop registry, then the
-/// client's proxy and the two upstream sidecars (HTTP/1.1 and HTTP/2 services).
+/// client's proxy and the three upstream sidecars (HTTP/1.1, HTTP/2 and gRPC services).
 fn start_rig(
     tools: &Tools,
     upstream: SocketAddr,
@@ -134,10 +138,12 @@ fn start_rig(
             ("upstream_port", port(upstream)),
             ("inbound_port", port(p.inbound)),
             ("inbound_h2_port", port(p.inbound_h2)),
+            ("inbound_grpc_port", port(p.inbound_grpc)),
             ("client_port", port(procs::free_addr()?)),
             ("client_inbound_port", port(procs::free_addr()?)),
             ("outbound_port", port(p.listen)),
             ("outbound_h2_port", port(p.listen_h2)),
+            ("outbound_grpc_port", port(p.listen_grpc)),
         ],
     );
     std::fs::write(&registry, text)?;
@@ -174,12 +180,21 @@ fn start_rig(
         wait_file(&mut control, &bundle)?;
     }
     let chain = [
-        ("bench-client", "client", vec![p.listen, p.listen_h2]),
+        (
+            "bench-client",
+            "client",
+            vec![p.listen, p.listen_h2, p.listen_grpc],
+        ),
         ("bench-upstream-1", "bench-upstream", vec![p.inbound]),
         (
             "bench-upstream-h2-1",
             "bench-upstream-h2",
             vec![p.inbound_h2],
+        ),
+        (
+            "bench-upstream-grpc-1",
+            "bench-upstream-grpc",
+            vec![p.inbound_grpc],
         ),
     ];
     let mut proxies = Vec::new();
@@ -219,8 +234,8 @@ fn start_rig(
     let guards = proxies.into_iter().map(|(g, _, _)| g).collect();
     Ok((
         control,
-        Contender::new(kind, p.listen, Some(p.listen_h2), guards),
-        vec![p.inbound, p.inbound_h2],
+        Contender::new(kind, p.listen, Some(p.listen_h2), guards).with_grpc(p.listen_grpc),
+        vec![p.inbound, p.inbound_h2, p.inbound_grpc],
     ))
 }
 
@@ -368,12 +383,16 @@ fn start_haproxy(
     let mut outbound = haproxy("haproxy-outbound", &outbound_cfg)?;
     outbound.wait_port(p.listen)?;
     outbound.wait_port(p.listen_h2)?;
-    let c = Contender::new(kind, p.listen, Some(p.listen_h2), vec![outbound, inbound]);
+    // HAProxy proxies gRPC as any HTTP/2 traffic (mode http, h2 on both sides): its gRPC
+    // entry point is its h2c one.
+    let c = Contender::new(kind, p.listen, Some(p.listen_h2), vec![outbound, inbound])
+        .with_grpc(p.listen_h2);
     Ok((c, vec![p.inbound, p.inbound_h2]))
 }
 
 /// Two nginx processes (master and one worker each), TLS 1.3 and client certificates between
-/// them. HTTP/1.1 only: nginx proxies HTTP/1.x to its upstreams, so it has no h2 path.
+/// them. No h2c path (nginx's HTTP proxy speaks HTTP/1.x to its upstreams); gRPC through a
+/// server of its own in each, with the grpc module (HTTP/2 on both sides).
 fn start_nginx(
     program: &Path,
     upstream: SocketAddr,
@@ -388,6 +407,7 @@ fn start_nginx(
             ("ca", pki.ca.display().to_string()),
             ("upstream", upstream.to_string()),
             ("inbound", p.inbound.to_string()),
+            ("inbound_grpc", p.inbound_grpc.to_string()),
         ]
     };
     let inbound_dir = dir.join("inbound");
@@ -398,10 +418,12 @@ fn start_nginx(
     ]);
     let mut inbound = spawn_nginx(program, &inbound_dir, "nginx-inbound", NGINX_IN_TMPL, &vars)?;
     inbound.wait_port(p.inbound)?;
+    inbound.wait_port(p.inbound_grpc)?;
     let outbound_dir = dir.join("outbound");
     let mut vars = common(&outbound_dir).to_vec();
     vars.extend([
         ("listen", p.listen.to_string()),
+        ("listen_grpc", p.listen_grpc.to_string()),
         ("client_cert", pki.client.cert.display().to_string()),
         ("client_key", pki.client.key.display().to_string()),
         ("server_name", SERVER_NAME.to_owned()),
@@ -414,8 +436,10 @@ fn start_nginx(
         &vars,
     )?;
     outbound.wait_port(p.listen)?;
-    let c = Contender::new(Kind::NginxMtls2, p.listen, None, vec![outbound, inbound]);
-    Ok((c, vec![p.inbound]))
+    outbound.wait_port(p.listen_grpc)?;
+    let c = Contender::new(Kind::NginxMtls2, p.listen, None, vec![outbound, inbound])
+        .with_grpc(p.listen_grpc);
+    Ok((c, vec![p.inbound, p.inbound_grpc]))
 }
 
 /// One nginx in the foreground, its configuration and files under `prefix`.

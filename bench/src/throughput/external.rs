@@ -15,6 +15,25 @@ pub struct ToolResult {
     pub rps: f64,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Responses h2load saw to the end, and the bytes of DATA they carried (h2load only).
+    pub done: u64,
+    pub data_bytes: Option<u64>,
+}
+
+/// The request h2load repeats: `GET /`, or a POST of a file with extra headers (gRPC).
+#[derive(Debug, Clone, Copy)]
+pub struct H2Request<'a> {
+    pub path: &'a str,
+    pub body: Option<&'a Path>,
+    pub headers: &'a [&'a str],
+}
+
+impl H2Request<'static> {
+    pub const GET: Self = Self {
+        path: "/",
+        body: None,
+        headers: &[],
+    };
 }
 
 async fn run_pinned(program: &Path, args: &[String]) -> anyhow::Result<String> {
@@ -77,13 +96,16 @@ pub async fn wrk(
         rps,
         errors,
         first_error,
+        ..ToolResult::default()
     })
 }
 
-/// `h2load -c<connections> -m<streams> -D<ms>ms --warm-up-time=<ms>ms http://addr/` (h2c).
+/// `h2load -c<connections> -m<streams> -D<ms>ms --warm-up-time=<ms>ms [-d body] [-H header]…
+/// http://addr/path` (h2c).
 pub async fn h2load(
     h2load: &Path,
     addr: SocketAddr,
+    request: H2Request<'_>,
     connections: usize,
     streams: usize,
     duration: Duration,
@@ -98,8 +120,17 @@ pub async fn h2load(
     if !warmup.is_zero() {
         args.push(format!("--warm-up-time={}ms", warmup.as_millis().max(1)));
     }
-    args.push(format!("http://{addr}/"));
+    if let Some(body) = request.body {
+        args.push(format!("--data={}", body.display()));
+    }
+    args.extend(request.headers.iter().map(|h| format!("--header={h}")));
+    args.push(format!("http://{addr}{}", request.path));
     let text = run_pinned(h2load, &args).await?;
+    parse_h2load(&text)
+}
+
+/// h2load's summary: requests/s, the requests that did not succeed, DATA bytes received.
+fn parse_h2load(text: &str) -> anyhow::Result<ToolResult> {
     // "finished in 10.00s, 81234.50 req/s, 3.10MB/s"
     let rps = text
         .lines()
@@ -125,10 +156,18 @@ pub async fn h2load(
     } else {
         errors
     };
+    // "traffic: 21.60MB (22647256) total, 1.65MB (1726024) headers (…), 14.19MB (14881368) data"
+    let data_bytes = text
+        .lines()
+        .find(|l| l.starts_with("traffic:"))
+        .and_then(|l| l.split(',').find(|p| p.trim_end().ends_with(" data")))
+        .and_then(|p| p.split_once('(')?.1.split_once(')')?.0.parse().ok());
     Ok(ToolResult {
         rps,
         errors,
         first_error: (errors > 0).then(|| line.to_owned()),
+        done: count("done"),
+        data_bytes,
     })
 }
 
@@ -136,4 +175,27 @@ fn number_after(text: &str, key: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.trim().strip_prefix(key))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h2load_summary_is_parsed() {
+        let text = "finished in 2.00s, 107836.00 req/s, 10.80MB/s\n\
+            requests: 215672 total, 215736 started, 215672 done, 215670 succeeded, 2 failed, \
+            0 errored, 0 timeout\n\
+            status codes: 215670 2xx, 0 3xx, 0 4xx, 2 5xx\n\
+            traffic: 21.60MB (22647256) total, 1.65MB (1726024) headers (space savings \
+            90.80%), 14.19MB (14881368) data\n";
+        let r = parse_h2load(text).unwrap_or_default();
+        assert_eq!(r.rps, 107_836.0);
+        assert_eq!(
+            (r.done, r.errors, r.data_bytes),
+            (215_672, 2, Some(14_881_368))
+        );
+        assert!(r.first_error.is_some_and(|l| l.contains("2 failed")));
+        assert!(parse_h2load("nothing").is_err());
+    }
 }
