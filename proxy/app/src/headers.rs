@@ -15,10 +15,13 @@ const HOP_BY_HOP: [HeaderName; 4] = [
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     // Most messages carry none of them: one pass over the few names present costs less than a
     // lookup of each name the function removes (twice per proxied request).
-    let concerned = |name: &HeaderName| {
-        name == header::CONNECTION || name == header::TE || HOP_BY_HOP.contains(name)
+    // `te: trailers` as gRPC sends it crosses as it is.
+    let concerned = |(name, value): (&HeaderName, &HeaderValue)| {
+        name == header::CONNECTION
+            || (name == header::TE && value != "trailers")
+            || HOP_BY_HOP.contains(name)
     };
-    if !upgrading && !headers.keys().any(concerned) {
+    if !upgrading && !headers.iter().any(concerned) {
         return;
     }
     if let Some(connection) = headers.remove(header::CONNECTION) {
@@ -121,6 +124,14 @@ mod tests {
             strip_hop_by_hop(&mut h, false);
             assert_eq!(h, map(&[("x-kept", "yes")]), "{name}");
         }
+        // gRPC's `te: trailers` crosses; another spelling of it crosses as `trailers`.
+        let grpc = map(&[("te", "trailers"), ("x-kept", "yes")]);
+        let mut h = grpc.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, grpc);
+        let mut h = map(&[("te", "Trailers"), ("x-kept", "yes")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, grpc);
         let plain = map(&[("host", "api"), ("x-kept", "yes")]);
         let mut h = plain.clone();
         strip_hop_by_hop(&mut h, false);

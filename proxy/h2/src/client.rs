@@ -6,7 +6,8 @@
 //! three tasks and two channels per exchange. Here [`Sender::send`] opens the stream itself and
 //! its [`ResponseFuture`] is `h2`'s, polled by the forwarding task: the connection's task (which
 //! polls [`Connection`]) only reads and writes frames. A request body still to come is sent by
-//! a task of its own, as the response may start before it ends (gRPC streams both ways).
+//! a task of its own, as the response may start before it ends (gRPC streams both ways); one
+//! that has arrived whole (a unary call's message) is sent with the head.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ use http::{Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::PipeGuard;
-use crate::stream::{pipe, set_content_length, strip_connection_specific};
+use crate::stream::{NextFrame, pipe, set_content_length, strip_connection_specific};
 use crate::{Body, BoxError, Error};
 
 /// How connections to an upstream are set up.
@@ -94,15 +95,15 @@ impl Sender {
     }
 
     /// Opens a stream for `req` (its URI absolute: `h2` takes `:scheme` and `:authority` from
-    /// it) and sends its head, with the end of the stream when the body is empty; a body to
-    /// come is sent by a task of its own. The connection-specific fields HTTP/2 forbids are
+    /// it) and sends its head, with the end of the stream when the body is empty; a body that
+    /// is already whole goes with it, and a body still to come is sent by a task of its own. The connection-specific fields HTTP/2 forbids are
     /// removed first, and `te` but for `te: trailers`.
     ///
     /// Fails if the connection is closed or going away: call it right after
     /// [`ready`](Self::ready), which says so without taking the request.
     pub fn send<B>(&mut self, req: Request<B>) -> Result<ResponseFuture, h2::Error>
     where
-        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static,
+        B: http_body::Body<Data = Bytes, Error = BoxError> + Send + Unpin + 'static,
     {
         let (mut parts, body) = req.into_parts();
         strip_connection_specific(&mut parts.headers);
@@ -114,21 +115,67 @@ impl Sender {
             parts.headers.remove(header::TE);
         }
         set_content_length(&mut parts.headers, &body);
-        let end = body.is_end_stream();
+        let mut body = body;
+        // `None`: the head ends the stream (no body, or one that ended without a frame);
+        // `Some(taken)`: a body to send, with its first frame if it was there already.
+        let first = if body.is_end_stream() {
+            None
+        } else {
+            match poll_now(&mut body) {
+                Some(None) => None,
+                taken => Some(taken),
+            }
+        };
         let head = Request::from_parts(parts, ());
-        let (response, tx) = self.inner.send_request(head, end)?;
-        let pipe = (!end).then(|| {
-            let task = tokio::spawn(async move {
-                if let Err(e) = pipe(body, tx).await {
-                    tracing::debug!(error = %e, "http/2 request body not sent whole");
-                }
+        let Some(first) = first else {
+            return Ok(ResponseFuture {
+                inner: self.inner.send_request(head, true)?.0,
+                pipe: None,
             });
-            PipeGuard(task.abort_handle())
+        };
+        let (response, mut tx) = self.inner.send_request(head, false)?;
+        // A body that has arrived whole, as a unary gRPC call's one message usually has (the
+        // server reads what the socket holds before it hands the request over), is sent from
+        // here: no task of its own, and its frame leaves with the head. `h2` holds it until
+        // the upstream's window takes it; it is the body's last frame, so nothing piles up.
+        let first = match first {
+            Some(Some(Ok(frame))) if body.is_end_stream() => {
+                match frame.into_data() {
+                    Ok(data) => tx.send_data(data, true)?,
+                    Err(frame) => match frame.into_trailers() {
+                        Ok(trailers) => tx.send_trailers(trailers)?,
+                        Err(_) => tx.send_data(Bytes::new(), true)?,
+                    },
+                }
+                return Ok(ResponseFuture {
+                    inner: response,
+                    pipe: None,
+                });
+            }
+            taken => taken,
+        };
+        let task = tokio::spawn(async move {
+            if let Err(e) = pipe(body, tx, first).await {
+                tracing::debug!(error = %e, "http/2 request body not sent whole");
+            }
         });
         Ok(ResponseFuture {
             inner: response,
-            pipe,
+            pipe: Some(PipeGuard(task.abort_handle())),
         })
+    }
+}
+
+/// The body's next frame if it is there now (`Some`), without waiting: whoever polls it next
+/// registers the waker that matters.
+fn poll_now<B>(body: &mut B) -> Option<NextFrame>
+where
+    B: http_body::Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(body).poll_frame(&mut cx) {
+        Poll::Ready(frame) => Some(frame),
+        Poll::Pending => None,
     }
 }
 

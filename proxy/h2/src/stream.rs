@@ -10,7 +10,7 @@ use h2::server::SendResponse;
 use h2::{Reason, SendStream};
 use http::header::{self, HeaderMap, HeaderName};
 use http::{HeaderValue, Response};
-use http_body::Body as _;
+use http_body::{Body as _, Frame};
 
 use crate::BoxError;
 
@@ -65,7 +65,7 @@ where
             return;
         }
     };
-    if !end && let Err(e) = pipe(body, tx).await {
+    if !end && let Err(e) = pipe(body, tx, None).await {
         tracing::debug!(error = %e, "http/2 response body not sent whole");
     }
 }
@@ -84,6 +84,14 @@ fn prepare<B: http_body::Body>(headers: &mut HeaderMap, body: &B) {
 /// Removes the header fields HTTP/2 forbids (but `te`, which a request may carry as
 /// `te: trailers`): `connection` and the fields it names, and [`CONNECTION_SPECIFIC`].
 pub(crate) fn strip_connection_specific(headers: &mut HeaderMap) {
+    // Most messages carry none of them (the proxy removed them already): one pass over the
+    // names present costs less than a lookup of each.
+    if !headers
+        .keys()
+        .any(|n| n == header::CONNECTION || CONNECTION_SPECIFIC.contains(n))
+    {
+        return;
+    }
     if let Some(listed) = headers.remove(header::CONNECTION)
         && let Ok(names) = listed.to_str()
     {
@@ -107,23 +115,36 @@ pub(crate) fn set_content_length<B: http_body::Body>(headers: &mut HeaderMap, bo
     }
 }
 
-/// Sends `body` on `tx`: each chunk once the peer's window has room for some of it (`h2`
-/// splits it into frames as the window opens), then the trailers or the end of the stream.
-/// A failing body resets the stream, so the client does not take a truncated body for whole.
-pub(crate) async fn pipe<B>(body: B, mut tx: SendStream<Bytes>) -> Result<(), BoxError>
+/// A body's next frame as [`http_body::Body::poll_frame`] gives it: `None` at its end.
+pub(crate) type NextFrame = Option<Result<Frame<Bytes>, BoxError>>;
+
+/// Sends `body` on `tx`, starting with `first` when the caller already took the body's first
+/// frame: each chunk once the peer's window has room for some of it (`h2` splits it into
+/// frames as the window opens), then the trailers or the end of the stream. A failing body
+/// resets the stream, so the client does not take a truncated body for whole.
+pub(crate) async fn pipe<B>(
+    body: B,
+    mut tx: SendStream<Bytes>,
+    mut first: Option<NextFrame>,
+) -> Result<(), BoxError>
 where
     B: http_body::Body<Data = Bytes, Error = BoxError>,
 {
     let mut body = pin!(body);
     loop {
-        let frame = poll_fn(|cx| {
-            if let Poll::Ready(reason) = tx.poll_reset(cx) {
-                let reason = reason.map_err(BoxError::from)?;
-                return Poll::Ready(Err(BoxError::from(h2::Error::from(reason))));
+        let frame = match first.take() {
+            Some(frame) => frame,
+            None => {
+                poll_fn(|cx| {
+                    if let Poll::Ready(reason) = tx.poll_reset(cx) {
+                        let reason = reason.map_err(BoxError::from)?;
+                        return Poll::Ready(Err(BoxError::from(h2::Error::from(reason))));
+                    }
+                    body.as_mut().poll_frame(cx).map(Ok)
+                })
+                .await?
             }
-            body.as_mut().poll_frame(cx).map(Ok)
-        })
-        .await?;
+        };
         let frame = match frame {
             None => return Ok(tx.send_data(Bytes::new(), true)?),
             Some(Err(e)) => {
@@ -208,7 +229,7 @@ where
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.project().inner.poll_frame(cx).map_err(Into::into)
     }
 

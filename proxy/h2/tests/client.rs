@@ -125,6 +125,42 @@ async fn connection_fields_are_removed_and_te_trailers_and_trailers_kept() {
 }
 
 #[tokio::test]
+async fn a_body_already_whole_goes_with_the_head_and_one_to_come_has_a_task() {
+    // `send` spawns the task that sends a body still to come: counted by the runtime.
+    let srv = server(handler(|req: Request<Body>| async move {
+        let body = req.into_body().collect().await?.to_bytes();
+        Ok(Response::new(full(body)))
+    }))
+    .await;
+    let mut sender = client(&srv).await;
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = tasks();
+    let req = Request::post("http://test/svc/Unary")
+        .body(full(Bytes::from_static(b"\0\0\0\0\x04ping")))
+        .unwrap();
+    let response = sender.send(req).unwrap();
+    assert_eq!(tasks(), before, "a whole body was given a task");
+    let resp = response.await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, &b"\0\0\0\0\x04ping"[..]);
+
+    let mut sender = sender.ready().await.unwrap();
+    let before = tasks();
+    let (tx, body) = channel_body();
+    let response = sender.send(Request::post("http://test/").body(body).unwrap());
+    let response = response.unwrap();
+    assert_eq!(tasks(), before + 1, "a body to come has no task sending it");
+    tx.unbounded_send(Frame::data(Bytes::from("late"))).unwrap();
+    drop(tx);
+    let body = response.await.unwrap().into_body().collect().await.unwrap();
+    assert_eq!(body.to_bytes(), "late");
+}
+
+#[tokio::test]
 async fn the_response_streams_while_the_request_body_is_still_being_sent() {
     // The server echoes each request frame as it comes: a client that sent the body only with
     // the head, or before reading the response, would never see the first echo.
