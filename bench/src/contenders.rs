@@ -97,7 +97,7 @@ impl Framing {
             scope: "proxy on one core",
             pinning: "on CPU 0 with the upstream; the proxy alone on CPU 1.",
             h2c_path: "HTTP/1.1 to the upstream.",
-            h2c_notes: &["nginx is not measured over h2c: nginx 1.22 serves HTTP/2 only over TLS."],
+            h2c_notes: &[],
             grpc_path: "gRPC is measured in the two-hop scenario (mtls).",
             grpc_notes: &[],
         }
@@ -420,6 +420,7 @@ fn start_haproxy(program: &Path, upstream: SocketAddr, dir: &Path) -> anyhow::Re
 
 fn start_nginx(program: &Path, upstream: SocketAddr, dir: &Path) -> anyhow::Result<Contender> {
     let listen = procs::free_addr()?;
+    let listen_h2 = procs::free_addr()?;
     let prefix = dir.join("nginx");
     std::fs::create_dir_all(&prefix)?;
     let cfg = prefix.join("nginx.conf");
@@ -430,6 +431,7 @@ fn start_nginx(program: &Path, upstream: SocketAddr, dir: &Path) -> anyhow::Resu
             &[
                 ("dir", prefix.display().to_string()),
                 ("listen", listen.to_string()),
+                ("listen_h2", listen_h2.to_string()),
                 ("upstream", upstream.to_string()),
             ],
         ),
@@ -452,8 +454,13 @@ fn start_nginx(program: &Path, upstream: SocketAddr, dir: &Path) -> anyhow::Resu
         &[],
     )?;
     g.wait_port(listen)?;
-    // nginx 1.22 serves HTTP/2 only over TLS: no h2c entry point.
-    Ok(Contender::new(Kind::Nginx, listen, None, vec![g]))
+    g.wait_port(listen_h2)?;
+    Ok(Contender::new(
+        Kind::Nginx,
+        listen,
+        Some(listen_h2),
+        vec![g],
+    ))
 }
 
 /// Replaces every `{{key}}` in a template.
