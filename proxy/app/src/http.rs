@@ -136,12 +136,18 @@ async fn forward(
     let mirrors = mirror::chosen(&action.mirrors);
     let replay = action.retry.is_some() || !mirrors.is_empty();
     let idle = action.idle_timeout.map(IdleTimer::start);
-    let outgoing = Outgoing::new(req, replay, idle.as_ref()).await?;
+    let mut outgoing = if Outgoing::buffers(&req, replay) {
+        Outgoing::buffered(req).await?
+    } else {
+        Outgoing::streamed(req, idle.as_ref())
+    };
     if let Some(idle) = &idle {
         // A buffered request body has just been read whole.
         idle.touch();
     }
     mirror::send(&mirrors, &outgoing, action.timeout, &ctx.metrics);
+    // Lent, not given: the attempts take the request out of it where they send it, and it is
+    // not copied into the retries' future on its way.
     let send = |outgoing| {
         retry::send(
             &cluster,
@@ -157,8 +163,8 @@ async fn forward(
     // timeout; the rarer race with the idle timer is boxed so that it does not double the
     // size of every request's future.
     let up = match idle.as_deref() {
-        None => send(outgoing).await?,
-        Some(timer) => Box::pin(within_idle_timeout(timer, &cluster, send(outgoing))).await?,
+        None => send(&mut outgoing).await?,
+        Some(timer) => Box::pin(within_idle_timeout(timer, &cluster, send(&mut outgoing))).await?,
     };
     let mut resp = up.resp;
     let headers = resp.headers_mut();

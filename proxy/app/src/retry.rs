@@ -106,24 +106,27 @@ impl Head {
 }
 
 impl Outgoing {
-    /// Buffers the body of `req` when `replay` asks for it and the body is known to be at most
-    /// [`MAX_BUFFERED_BODY`]; streams it otherwise. A buffered body keeps its trailers.
-    pub async fn new(
-        req: Request<DownstreamBody>,
-        replay: bool,
-        idle: Option<&Arc<IdleTimer>>,
-    ) -> Result<Self, ForwardError> {
-        let fits = req
-            .body()
-            .size_hint()
-            .upper()
-            .is_some_and(|n| n <= MAX_BUFFERED_BODY);
-        if !(replay && fits) {
-            let idle = idle.cloned();
-            return Ok(Self::Once(Some(
-                req.map(|b| RequestBody::Streamed(b, idle)),
-            )));
-        }
+    /// Whether the attempts need the body of `req` buffered: `replay` asks for it and the body is
+    /// known to be at most [`MAX_BUFFERED_BODY`]. Otherwise it is streamed, once.
+    pub fn buffers<B: http_body::Body>(req: &Request<B>, replay: bool) -> bool {
+        replay
+            && req
+                .body()
+                .size_hint()
+                .upper()
+                .is_some_and(|n| n <= MAX_BUFFERED_BODY)
+    }
+
+    /// The request with its body streamed to the upstream once. Not `async`, as most requests
+    /// are sent this way: a future made and awaited here would carry the request through one
+    /// more layer (copied into it and out of it) for nothing.
+    pub fn streamed(req: Request<DownstreamBody>, idle: Option<&Arc<IdleTimer>>) -> Self {
+        let idle = idle.cloned();
+        Self::Once(Some(req.map(|b| RequestBody::Streamed(b, idle))))
+    }
+
+    /// Reads the body of `req` whole, to be sent as many times as needed; keeps its trailers.
+    pub async fn buffered(req: Request<DownstreamBody>) -> Result<Self, ForwardError> {
         let (parts, body) = req.into_parts();
         let collected = body.collect().await.map_err(|e| {
             ForwardError::new(
@@ -168,7 +171,7 @@ impl Outgoing {
 /// response, a [`ErrorKind::RetryBudgetExhausted`] error).
 pub(crate) async fn send(
     cluster: &ClusterState,
-    mut outgoing: Outgoing,
+    outgoing: &mut Outgoing,
     policy: Option<&RetryPolicy>,
     timeout: Option<Duration>,
     hash: Option<u64>,
@@ -197,7 +200,23 @@ pub(crate) async fn send(
             at,
             timeout: at.saturating_duration_since(begun),
         });
-        let result = send_once(cluster, &pick, outgoing.next(), begun, limit).await;
+        // A streamed body is sent once, and only a replayable one is retried: always `Some`.
+        // The attempt is awaited here, not in a function of its own: each layer of futures
+        // would copy the request into it and the response out of it.
+        let Some(req) = outgoing.next() else {
+            return Err(ForwardError::new(
+                ErrorKind::BadRequest,
+                "the streamed request body was already sent",
+            ));
+        };
+        let result = attempt(cluster, pick.endpoint, req, limit).await;
+        let status = result
+            .as_ref()
+            .map_or_else(|e| e.status(), Response::status);
+        cluster.metrics.request(status, begun.elapsed());
+        if let Some(outcome) = outcome(&result) {
+            cluster.record(pick.index, outcome);
+        }
         let verdict = match &result {
             Ok(resp) => Attempt::Response {
                 status: resp.status(),
@@ -247,33 +266,6 @@ async fn discard(response: Option<Response<UpstreamBody>>) {
             tracing::debug!("retried response not read in time: its connection closes");
         }
     }
-}
-
-/// One attempt on the picked endpoint, counted in the cluster's metrics and its outlier
-/// detection.
-async fn send_once(
-    cluster: &ClusterState,
-    pick: &Pick<'_, Upstream>,
-    req: Option<Request<RequestBody>>,
-    start: Instant,
-    deadline: Option<Deadline>,
-) -> Result<Response<UpstreamBody>, ForwardError> {
-    // A streamed body is sent once, and only a replayable one is retried: always `Some`.
-    let req = req.ok_or_else(|| {
-        ForwardError::new(
-            ErrorKind::BadRequest,
-            "the streamed request body was already sent",
-        )
-    })?;
-    let result = attempt(cluster, pick.endpoint, req, deadline).await;
-    let status = result
-        .as_ref()
-        .map_or_else(|e| e.status(), Response::status);
-    cluster.metrics.request(status, start.elapsed());
-    if let Some(outcome) = outcome(&result) {
-        cluster.record(pick.index, outcome);
-    }
-    result
 }
 
 /// The error of a request whose last attempt failed without a response and whose retry the

@@ -11,11 +11,16 @@ use crate::error::ApplyError;
 use crate::metrics::Metrics;
 use crate::routing::RouteTable;
 
+/// Maps by resource name. Every request looks its route table up by name: hashed with
+/// foldhash, not the standard library's SipHash (190 instructions a request for a name of a
+/// dozen bytes), as the names are Pilot's, not an attacker's.
+pub(crate) type ByName<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// What the traffic path reads: route tables and clusters by name.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    pub routes: HashMap<String, Arc<RouteTable>>,
-    pub clusters: HashMap<String, Arc<ClusterState>>,
+    pub routes: ByName<Arc<RouteTable>>,
+    pub clusters: ByName<Arc<ClusterState>>,
 }
 
 impl Snapshot {
@@ -32,7 +37,8 @@ impl Snapshot {
         metrics: &Metrics,
         mesh: Option<&MeshTls>,
     ) -> Result<Self, ApplyError> {
-        let mut clusters = HashMap::with_capacity(next.clusters.len());
+        let mut clusters =
+            ByName::with_capacity_and_hasher(next.clusters.len(), Default::default());
         for (name, def) in &next.clusters {
             let endpoints = endpoints_of(next, name);
             let old = prev.clusters.get(name);
