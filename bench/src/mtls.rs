@@ -265,6 +265,7 @@ mod tests {
             runs: vec![rps],
             errors: 0,
             cpu_pct: Some(cpu),
+            client_cpu_pct: None,
         }
     }
 

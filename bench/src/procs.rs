@@ -218,9 +218,55 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// Clock ticks of one CPU since boot, from `/proc/stat`: `(busy, total)`, busy being all but
+/// idle and I/O wait (so interrupts, soft interrupts and time stolen by the hypervisor count).
+pub fn cpu_ticks(cpu: usize) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let label = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(label.as_str()))?;
+    parse_cpu_line(line)
+}
+
+/// `cpuN user nice system idle iowait irq softirq steal …`: the first eight counters (guest
+/// time is already in user time).
+fn parse_cpu_line(line: &str) -> Option<(u64, u64)> {
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    if fields.len() < 5 {
+        return None;
+    }
+    let total: u64 = fields.iter().sum();
+    Some((total - fields[3] - fields[4], total))
+}
+
+/// The busy share of a CPU, in percent, between two [`cpu_ticks`] readings.
+pub fn busy_pct(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
+    let total = after.1.checked_sub(before.1).filter(|&t| t > 0)?;
+    let busy = after.0.checked_sub(before.0)?;
+    Some(100.0 * busy as f64 / total as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cpu_is_busy_but_when_idle_or_waiting_on_io() {
+        let line = "cpu1 100 5 50 800 10 3 7 25 0 0";
+        assert_eq!(parse_cpu_line(line), Some((190, 1000)));
+        assert_eq!(parse_cpu_line("cpu1 1 2"), None);
+        assert_eq!(parse_cpu_line("cpu1 x 2 3 4 5"), None);
+        assert_eq!(busy_pct((190, 1000), (280, 1100)), Some(90.0));
+        assert_eq!(busy_pct((190, 1000), (190, 1000)), None);
+        let now = cpu_ticks(0).unwrap();
+        assert!(now.0 <= now.1, "{now:?}");
+    }
 
     /// `Cpus_allowed_list` of every thread of `pid`.
     fn allowed(pid: u32) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::contenders::{Contender, Framing, Kind, Setup};
 use crate::latency::{Outcome, note_errors};
 use crate::loadgen::{self, LoadArgs};
-use crate::procs::CPU_CLIENT;
+use crate::procs::{self, CPU_CLIENT, CPU_PROXY};
 use crate::report::{self, Chart, Section};
 use crate::tools::Tools;
 
@@ -45,24 +45,70 @@ pub struct Measured {
     pub errors: u64,
     /// Share of one core the proxy used during the median round (100 % = saturated).
     pub cpu_pct: Option<f64>,
+    /// Busy share of the client's CPU (load generator and upstream) in the median round.
+    pub client_cpu_pct: Option<f64>,
+}
+
+/// The CPU shares of one run, in percent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Shares {
+    /// User + system time of the contender's processes over wall time (of one core).
+    pub proxy: Option<f64>,
+    /// How busy the client's CPU was (`/proc/stat`): the load generator and the upstream.
+    pub client: Option<f64>,
+}
+
+/// Readings at the start of a run, for its [`Shares`] at the end.
+struct Meter {
+    proxy_secs: Option<f64>,
+    client: Option<(u64, u64)>,
+    since: Instant,
+}
+
+impl Meter {
+    fn start(c: &Contender) -> Self {
+        Self {
+            proxy_secs: c.cpu_secs(),
+            // Without pinning, the client shares every CPU with the proxy: no share of its own.
+            client: procs::can_pin(CPU_PROXY)
+                .then(|| procs::cpu_ticks(CPU_CLIENT))
+                .flatten(),
+            since: Instant::now(),
+        }
+    }
+
+    fn shares(&self, c: &Contender) -> Shares {
+        let wall = self.since.elapsed().as_secs_f64();
+        let proxy = c
+            .cpu_secs()
+            .zip(self.proxy_secs)
+            .map(|(now, then)| 100.0 * (now - then) / wall);
+        let client = self
+            .client
+            .zip(procs::cpu_ticks(CPU_CLIENT))
+            .and_then(|(then, now)| procs::busy_pct(then, now));
+        Shares { proxy, client }
+    }
 }
 
 impl Measured {
-    /// One contender's rounds (each with its CPU share) as one figure: the median round's.
+    /// One contender's rounds (each with its CPU shares) as one figure: the median round's.
     fn of_rounds(
         kind: Kind,
         protocol: &'static str,
-        rounds: &[(f64, Option<f64>)],
+        rounds: &[(f64, Shares)],
         errors: u64,
     ) -> Self {
-        let (rps, cpu_pct) = report::median_by(rounds, |r| r.0).map_or((0.0, None), |m| *m);
+        let (rps, shares) =
+            report::median_by(rounds, |r| r.0).map_or((0.0, Shares::default()), |m| *m);
         Self {
             kind,
             protocol,
             rps,
             runs: rounds.iter().map(|r| r.0).collect(),
             errors,
-            cpu_pct,
+            cpu_pct: shares.proxy,
+            client_cpu_pct: shares.client,
         }
     }
 }
@@ -157,14 +203,14 @@ pub async fn run(
     Ok(out)
 }
 
-/// One HTTP/1.1 run: requests per second, errors, and the proxy's CPU share.
+/// One HTTP/1.1 run: requests per second, errors, and the CPU shares.
 async fn h1_one(
     c: &mut Contender,
     tools: &Tools,
     p: &ThroughputParams,
     logdir: &std::path::Path,
     failures: &mut Vec<String>,
-) -> anyhow::Result<(f64, u64, Option<f64>)> {
+) -> anyhow::Result<(f64, u64, Shares)> {
     let (rps, errors, first, cpu) = match &tools.wrk {
         Some(wrk) => {
             // wrk has no warm-up of its own: a first short run, not counted. wrk counts whole
@@ -172,10 +218,9 @@ async fn h1_one(
             if p.warmup >= Duration::from_secs(1) {
                 external::wrk(wrk, c.addr, p.connections, p.warmup).await?;
             }
-            let cpu0 = c.cpu_secs();
-            let t0 = Instant::now();
+            let meter = Meter::start(c);
             let r = external::wrk(wrk, c.addr, p.connections, p.duration).await?;
-            (r.rps, r.errors, r.first_error, cpu_pct(c, cpu0, t0))
+            (r.rps, r.errors, r.first_error, meter.shares(c))
         }
         None => {
             let args = LoadArgs {
@@ -185,20 +230,14 @@ async fn h1_one(
                 warmup_ms: p.warmup.as_millis() as u64,
                 connections: p.connections,
             };
-            let cpu0 = c.cpu_secs();
-            let t0 = Instant::now();
+            let meter = Meter::start(c);
             let r = loadgen::measure(&args, CPU_CLIENT, logdir).await?;
-            (r.rps, r.errors, r.first_error, cpu_pct(c, cpu0, t0))
+            (r.rps, r.errors, r.first_error, meter.shares(c))
         }
     };
     c.check_alive()?;
     note_errors(failures, c.kind.name().to_owned(), errors, first.as_deref());
     Ok((rps, errors, cpu))
-}
-
-fn cpu_pct(c: &Contender, before: Option<f64>, since: Instant) -> Option<f64> {
-    let used = c.cpu_secs()? - before?;
-    Some(100.0 * used / since.elapsed().as_secs_f64())
 }
 
 fn table(title: &str, ms: &[Measured], note: &str) -> Section {
@@ -209,6 +248,7 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
             "requests/s",
             "vs direct",
             "proxy CPU",
+            "client CPU",
             "requests per proxy CPU-second",
             "errors",
             "runs (k req/s)",
@@ -221,6 +261,7 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
             format!("{:.0}", m.rps),
             direct.map_or("–".into(), |d| format!("{:.2}", m.rps / d)),
             m.cpu_pct.map_or("–".into(), |c| format!("{c:.0} %")),
+            m.client_cpu_pct.map_or("–".into(), |c| format!("{c:.0} %")),
             m.cpu_pct
                 .filter(|c| *c > 0.0)
                 .map_or("–".into(), |c| format!("{:.0}", m.rps * 100.0 / c)),
@@ -236,8 +277,11 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
     s.notes.push(
         "Proxy CPU is user + system time over wall time, summed over every process carrying the \
          traffic (both hops of a two-hop contender); 100 % = CPU 1 saturated, lower means the \
-         client side on CPU 0, or another process on CPU 1, was the limit. Requests per proxy \
-         CPU-second is the cost of a request, comparable even then."
+         client side on CPU 0, or another process on CPU 1, was the limit. Client CPU is how \
+         busy CPU 0 was (/proc/stat: the load generator, the upstream and the kernel's work for \
+         them); near 95 % it was saturated, and the run measured the client side as much as \
+         the proxy. Requests per proxy CPU-second is the cost of a request, comparable even \
+         then."
             .into(),
     );
     s
@@ -275,7 +319,7 @@ fn targets(ms: &[Measured], framing: &Framing) -> Section {
                     format!("{:.2}", rig / theirs.rps),
                     report::at_least(rig, theirs.rps, "req/s"),
                 ]);
-                t.notes.extend(unsaturated(ours, theirs));
+                t.notes.extend(caveat(ours, theirs));
             }
             None => t.notes.push(format!("{}: not available.", k.name())),
         }
@@ -287,33 +331,48 @@ fn targets(ms: &[Measured], framing: &Framing) -> Section {
 /// one reads 94–96 % under the real-time throttling, see the machine notes).
 const SATURATED_PCT: f64 = 90.0;
 
-/// A caveat when either proxy of a comparison had CPU to spare: then the load generator or the
-/// round trips bounded both, and requests per second compare more than the proxies.
-fn unsaturated(ours: &Measured, theirs: &Measured) -> Option<String> {
-    let idle: Vec<String> = [ours, theirs]
+/// A caveat when something else than the proxies bounded a comparison's median rounds: a
+/// proxy had CPU to spare, or the client's CPU (load generator and upstream) was saturated.
+/// Requests per second then compare more than the proxies; requests per proxy CPU-second
+/// compare the proxies.
+fn caveat(ours: &Measured, theirs: &Measured) -> Option<String> {
+    let bound: Vec<String> = [ours, theirs]
         .iter()
         .filter_map(|m| {
-            let pct = m.cpu_pct?;
-            (pct < SATURATED_PCT).then(|| format!("{} {pct:.0} %", m.kind.name()))
+            let idle = m.cpu_pct.is_some_and(|p| p < SATURATED_PCT);
+            let client_busy = m.client_cpu_pct.is_some_and(|c| c >= SATURATED_PCT);
+            if !idle && !client_busy {
+                return None;
+            }
+            let proxy = m.cpu_pct.map_or("–".into(), |p| format!("{p:.0} %"));
+            let client = m
+                .client_cpu_pct
+                .map_or(String::new(), |c| format!(" and the client's CPU {c:.0} %"));
+            Some(format!("{} {proxy}{client}", m.kind.name()))
         })
         .collect();
-    if idle.is_empty() {
+    if bound.is_empty() {
         return None;
     }
     let per_cpu = |m: &Measured| {
         m.cpu_pct
             .filter(|&pct| pct > 0.0)
-            .map_or("–".into(), |pct| format!("{:.0}", m.rps * 100.0 / pct))
+            .map(|pct| m.rps * 100.0 / pct)
     };
+    let shown = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0}"));
+    let ratio = per_cpu(ours)
+        .zip(per_cpu(theirs))
+        .map_or(String::new(), |(a, b)| format!(" ({:.2}×)", a / b));
     Some(format!(
-        "{} against {}: not every proxy was saturated ({}), so something else (the client side \
-         on CPU 0, or the round trips of too few connections) bounded the run; requests per \
-         proxy CPU-second compare the proxies then: {} against {}.",
+        "{} against {}: something else than the proxy bounded a median round (proxy busy {}): \
+         the client side on CPU 0 when its CPU is near saturation, else the round trips of \
+         too few connections. Requests per proxy CPU-second compare the proxies then: {} \
+         against {}{ratio}.",
         ours.kind.name(),
         theirs.kind.name(),
-        idle.join(", "),
-        per_cpu(ours),
-        per_cpu(theirs)
+        bound.join(", "),
+        shown(per_cpu(ours)),
+        shown(per_cpu(theirs)),
     ))
 }
 
@@ -321,34 +380,70 @@ fn unsaturated(ours: &Measured, theirs: &Measured) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn shares(proxy: f64) -> Shares {
+        Shares {
+            proxy: Some(proxy),
+            client: None,
+        }
+    }
+
     #[test]
     fn rounds_are_compared_by_their_median_with_its_cpu() {
         let rounds = [
-            (41_000.0, Some(95.0)),
-            (47_000.0, Some(96.0)),
-            (39_000.0, Some(90.0)),
-            (44_000.0, Some(94.0)),
-            (45_000.0, Some(93.0)),
+            (41_000.0, shares(95.0)),
+            (47_000.0, shares(96.0)),
+            (39_000.0, shares(90.0)),
+            (
+                44_000.0,
+                Shares {
+                    proxy: Some(94.0),
+                    client: Some(93.5),
+                },
+            ),
+            (45_000.0, shares(93.0)),
         ];
         let m = Measured::of_rounds(Kind::Rig, HTTP1, &rounds, 2);
         assert_eq!((m.rps, m.cpu_pct, m.errors), (44_000.0, Some(94.0), 2));
+        assert_eq!(m.client_cpu_pct, Some(93.5), "the median round's");
         assert_eq!(m.runs, [41_000.0, 47_000.0, 39_000.0, 44_000.0, 45_000.0]);
-        let one = Measured::of_rounds(Kind::Haproxy, H2C, &[(50_000.0, None)], 0);
+        let one = Measured::of_rounds(Kind::Haproxy, H2C, &[(50_000.0, Shares::default())], 0);
         assert_eq!((one.rps, one.cpu_pct), (50_000.0, None));
     }
 
     #[test]
-    fn a_comparison_with_an_unsaturated_proxy_says_so() {
-        let rig = Measured::of_rounds(Kind::Rig, HTTP1, &[(75_000.0, Some(86.0))], 0);
-        let haproxy = Measured::of_rounds(Kind::Haproxy, HTTP1, &[(75_500.0, Some(94.0))], 0);
-        assert_eq!(unsaturated(&haproxy, &haproxy), None);
-        let note = unsaturated(&rig, &haproxy).unwrap_or_default();
+    fn a_comparison_bound_elsewhere_than_the_proxies_says_so() {
+        let rig = Measured::of_rounds(Kind::Rig, HTTP1, &[(75_000.0, shares(86.0))], 0);
+        let haproxy = Measured::of_rounds(Kind::Haproxy, HTTP1, &[(75_500.0, shares(94.0))], 0);
+        assert_eq!(caveat(&haproxy, &haproxy), None);
+        let note = caveat(&rig, &haproxy).unwrap_or_default();
         assert!(note.contains("rig 86 %"), "{note}");
         assert!(!note.contains("haproxy 94"), "{note}");
-        assert!(note.contains("87209 against 80319"), "{note}");
-        let unknown = Measured::of_rounds(Kind::Nginx, HTTP1, &[(70_000.0, None)], 0);
+        assert!(note.contains("87209 against 80319 (1.09×)"), "{note}");
+        let client_bound = Measured {
+            client_cpu_pct: Some(95.2),
+            ..rig.clone()
+        };
+        let note = caveat(&client_bound, &haproxy).unwrap_or_default();
         assert!(
-            unsaturated(&rig, &unknown)
+            note.contains("rig 86 % and the client's CPU 95 %"),
+            "{note}"
+        );
+        // Both proxies saturated, but the client's CPU too: the caveat holds.
+        let nginx = Measured {
+            kind: Kind::Nginx,
+            cpu_pct: Some(93.0),
+            client_cpu_pct: Some(94.0),
+            ..haproxy.clone()
+        };
+        let note = caveat(&haproxy, &nginx).unwrap_or_default();
+        assert!(
+            note.contains("nginx 93 % and the client's CPU 94 %"),
+            "{note}"
+        );
+        assert!(!note.contains("haproxy 94"), "{note}");
+        let unknown = Measured::of_rounds(Kind::Nginx, HTTP1, &[(70_000.0, Shares::default())], 0);
+        assert!(
+            caveat(&rig, &unknown)
                 .unwrap_or_default()
                 .contains("against –")
         );

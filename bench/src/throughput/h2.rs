@@ -2,10 +2,10 @@
 //! contender's entry point for the protocol, the contenders in turn, in rounds.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::external::{self, H2Request, ToolResult};
-use super::{GRPC, Measured, ThroughputParams, cpu_pct, table};
+use super::{GRPC, Measured, Meter, ThroughputParams, table};
 use crate::contenders::{Contender, Framing, Kind, Setup};
 use crate::grpc;
 use crate::latency::note_errors;
@@ -58,19 +58,19 @@ pub(super) async fn run(
             let run = |d: Duration, w: Duration| {
                 external::h2load(h2load, addr, request, p.h2_connections, p.h2_streams, d, w)
             };
-            let (cpu0, t0, mut r) = if protocol == GRPC {
+            let (meter, mut r) = if protocol == GRPC {
                 // h2load's DATA count includes its own warm-up: warm up in a run of its own,
                 // so the measured run's bytes are its responses' alone.
                 if !p.warmup.is_zero() {
                     run(p.warmup, Duration::ZERO).await?;
                 }
-                let (cpu0, t0) = (c.cpu_secs(), Instant::now());
-                (cpu0, t0, run(p.duration, Duration::ZERO).await?)
+                let meter = Meter::start(c);
+                (meter, run(p.duration, Duration::ZERO).await?)
             } else {
-                let (cpu0, t0) = (c.cpu_secs(), Instant::now());
-                (cpu0, t0, run(p.duration, p.warmup).await?)
+                let meter = Meter::start(c);
+                (meter, run(p.duration, p.warmup).await?)
             };
-            let cpu = cpu_pct(c, cpu0, t0);
+            let cpu = meter.shares(c);
             c.check_alive()?;
             if protocol == GRPC {
                 count_missing_messages(&mut r);
