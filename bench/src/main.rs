@@ -37,7 +37,8 @@ const DEFAULT_H2_STREAMS: usize = 8;
 /// Rounds of the latency and throughput runs: one run per contender is at the mercy of this
 /// shared virtual machine (the same contender varied by ±10 % in requests per second, and by
 /// ±30 µs in p50 at 1,000 requests/s, between runs a minute apart), so the contenders are
-/// measured in turn this many times and compared by their medians.
+/// measured in turn this many times and compared round by round: the targets take the median
+/// of the same-round differences (latency) or ratios (throughput).
 const DEFAULT_ROUNDS: usize = 5;
 /// The memory target's rate.
 const DEFAULT_MEMORY_RATE: f64 = 1000.0;
@@ -115,8 +116,8 @@ pub struct RunOpts {
     pub h2_connections: usize,
     #[arg(long, default_value_t = DEFAULT_H2_STREAMS)]
     pub h2_streams: usize,
-    /// Latency and throughput: rounds of runs, every contender once per round, in turn;
-    /// medians are compared.
+    /// Latency and throughput: rounds of runs, every contender once per round, in turn; the
+    /// targets compare the median of the same-round differences or ratios.
     #[arg(long, default_value_t = DEFAULT_ROUNDS)]
     pub rounds: usize,
     #[arg(long, default_value_t = DEFAULT_MEMORY_RATE)]

@@ -132,6 +132,17 @@ pub fn at_least(value: f64, limit: f64, unit: &str) -> String {
     }
 }
 
+/// The median of sorted `values` (of an even count, the mean of the middle two); `None` when
+/// there are none.
+pub fn median_sorted(values: &[f64]) -> Option<f64> {
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some(f64::midpoint(values[n / 2 - 1], values[n / 2])),
+    }
+}
+
 /// The item whose `key` is the median of `items` (of an even count, the upper middle one), so
 /// that a round's other figures stay with it; `None` when there are none.
 pub fn median_by<T>(items: &[T], key: impl Fn(&T) -> f64) -> Option<&T> {

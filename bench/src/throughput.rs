@@ -4,6 +4,7 @@
 
 mod external;
 mod h2;
+mod ratios;
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use crate::loadgen::{self, LoadArgs};
 use crate::procs::{self, CPU_CLIENT, CPU_PROXY};
 use crate::report::{self, Chart, Section};
 use crate::tools::Tools;
+use ratios::RoundRatios;
 
 /// The protocols of [`Measured`].
 pub const HTTP1: &str = "HTTP/1.1";
@@ -170,7 +172,6 @@ pub async fn run(
             .collect(),
     };
     let mut sections = vec![];
-    let targets = targets(&h1, framing);
     let mut h2_figures = Vec::new();
     if let Some(h2load) = &tools.h2load {
         for protocol in [H2C, GRPC] {
@@ -197,9 +198,9 @@ pub async fn run(
     }
     s.chart = Some(chart);
     sections.insert(0, s);
-    sections.push(targets);
-    out.sections = sections;
     out.throughput = h1.into_iter().chain(h2_figures).collect();
+    sections.push(targets(&out.throughput, framing));
+    out.sections = sections;
     Ok(out)
 }
 
@@ -287,43 +288,61 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
     s
 }
 
+/// The targets, protocol by protocol: the verdict is the median of the per-round ratios
+/// ([`RoundRatios`]), the median rounds' figures shown beside it.
 fn targets(ms: &[Measured], framing: &Framing) -> Section {
     let versus: Vec<&str> = framing.throughput_versus.iter().map(|k| k.name()).collect();
+    let ours_name = framing.ours.name();
     let mut t = Section::new(
         format!(
-            "Targets: {} requests per second ({}) at least {}'s",
-            framing.ours.name(),
+            "Targets: {ours_name} requests per second ({}) at least {}'s",
             framing.scope,
             versus.join("'s and ")
         ),
         &[
+            "protocol",
             "versus",
-            &format!("{} requests/s", framing.ours.name()),
+            &format!("{ours_name} requests/s"),
             "theirs",
-            &format!("ratio {}/theirs", framing.ours.name()),
+            &format!("ratio {ours_name}/theirs, same round: median (range)"),
             "verdict",
         ],
     );
-    let find = |k: Kind| ms.iter().find(|m| m.kind == k);
-    let Some(ours) = find(framing.ours) else {
-        return t;
-    };
-    let rig = ours.rps;
-    for &k in &framing.throughput_versus {
-        match find(k) {
-            Some(theirs) => {
-                t.rows.push(vec![
-                    k.name().into(),
-                    format!("{rig:.0}"),
-                    format!("{:.0}", theirs.rps),
-                    format!("{:.2}", rig / theirs.rps),
-                    report::at_least(rig, theirs.rps, "req/s"),
-                ]);
-                t.notes.extend(caveat(ours, theirs));
-            }
-            None => t.notes.push(format!("{}: not available.", k.name())),
+    for protocol in [HTTP1, H2C, GRPC] {
+        let find = |k: Kind| ms.iter().find(|m| m.kind == k && m.protocol == protocol);
+        let Some(ours) = find(framing.ours) else {
+            continue;
+        };
+        for &k in &framing.throughput_versus {
+            let Some(theirs) = find(k) else {
+                t.notes
+                    .push(format!("{} over {protocol}: not available.", k.name()));
+                continue;
+            };
+            let paired = RoundRatios::new(&ours.runs, &theirs.runs);
+            t.rows.push(vec![
+                protocol.into(),
+                k.name().into(),
+                format!("{:.0}", ours.rps),
+                format!("{:.0}", theirs.rps),
+                paired.as_ref().map_or("–".into(), RoundRatios::describe),
+                paired.as_ref().map_or_else(
+                    || report::at_least(ours.rps, theirs.rps, "req/s"),
+                    RoundRatios::verdict,
+                ),
+            ]);
+            t.notes
+                .extend(caveat(ours, theirs).map(|c| format!("{protocol}, {c}")));
         }
     }
+    t.notes.push(
+        "The verdict is the median, over the rounds, of the two contenders' ratio within each \
+         round (they ran seconds apart), compared with 1: the machine drifts between rounds by \
+         more than the proxies differ, and each contender's median round can fall in a fast \
+         stretch for one and a slow one for the other. The requests/s columns are each \
+         contender's own median round, as in the tables above."
+            .into(),
+    );
     t
 }
 

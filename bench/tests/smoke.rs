@@ -59,6 +59,12 @@ fn smoke_runs_every_scenario_and_writes_reports() {
         mtls.contains("## Throughput, gRPC unary calls") || mtls.contains("h2load not installed"),
         "mtls.md has no gRPC table"
     );
+    // The throughput targets are judged round by round, for every protocol measured.
+    let throughput = std::fs::read_to_string(out.path().join("throughput.md")).unwrap_or_default();
+    assert!(
+        throughput.contains("| HTTP/1.1 | haproxy |") && throughput.contains("same round"),
+        "throughput.md has no per-round targets:\n{throughput}"
+    );
     if rig_was_built {
         assert!(elapsed < BUDGET, "smoke took {elapsed:?}, over {BUDGET:?}");
     }

@@ -7,6 +7,7 @@
 //! how many rounds went the other way says whether the median is clear of the noise.
 
 use crate::loadgen::LoadResult;
+use crate::report;
 
 /// Ours minus theirs at one percentile in each round, sorted.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,12 +36,7 @@ impl Paired {
 
     /// The median difference (of an even count, the mean of the middle two).
     pub fn median(&self) -> f64 {
-        let n = self.diffs.len();
-        if n % 2 == 1 {
-            self.diffs[n / 2]
-        } else {
-            (self.diffs[n / 2 - 1] + self.diffs[n / 2]) / 2.0
-        }
+        report::median_sorted(&self.diffs).unwrap_or_default()
     }
 
     /// "−7 µs (−25 … +12)": the median and the range over the rounds.
