@@ -180,11 +180,7 @@ async fn forward(
         active: up.active,
         retry: up.retry,
     };
-    Ok(resp.map(|b| {
-        ResponseBody::upstream(b, Some(up.guard))
-            .with_held(held)
-            .with_idle_timer(idle)
-    }))
+    Ok(resp.map(|b| ResponseBody::upstream(b, Some(up.guard), Some(held), idle)))
 }
 
 /// Waits for the response headers, failing once the stream has been idle (no request body

@@ -95,7 +95,7 @@ pub(crate) async fn forward(
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         strip_hop_by_hop(resp.headers_mut(), false);
         let guard = Some(pick.guard);
-        return Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b), guard)));
+        return Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b), guard, None, None)));
     }
     strip_hop_by_hop(resp.headers_mut(), true);
     let upstream = hyper::upgrade::on(&mut resp);
@@ -105,7 +105,7 @@ pub(crate) async fn forward(
         (pick.guard, permits),
         cluster.name.clone(),
     ));
-    Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b), None)))
+    Ok(resp.map(|b| ResponseBody::upstream(UpstreamBody::hyper(b), None, None, None)))
 }
 
 /// Joins the two upgraded connections once both have switched, until either side closes. The
