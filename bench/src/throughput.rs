@@ -5,6 +5,7 @@
 mod external;
 mod h2;
 mod ratios;
+mod targets;
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use crate::loadgen::{self, LoadArgs};
 use crate::procs::{self, CPU_CLIENT, CPU_PROXY};
 use crate::report::{self, Chart, Section};
 use crate::tools::Tools;
-use ratios::RoundRatios;
+use targets::targets;
 
 /// The protocols of [`Measured`].
 pub const HTTP1: &str = "HTTP/1.1";
@@ -58,6 +59,17 @@ pub struct Shares {
     pub proxy: Option<f64>,
     /// How busy the client's CPU was (`/proc/stat`): the load generator and the upstream.
     pub client: Option<f64>,
+}
+
+#[cfg(test)]
+impl Shares {
+    /// A run's shares with the proxy's alone known.
+    pub(crate) fn proxy_only(proxy: f64) -> Self {
+        Self {
+            proxy: Some(proxy),
+            client: None,
+        }
+    }
 }
 
 /// Readings at the start of a run, for its [`Shares`] at the end.
@@ -288,122 +300,12 @@ fn table(title: &str, ms: &[Measured], note: &str) -> Section {
     s
 }
 
-/// The targets, protocol by protocol: the verdict is the median of the per-round ratios
-/// ([`RoundRatios`]), the median rounds' figures shown beside it.
-fn targets(ms: &[Measured], framing: &Framing) -> Section {
-    let versus: Vec<&str> = framing.throughput_versus.iter().map(|k| k.name()).collect();
-    let ours_name = framing.ours.name();
-    let mut t = Section::new(
-        format!(
-            "Targets: {ours_name} requests per second ({}) at least {}'s",
-            framing.scope,
-            versus.join("'s and ")
-        ),
-        &[
-            "protocol",
-            "versus",
-            &format!("{ours_name} requests/s"),
-            "theirs",
-            &format!("ratio {ours_name}/theirs, same round: median (range)"),
-            "verdict",
-        ],
-    );
-    for protocol in [HTTP1, H2C, GRPC] {
-        let find = |k: Kind| ms.iter().find(|m| m.kind == k && m.protocol == protocol);
-        let Some(ours) = find(framing.ours) else {
-            continue;
-        };
-        for &k in &framing.throughput_versus {
-            let Some(theirs) = find(k) else {
-                t.notes
-                    .push(format!("{} over {protocol}: not available.", k.name()));
-                continue;
-            };
-            let paired = RoundRatios::new(&ours.runs, &theirs.runs);
-            t.rows.push(vec![
-                protocol.into(),
-                k.name().into(),
-                format!("{:.0}", ours.rps),
-                format!("{:.0}", theirs.rps),
-                paired.as_ref().map_or("–".into(), RoundRatios::describe),
-                paired.as_ref().map_or_else(
-                    || report::at_least(ours.rps, theirs.rps, "req/s"),
-                    RoundRatios::verdict,
-                ),
-            ]);
-            t.notes
-                .extend(caveat(ours, theirs).map(|c| format!("{protocol}, {c}")));
-        }
-    }
-    t.notes.push(
-        "The verdict is the median, over the rounds, of the two contenders' ratio within each \
-         round (they ran seconds apart), compared with 1: the machine drifts between rounds by \
-         more than the proxies differ, and each contender's median round can fall in a fast \
-         stretch for one and a slow one for the other. The requests/s columns are each \
-         contender's own median round, as in the tables above."
-            .into(),
-    );
-    t
-}
-
-/// Below this share of its core a proxy was not the limit of a closed-loop run (a saturated
-/// one reads 94–96 % under the real-time throttling, see the machine notes).
-const SATURATED_PCT: f64 = 90.0;
-
-/// A caveat when something else than the proxies bounded a comparison's median rounds: a
-/// proxy had CPU to spare, or the client's CPU (load generator and upstream) was saturated.
-/// Requests per second then compare more than the proxies; requests per proxy CPU-second
-/// compare the proxies.
-fn caveat(ours: &Measured, theirs: &Measured) -> Option<String> {
-    let bound: Vec<String> = [ours, theirs]
-        .iter()
-        .filter_map(|m| {
-            let idle = m.cpu_pct.is_some_and(|p| p < SATURATED_PCT);
-            let client_busy = m.client_cpu_pct.is_some_and(|c| c >= SATURATED_PCT);
-            if !idle && !client_busy {
-                return None;
-            }
-            let proxy = m.cpu_pct.map_or("–".into(), |p| format!("{p:.0} %"));
-            let client = m
-                .client_cpu_pct
-                .map_or(String::new(), |c| format!(" and the client's CPU {c:.0} %"));
-            Some(format!("{} {proxy}{client}", m.kind.name()))
-        })
-        .collect();
-    if bound.is_empty() {
-        return None;
-    }
-    let per_cpu = |m: &Measured| {
-        m.cpu_pct
-            .filter(|&pct| pct > 0.0)
-            .map(|pct| m.rps * 100.0 / pct)
-    };
-    let shown = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.0}"));
-    let ratio = per_cpu(ours)
-        .zip(per_cpu(theirs))
-        .map_or(String::new(), |(a, b)| format!(" ({:.2}×)", a / b));
-    Some(format!(
-        "{} against {}: something else than the proxy bounded a median round (proxy busy {}): \
-         the client side on CPU 0 when its CPU is near saturation, else the round trips of \
-         too few connections. Requests per proxy CPU-second compare the proxies then: {} \
-         against {}{ratio}.",
-        ours.kind.name(),
-        theirs.kind.name(),
-        bound.join(", "),
-        shown(per_cpu(ours)),
-        shown(per_cpu(theirs)),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn shares(proxy: f64) -> Shares {
-        Shares {
-            proxy: Some(proxy),
-            client: None,
-        }
+        Shares::proxy_only(proxy)
     }
 
     #[test]
@@ -427,44 +329,5 @@ mod tests {
         assert_eq!(m.runs, [41_000.0, 47_000.0, 39_000.0, 44_000.0, 45_000.0]);
         let one = Measured::of_rounds(Kind::Haproxy, H2C, &[(50_000.0, Shares::default())], 0);
         assert_eq!((one.rps, one.cpu_pct), (50_000.0, None));
-    }
-
-    #[test]
-    fn a_comparison_bound_elsewhere_than_the_proxies_says_so() {
-        let rig = Measured::of_rounds(Kind::Rig, HTTP1, &[(75_000.0, shares(86.0))], 0);
-        let haproxy = Measured::of_rounds(Kind::Haproxy, HTTP1, &[(75_500.0, shares(94.0))], 0);
-        assert_eq!(caveat(&haproxy, &haproxy), None);
-        let note = caveat(&rig, &haproxy).unwrap_or_default();
-        assert!(note.contains("rig 86 %"), "{note}");
-        assert!(!note.contains("haproxy 94"), "{note}");
-        assert!(note.contains("87209 against 80319 (1.09×)"), "{note}");
-        let client_bound = Measured {
-            client_cpu_pct: Some(95.2),
-            ..rig.clone()
-        };
-        let note = caveat(&client_bound, &haproxy).unwrap_or_default();
-        assert!(
-            note.contains("rig 86 % and the client's CPU 95 %"),
-            "{note}"
-        );
-        // Both proxies saturated, but the client's CPU too: the caveat holds.
-        let nginx = Measured {
-            kind: Kind::Nginx,
-            cpu_pct: Some(93.0),
-            client_cpu_pct: Some(94.0),
-            ..haproxy.clone()
-        };
-        let note = caveat(&haproxy, &nginx).unwrap_or_default();
-        assert!(
-            note.contains("nginx 93 % and the client's CPU 94 %"),
-            "{note}"
-        );
-        assert!(!note.contains("haproxy 94"), "{note}");
-        let unknown = Measured::of_rounds(Kind::Nginx, HTTP1, &[(70_000.0, Shares::default())], 0);
-        assert!(
-            caveat(&rig, &unknown)
-                .unwrap_or_default()
-                .contains("against –")
-        );
     }
 }
