@@ -11,7 +11,6 @@ use rigging_mesh_api::citadel::v1 as pb;
 use rigging_mesh_spiffe::TrustBundle;
 use rustls::ClientConfig;
 use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
@@ -119,7 +118,7 @@ impl GrpcSigner {
             .connect_with_connector(tower::service_fn(move |_: http::Uri| {
                 let (connector, addr, name) = (connector.clone(), addr.clone(), name.clone());
                 async move {
-                    let tcp = TcpStream::connect(&*addr).await?;
+                    let tcp = rigging_mesh_net::connect(&*addr).await?;
                     let tls = connector.connect(name, tcp).await?;
                     Ok::<_, std::io::Error>(TokioIo::new(tls))
                 }

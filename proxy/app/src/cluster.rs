@@ -15,7 +15,6 @@ use rigging_proxy_tls::{
 };
 use rustls_pki_types::ServerName;
 use serde::Serialize;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::ForwardError;
@@ -364,23 +363,24 @@ impl EndpointConnector {
         }
     }
 
-    /// Connects to the endpoint with the cluster's connect timeout and `TCP_NODELAY`, then
+    /// Connects to the endpoint with the cluster's connect timeout and `TCP_NODELAY` (a socket
+    /// connected to itself refused: see `rigging_mesh_net`), then
     /// does the mTLS handshake when the cluster asks for it: a server whose SVID is not one of
     /// the expected identities fails here, before a byte of the request is sent.
     pub async fn connect(&self) -> Result<MeshStream, ConnectError> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
-            .await
-            .map_err(|_| {
-                ConnectError::Tcp(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "connect to {} timed out after {:?}",
-                        self.addr, self.connect_timeout
-                    ),
-                ))
-            })?
-            .map_err(ConnectError::Tcp)?;
-        stream.set_nodelay(true).map_err(ConnectError::Tcp)?;
+        let stream =
+            tokio::time::timeout(self.connect_timeout, rigging_mesh_net::connect(self.addr))
+                .await
+                .map_err(|_| {
+                    ConnectError::Tcp(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "connect to {} timed out after {:?}",
+                            self.addr, self.connect_timeout
+                        ),
+                    ))
+                })?
+                .map_err(ConnectError::Tcp)?;
         let Some(tls) = &self.tls else {
             return Ok(MeshStream::Plain(stream));
         };

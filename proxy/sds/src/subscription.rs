@@ -165,7 +165,7 @@ impl Subscription {
             .http2_keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
             .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT)
             .keep_alive_while_idle(true)
-            .connect()
+            .connect_with_connector(rigging_mesh_net::uri_connector())
             .await
     }
 }

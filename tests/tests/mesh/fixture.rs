@@ -65,7 +65,9 @@ impl Mesh {
     /// waits until every proxy is ready and each instance answers through `client-1`.
     pub async fn start(instances: &[(&'static str, &str)]) -> anyhow::Result<Self> {
         let (tx, rx) = watch::channel(Arc::new(Catalog::default()));
-        let pilot = start_pilot(SocketAddr::from(([127, 0, 0, 1], 0)), rx).await?;
+        // Outside the ephemeral range, so that no other socket is given the port while
+        // `restart_pilot` has it free.
+        let pilot = start_pilot(SocketAddr::from(([127, 0, 0, 1], free_port())), rx).await?;
         let xds = pilot.xds_addr();
         let upstreams = SERVICES
             .iter()

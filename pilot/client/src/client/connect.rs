@@ -14,19 +14,15 @@ use crate::config::{
     PilotTls,
 };
 
-/// Ports when the URI names none, as its scheme implies.
-const HTTP_PORT: u16 = 80;
-const HTTPS_PORT: u16 = 443;
-
 /// Opens the channel to Pilot, over mTLS when the config says so. Every call is a new TCP (and
 /// TLS) connection, so a reconnect presents the proxy's current certificate.
 pub(super) async fn connect(config: &ClientConfig) -> Result<Channel, tonic::transport::Error> {
     let Some(tls) = &config.tls else {
         return with_settings(Endpoint::from(config.pilot.clone()))
-            .connect()
+            .connect_with_connector(rigging_mesh_net::uri_connector())
             .await;
     };
-    let (host, port) = host_port(&config.pilot);
+    let (host, port) = rigging_mesh_net::host_port(&config.pilot);
     // TLS is done by our connector, so the URI only names the authority; an `https` scheme
     // would make tonic look for TLS of its own.
     let authority = config
@@ -52,9 +48,7 @@ async fn tls_connect(
     port: u16,
     server_name: ServerName<'static>,
 ) -> io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>> {
-    let tcp = TcpStream::connect((host.as_str(), port)).await?;
-    // Responses are small and latency matters more than packet count, as on the plaintext path.
-    tcp.set_nodelay(true)?;
+    let tcp = rigging_mesh_net::connect((host.as_str(), port)).await?;
     let tls = connector.connect(server_name, tcp).await?;
     Ok(TokioIo::new(tls))
 }
@@ -67,41 +61,4 @@ fn with_settings(endpoint: Endpoint) -> Endpoint {
         .http2_keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
         .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true)
-}
-
-/// The host (IPv6 without brackets) and port to dial; an empty host fails at connect time with
-/// the resolver's error.
-fn host_port(uri: &Uri) -> (String, u16) {
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let default = if uri.scheme_str() == Some("https") {
-        HTTPS_PORT
-    } else {
-        HTTP_PORT
-    };
-    (host, uri.port_u16().unwrap_or(default))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_and_port_from_the_uri() {
-        let cases = [
-            ("http://127.0.0.1:15010", ("127.0.0.1", 15010)),
-            ("https://pilot.rigging:15010", ("pilot.rigging", 15010)),
-            ("http://[::1]:15010", ("::1", 15010)),
-            ("https://pilot.rigging", ("pilot.rigging", 443)),
-            ("http://pilot.rigging", ("pilot.rigging", 80)),
-        ];
-        for (uri, (host, port)) in cases {
-            let uri: Uri = uri.parse().unwrap_or_else(|e| panic!("{uri}: {e}"));
-            assert_eq!(host_port(&uri), (host.to_owned(), port), "{uri}");
-        }
-    }
 }
