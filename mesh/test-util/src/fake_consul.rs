@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -28,6 +27,7 @@ mod agent;
 mod samples;
 mod server;
 
+use crate::fake_http::{bind_restartable, rebind};
 use samples::checks_mut;
 use server::serve;
 
@@ -100,9 +100,7 @@ impl FakeConsul {
     }
 
     async fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake consul");
+        let listener = bind_restartable().await;
         let addr = listener.local_addr().expect("fake consul address");
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
@@ -150,12 +148,7 @@ impl FakeConsul {
     /// Listens again on the same port, with the same state.
     pub async fn restart(&self) {
         self.stop();
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => break l,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        };
+        let listener = rebind(self.addr).await;
         *lock(&self.server) = Some(tokio::spawn(serve(listener, Arc::clone(&self.inner))));
     }
 

@@ -60,6 +60,16 @@ pub(crate) fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Listens on 127.0.0.1 at a port outside the kernel's ephemeral range, so that while the fake
+/// is stopped no client reconnecting to it is given that port as its own (Linux then connects
+/// the socket to itself) and [`rebind`] finds it free.
+pub(crate) async fn bind_restartable() -> TcpListener {
+    let port = crate::free_port();
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:{port}: {e}"))
+}
+
 /// Binds `addr` again after a stop, retrying for about a second while the old socket goes.
 pub(crate) async fn rebind(addr: SocketAddr) -> TcpListener {
     let mut tries = 0;

@@ -15,11 +15,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::fake_http::rebind;
+use crate::fake_http::{bind_restartable, rebind};
 
 mod objects;
 mod server;
@@ -102,9 +101,9 @@ enum Signal {
 }
 
 impl FakeKube {
-    /// Starts a server on `127.0.0.1` with an ephemeral port.
+    /// Starts a server on `127.0.0.1`, on a port outside the ephemeral range.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = bind_restartable().await;
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::StatusCode;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::fake_http::rebind;
+use crate::fake_http::{bind_restartable, rebind};
 
 mod jobs;
 mod registration;
@@ -79,7 +78,7 @@ impl FakeNomad {
             region: "global".to_owned(),
             ..State::default()
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = bind_restartable().await;
         let addr = listener.local_addr().expect("local addr");
         let mut fake = Self {
             state: Arc::new(watch::channel(state).0),

@@ -17,10 +17,9 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     Secret, TlsCertificate, secret,
 };
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::fake_http::rebind;
+use crate::fake_http::{bind_restartable, rebind};
 
 mod server;
 
@@ -66,7 +65,7 @@ pub struct FakeSds {
 impl FakeSds {
     /// Starts a fake on a free port, with no secrets.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = bind_restartable().await;
         let addr = listener.local_addr().expect("local addr");
         let mut fake = Self {
             state: Arc::new(watch::channel(State::default()).0),
