@@ -149,6 +149,7 @@ pub async fn run(
             ours = framing.ours.name(),
             theirs = framing.latency_versus.name(),
         ));
+        targets.notes.push(report::MEDIAN_INTERVAL_NOTE.into());
     } else {
         targets.notes.push(format!(
             "{} not available: no comparison.",

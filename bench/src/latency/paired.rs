@@ -51,8 +51,17 @@ impl Paired {
     }
 
     /// "met" when the median difference is at most zero, else "missed by" it; with how many
-    /// rounds went the other way.
+    /// rounds went the other way, and whether the median's interval holds zero.
     pub fn verdict(&self) -> String {
+        let noise = report::noise_clause(
+            report::median_interval(&self.diffs, report::MEDIAN_COVERAGE),
+            0.0,
+            |d| format!("{} µs", signed(d)),
+        );
+        format!("{}{noise}", self.bare_verdict())
+    }
+
+    fn bare_verdict(&self) -> String {
         let m = self.median();
         let n = self.diffs.len();
         let over = self.diffs.iter().filter(|d| **d > 0.0).count();
@@ -128,6 +137,26 @@ mod tests {
             "**missed** by 15.0 µs (under in 1 of 4 rounds)"
         );
         assert_eq!(p.describe(), "+15 µs (−10 … +30)");
+    }
+
+    #[test]
+    fn the_verdict_says_whether_the_medians_interval_holds_zero() {
+        // Seven rounds: the 90 % interval is the whole range.
+        let theirs = p50s(&[200.0; 7]);
+        let mixed = p50s(&[180.0, 190.0, 195.0, 205.0, 210.0, 230.0, 240.0]);
+        let p = Paired::new(&mixed, &theirs, |r| r.p50_us).unwrap();
+        assert_eq!(
+            p.verdict(),
+            "**missed** by 5.0 µs (under in 3 of 7 rounds); within the noise: the median's 98 % \
+             interval, −20 µs … +40 µs, holds 0 µs"
+        );
+        let clear = p50s(&[150.0, 160.0, 170.0, 175.0, 180.0, 185.0, 190.0]);
+        let p = Paired::new(&clear, &theirs, |r| r.p50_us).unwrap();
+        assert_eq!(
+            p.verdict(),
+            "met (25.0 µs under; in all 7 rounds); clear of the noise: the median's 98 % \
+             interval is −50 µs … −10 µs"
+        );
     }
 
     #[test]

@@ -42,8 +42,17 @@ impl RoundRatios {
     }
 
     /// "met" when the median ratio is at least one, else "missed by" the shortfall in percent;
-    /// with how many rounds went the other way.
+    /// with how many rounds went the other way, and whether the median's interval holds one.
     pub fn verdict(&self) -> String {
+        let noise = report::noise_clause(
+            report::median_interval(&self.ratios, report::MEDIAN_COVERAGE),
+            1.0,
+            |r| format!("{r:.2}"),
+        );
+        format!("{}{noise}", self.bare_verdict())
+    }
+
+    fn bare_verdict(&self) -> String {
         let m = self.median();
         let n = self.ratios.len();
         let ahead = self.ratios.iter().filter(|r| **r >= 1.0).count();
@@ -75,7 +84,11 @@ mod tests {
         let r = RoundRatios::new(&ours, &theirs).unwrap();
         assert!((r.median() - 88.0 / 84.0).abs() < 1e-9);
         assert_eq!(r.describe(), "1.05 (0.84 … 1.08)");
-        assert_eq!(r.verdict(), "met (4.8 % over; behind in 2 of 5 rounds)");
+        assert_eq!(
+            r.verdict(),
+            "met (4.8 % over; behind in 2 of 5 rounds); within the noise: the median's 93 % \
+             interval, 0.84 … 1.08, holds 1.00"
+        );
     }
 
     #[test]
@@ -87,6 +100,26 @@ mod tests {
         assert_eq!(r.verdict(), "**missed** by 2.5 % (ahead in 2 of 4 rounds)");
         let all = RoundRatios::new(&[2.0, 3.0], &[1.0, 1.0]).unwrap();
         assert_eq!(all.verdict(), "met (150.0 % over; ahead in all 2 rounds)");
+    }
+
+    #[test]
+    fn the_verdict_says_whether_the_medians_interval_holds_one() {
+        // Nine rounds: the 96 % interval runs from the second smallest to the second largest.
+        let theirs = [100.0; 9];
+        let tie = [86.0, 93.0, 96.0, 98.0, 99.7, 103.0, 105.0, 110.0, 118.0];
+        let r = RoundRatios::new(&tie, &theirs).unwrap();
+        assert_eq!(
+            r.verdict(),
+            "**missed** by 0.3 % (ahead in 4 of 9 rounds); within the noise: the median's 96 % \
+             interval, 0.93 … 1.10, holds 1.00"
+        );
+        let ahead = [99.0, 110.0, 112.0, 115.0, 118.0, 120.0, 121.0, 125.0, 130.0];
+        let r = RoundRatios::new(&ahead, &theirs).unwrap();
+        assert_eq!(
+            r.verdict(),
+            "met (18.0 % over; behind in 1 of 9 rounds); clear of the noise: the median's 96 % \
+             interval is 1.10 … 1.25"
+        );
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub(super) fn targets(ms: &[Measured], framing: &Framing) -> Section {
          contender's own median round, as in the tables above."
             .into(),
     );
+    t.notes.push(report::MEDIAN_INTERVAL_NOTE.into());
     t
 }
 
@@ -148,12 +149,14 @@ mod tests {
                 (
                     "HTTP/1.1",
                     "haproxy",
-                    "met (14.7 % over; ahead in all 5 rounds)"
+                    "met (14.7 % over; ahead in all 5 rounds); clear of the noise: the median's 93 % \
+                     interval is 1.14 … 1.18"
                 ),
                 (
                     "HTTP/1.1",
                     "nginx",
-                    "met (4.8 % over; behind in 2 of 5 rounds)"
+                    "met (4.8 % over; behind in 2 of 5 rounds); within the noise: the median's 93 % \
+                     interval, 0.84 … 1.08, holds 1.00"
                 ),
                 (
                     "h2c",
