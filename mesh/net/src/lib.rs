@@ -31,7 +31,7 @@ pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
 
 /// `stream`, unless its local address is its peer's. Such a socket is closed with a reset, so
 /// that it leaves no connection state behind that would keep the port from being listened on.
-pub fn refuse_self(stream: TcpStream) -> io::Result<TcpStream> {
+fn refuse_self(stream: TcpStream) -> io::Result<TcpStream> {
     let (local, peer) = (stream.local_addr()?, stream.peer_addr()?);
     if local == peer {
         stream.set_zero_linger()?;
